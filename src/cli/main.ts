@@ -1,0 +1,108 @@
+import { parseArgs } from 'node:util';
+import { buildEnvReport, envReportToMarkdown, loadOnnxRuntimeInfo, type EnvReport, type Part } from '../core/env/report';
+import { UserError, describeError } from '../core/errors';
+import type { Logger } from '../core/log';
+
+declare const MODELYARD_VERSION: string;
+
+/** Exit codes: 0 ok, 1 the user's input is wrong (one line says what and how to fix it), 2 internal error. */
+const EXIT_OK = 0;
+const EXIT_USER = 1;
+const EXIT_INTERNAL = 2;
+
+const USAGE = `Usage: modelyard <command> [options]
+
+Commands:
+  env [--json]        Report versions and parts Modelyard needs: Node.js, onnxruntime-node, git, git-lfs,
+                      and the git repositories under the current folder.
+
+Options:
+  --version           Print Modelyard's version.
+  -h, --help          Show this help.
+
+Exit codes: 0 ok, 1 user error, 2 internal error. Set MODELYARD_DEBUG=1 to see stack traces.`;
+
+function stderrLogger(verbose: boolean): Logger {
+  const write = (level: string) => (m: unknown, ...a: unknown[]) => {
+    if (verbose) process.stderr.write(`[${level}] ${String(m)}${a.length ? ' ' + a.map(String).join(' ') : ''}\n`);
+  };
+  return { trace: write('trace'), debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+async function envCommand(args: string[], log: Logger): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true, allowPositionals: false });
+  const report = await buildEnvReport({
+    version: MODELYARD_VERSION,
+    host: { application: 'modelyard CLI' },
+    folders: [process.cwd()],
+    log,
+    loadOnnxRuntime: loadOnnxRuntimeInfo,
+  });
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : envText(report));
+  return EXIT_OK;
+}
+
+function envText(r: EnvReport): string {
+  const show = <T>(p: Part<T>, f: (v: T) => string) => (p.ok ? f(p.value) : `unavailable: ${p.error}${p.hint ? `\n${' '.repeat(20)}${p.hint}` : ''}`);
+  const rows: [string, string][] = [
+    ['Modelyard', r.modelyard.version],
+    ['Node.js', `${r.node.version} (${r.node.platform}-${r.node.arch}, ${r.node.cpus} CPUs, ${r.node.memoryGiB} GiB)`],
+    ['onnxruntime-node', show(r.onnxruntime, (v) => `${v.version} (providers: ${v.executionProviders.map((p) => p.name + (p.bundled ? '' : ' [not bundled]')).join(', ')})`)],
+    ['git', show(r.git, (v) => `${v.version} (${v.path})`)],
+    ['git-lfs', show(r.gitLfs, (v) => v.version)],
+    [
+      'Repositories',
+      show(r.repositories, (v) => (v.length ? v.map((x) => `${x.root} [${x.branch ?? (x.detached ? 'detached HEAD' : 'no commits')}]`).join(`\n${' '.repeat(20)}`) : 'none under this folder')),
+    ],
+  ];
+  return rows.map(([k, v]) => `${k.padEnd(18)}  ${v}`).join('\n') + '\n';
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const log = stderrLogger(!!process.env.MODELYARD_DEBUG);
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${MODELYARD_VERSION}\n`);
+    return EXIT_OK;
+  }
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined ? EXIT_USER : EXIT_OK;
+  }
+  switch (command) {
+    case 'env':
+      return envCommand(rest, log);
+    case 'markdown-env': {
+      // Undocumented helper for bug reports: the env report as Markdown.
+      const r = await buildEnvReport({ version: MODELYARD_VERSION, host: { application: 'modelyard CLI' }, folders: [process.cwd()], log, loadOnnxRuntime: loadOnnxRuntimeInfo });
+      process.stdout.write(envReportToMarkdown(r));
+      return EXIT_OK;
+    }
+    default:
+      throw new UserError(`unknown command '${command}'.`, `Run 'modelyard --help' to see the commands.`);
+  }
+}
+
+function isArgError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof TypeError && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      if (e instanceof UserError || isArgError(e)) {
+        process.stderr.write(`modelyard: ${describeError(e)}\n`);
+        process.exitCode = EXIT_USER;
+      } else {
+        process.stderr.write(`modelyard: internal error: ${describeError(e)}\n`);
+        if (process.env.MODELYARD_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+        else process.stderr.write('Run again with MODELYARD_DEBUG=1 for details, and report it with `modelyard env` attached.\n');
+        process.exitCode = EXIT_INTERNAL;
+      }
+    },
+  );
+}

@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import { UserError, firstLine } from '../errors';
+import type { Logger } from '../log';
+
+export interface RunOptions {
+  cwd?: string;
+  log?: Logger;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Exit codes that are answers, not failures (for example 1 from `git rev-parse` outside a repository). */
+  okCodes?: number[];
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/**
+ * Runs a program without a shell and logs its pid, exit code and duration. A missing program is a UserError that
+ * names it; a non-zero exit not in okCodes throws with the program's first line of stderr.
+ */
+export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const t0 = performance.now();
+  const label = `${cmd} ${args.join(' ')}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+      signal: opts.signal,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    let timer: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs) {
+      timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    }
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const ms = performance.now() - t0;
+      opts.log?.debug(`[proc] ${label} → ${e.code ?? e.message} (${ms.toFixed(1)} ms)`);
+      if (e.code === 'ENOENT') {
+        reject(new UserError(`'${cmd}' was not found on PATH.`, `Install ${cmd}, or add it to PATH, and try again.`));
+      } else {
+        reject(e);
+      }
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      const ms = performance.now() - t0;
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      opts.log?.debug(`[proc] ${label} (pid ${child.pid}) → exit ${code ?? sig} in ${ms.toFixed(1)} ms`);
+      if (code === null) {
+        reject(new Error(`${cmd} was stopped (${sig ?? 'signal'})${opts.timeoutMs ? ` after ${opts.timeoutMs} ms` : ''}`));
+        return;
+      }
+      if (code !== 0 && !(opts.okCodes ?? []).includes(code)) {
+        reject(new Error(`${label} failed (exit ${code}): ${firstLine(stderr) || firstLine(stdout)}`));
+        return;
+      }
+      resolve({ stdout, stderr, code });
+    });
+  });
+}

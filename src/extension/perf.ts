@@ -1,0 +1,3 @@
+// Imported first by main.ts, so this mark is taken when the bundle starts to evaluate.
+export const loadStart = performance.now();
+performance.mark('modelyard:load');
