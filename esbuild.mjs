@@ -76,6 +76,17 @@ if (tests) {
     target: 'node20',
     external: nodeExternals,
   });
+  targets.push({
+    ...common,
+    minify: false,
+    sourcemap: false,
+    entryPoints: { index: 'test/bench/host.ts' },
+    outdir: 'out/test/bench',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: nodeExternals,
+  });
 }
 
 /** The codicon font and stylesheet, for <vscode-icon> in the webviews. */

@@ -120,22 +120,33 @@ async function electron() {
   });
 }
 
-const tiers = { unit, integration, e2e, electron };
+/** Type-check and lint: a failure here is counted as one failed check. */
+async function check() {
+  const code = sh('npm', ['run', '--silent', 'check']);
+  results.push({ tier: 'check', passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0 });
+  console.log(`check: ${code === 0 ? 1 : 0} passed, ${code === 0 ? 0 : 1} failed`);
+}
+
+const tiers = { check, unit, integration, e2e, electron };
 const which = process.argv[2] ?? 'all';
 fs.mkdirSync(path.join(REPO, 'test-results'), { recursive: true });
 const t0 = Date.now();
-try {
-  if (which === 'all') {
-    for (const t of ['unit', 'integration', 'e2e']) await step(t, tiers[t]);
-  } else if (tiers[which]) {
-    await step(which, tiers[which]);
-  } else {
-    console.error(`unknown tier '${which}': use all, unit, integration, e2e or electron`);
-    process.exit(1);
+/** Runs one tier; a tier that throws counts as one failure and the next tier still runs. */
+async function runTier(t) {
+  try {
+    await step(t, tiers[t]);
+  } catch (e) {
+    console.error(`[test] ${t}: ${e instanceof Error ? e.message : e}`);
+    results.push({ tier: t, passed: 0, failed: 1, skipped: 0 });
   }
-} catch (e) {
-  console.error(`[test] ${e instanceof Error ? e.message : e}`);
-  results.push({ tier: which, passed: 0, failed: 1, skipped: 0 });
+}
+if (which === 'all') {
+  for (const t of ['check', 'unit', 'integration', 'e2e']) await runTier(t);
+} else if (tiers[which]) {
+  await runTier(which);
+} else {
+  console.error(`unknown tier '${which}': use all, check, unit, integration, e2e or electron`);
+  process.exit(1);
 }
 const total = results.reduce((a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
 if (which === 'all') {

@@ -6,13 +6,16 @@ import { DeploymentsView } from './views/deploymentsView';
 import { ModelsView, modelUriOf } from './views/modelsView';
 import { UserError } from '../core/errors';
 
+/** When the bundle finished evaluating: after this, the time until activate() is VS Code's, not ours. */
+const evaluated = performance.now();
+
 /** What activate() returns: used by the integration suite to look at the real views and panels. */
 export interface ModelyardApi {
   readonly version: string;
   readonly models: ModelsView;
   readonly environmentPanel: () => EnvironmentPanel | undefined;
-  /** Milliseconds: bundle evaluation start → activate() start → activate() end, from performance marks. */
-  readonly activation: { loadMs: number; activateMs: number; totalMs: number };
+  /** Milliseconds, from performance marks: evaluating the bundle, VS Code's gap before activate(), activate() itself. */
+  readonly activation: { evaluateMs: number; hostGapMs: number; activateMs: number };
 }
 
 export function activate(context: vscode.ExtensionContext): ModelyardApi {
@@ -53,10 +56,10 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
 
   performance.mark('modelyard:activate:end');
   const end = performance.now();
-  const activation = { loadMs: activateStart - loadStart, activateMs: end - activateStart, totalMs: end - loadStart };
+  const activation = { evaluateMs: evaluated - loadStart, hostGapMs: activateStart - evaluated, activateMs: end - activateStart };
   log.info(
     `Modelyard ${version} activated in ${activation.activateMs.toFixed(2)} ms ` +
-      `(bundle evaluated in ${activation.loadMs.toFixed(2)} ms; ${vscode.env.appName} ${vscode.version}, Node ${process.versions.node})`,
+      `(bundle evaluated in ${activation.evaluateMs.toFixed(2)} ms; ${vscode.env.appName} ${vscode.version}, Node ${process.versions.node})`,
   );
   return { version, models, environmentPanel: () => EnvironmentPanel.active, activation };
 }

@@ -59,22 +59,19 @@ async function nestedRepositories(folder: string, maxDepth: number): Promise<str
 }
 
 async function describeRepository(root: string, git: string, log?: Logger): Promise<RepositoryInfo> {
-  const r = await run(git, ['rev-parse', '--abbrev-ref', 'HEAD', 'HEAD', '--is-shallow-repository'], {
-    cwd: root,
-    log,
-    okCodes: [128],
-  });
-  const [abbrev, head, shallow] = r.stdout.trim().split('\n');
-  if (r.code !== 0 || !head || head === 'HEAD') {
-    // No commit yet: HEAD does not resolve.
-    const b = await run(git, ['symbolic-ref', '--short', '-q', 'HEAD'], { cwd: root, log, okCodes: [1, 128] });
-    return { root, branch: b.stdout.trim() || undefined, detached: false, shallow: false };
-  }
+  // Two calls: `--abbrev-ref` would apply to every argument after it, so it cannot share a call with HEAD's sha.
+  const [rev, sym] = await Promise.all([
+    run(git, ['rev-parse', '--is-shallow-repository', '--verify', '-q', 'HEAD'], { cwd: root, log, okCodes: [1, 128] }),
+    run(git, ['symbolic-ref', '--short', '-q', 'HEAD'], { cwd: root, log, okCodes: [1, 128] }),
+  ]);
+  const [shallow, head] = rev.stdout.trim().split('\n');
+  const branch = sym.code === 0 ? sym.stdout.trim() || undefined : undefined;
   return {
     root,
-    branch: abbrev === 'HEAD' ? undefined : abbrev,
-    head,
-    detached: abbrev === 'HEAD',
+    ...(branch ? { branch } : {}),
+    ...(head && /^[0-9a-f]{40,64}$/.test(head) ? { head } : {}),
+    // symbolic-ref fails only when HEAD is detached.
+    detached: sym.code !== 0,
     shallow: shallow === 'true',
   };
 }

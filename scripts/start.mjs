@@ -1,0 +1,98 @@
+// The main job: builds Modelyard, creates a demo model repository, and opens it in a real VS Code with Modelyard
+// loaded. Ctrl-C stops everything it started.
+//   npm start                     code-server in your browser (prints the URL)
+//   npm start -- --desktop        desktop VS Code (`code` on PATH) instead
+//   npm start -- --fresh          recreate the demo repository
+//   npm start -- --port 8080      a fixed port
+//   npm start -- --smoke          start, check in headless Chromium that the Models view shows the demo, screenshot, stop
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { cacheRoot, ensureChromium } from './testenv.mjs';
+import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
+import { makeDemoRepository } from './workspace.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    desktop: { type: 'boolean', default: false },
+    fresh: { type: 'boolean', default: false },
+    port: { type: 'string' },
+    smoke: { type: 'boolean', default: false },
+  },
+});
+
+function say(msg) {
+  console.log(`[modelyard] ${msg}`);
+}
+
+const t0 = Date.now();
+say('building …');
+if (spawnSync(process.execPath, ['esbuild.mjs'], { cwd: REPO, stdio: 'inherit' }).status !== 0) process.exit(1);
+
+const demo = path.join(cacheRoot(), 'demo-repo');
+if (opts.fresh) fs.rmSync(demo, { recursive: true, force: true });
+if (!fs.existsSync(path.join(demo, '.git'))) {
+  say(`creating the demo model repository in ${demo} …`);
+  makeDemoRepository(demo);
+}
+
+if (opts.desktop) {
+  const which = spawnSync('code', ['--version'], { encoding: 'utf8' });
+  if (which.status !== 0) {
+    console.error('[modelyard] desktop VS Code (`code`) is not on PATH. Install it, or run `npm start` without --desktop.');
+    process.exit(1);
+  }
+  say(`opening ${demo} in VS Code ${which.stdout.split('\n')[0]} with Modelyard under development`);
+  spawn('code', ['--new-window', `--extensionDevelopmentPath=${REPO}`, demo], { stdio: 'inherit', detached: true }).unref();
+  process.exit(0);
+}
+
+const server = await startCodeServer({
+  stateDir: path.join(cacheRoot(), 'demo-state'),
+  ...(opts.port ? { port: Number(opts.port) } : {}),
+  log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`),
+});
+const url = workbenchUrl(server, { folder: demo, extensionPath: REPO });
+let stopping = false;
+async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  say('stopping code-server …');
+  await server.stop();
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+server.exited.then((c) => {
+  if (!stopping) {
+    console.error(`[modelyard] code-server exited (${c})`);
+    process.exit(1);
+  }
+});
+
+say(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s. Open this URL in a browser (Chromium or Chrome):\n\n  ${url}\n`);
+say('Modelyard is loaded from this checkout: run `npm run watch` beside it and reload the window to see changes.');
+say('Press Ctrl-C to stop.');
+
+if (opts.smoke) {
+  const browser = await launchChromium(ensureChromium());
+  let ok = false;
+  try {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    await page.goto(url);
+    await page.locator('.activitybar [aria-label^="Modelyard"]').first().click({ timeout: 60_000 });
+    for (const name of ['wakeword.onnx', 'recognizer.onnx', 'vad.onnx']) {
+      await page.locator(`.monaco-list-row[aria-label*="${name}"]`).first().waitFor({ timeout: 30_000 });
+    }
+    fs.mkdirSync(path.join(REPO, 'test-results'), { recursive: true });
+    await page.screenshot({ path: path.join(REPO, 'test-results', 'demo.png') });
+    ok = true;
+    say('smoke check passed: the Models view lists the demo models (test-results/demo.png)');
+  } catch (e) {
+    console.error(`[modelyard] smoke check failed: ${e instanceof Error ? e.message : e}`);
+  } finally {
+    await browser.close();
+    await stop(ok ? 0 : 1);
+  }
+}

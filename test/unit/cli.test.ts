@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+// The CLI as users run it: the built bundle (scripts/test.mjs builds before the unit tier).
+const root = path.resolve(__dirname, '..', '..');
+const cli = path.join(root, 'dist', 'cli.js');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+function modelyard(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MODELYARD_DEBUG: '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('modelyard CLI', () => {
+  it('prints its version', () => {
+    const r = modelyard('--version');
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), pkg.version);
+  });
+
+  it('env --json reports onnxruntime-node, git and this repository', () => {
+    const r = modelyard('env', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.modelyard.version, pkg.version);
+    assert.equal(report.onnxruntime.ok, true);
+    assert.equal(report.onnxruntime.value.version, pkg.dependencies['onnxruntime-node']);
+    assert.equal(report.git.ok, true);
+    assert.ok(report.repositories.value.some((x: { root: string }) => x.root === fs.realpathSync(root)));
+  });
+
+  it('env prints a readable table', () => {
+    const r = modelyard('env');
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^onnxruntime-node\s+\d+\.\d+\.\d+ \(providers: cpu/m);
+  });
+
+  it('exits 1 with one line for an unknown command or option', () => {
+    for (const args of [['deploy-everything'], ['env', '--jsn']]) {
+      const r = modelyard(...args);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^modelyard: /);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
+  });
+
+  it('exits 1 and shows help when run without a command', () => {
+    const r = modelyard();
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /Usage: modelyard/);
+  });
+});
