@@ -1,0 +1,262 @@
+// End-to-end: the packaged VSIX (scripts/package.mjs) installed into a real VS Code (code-server), driven through its
+// UI with Chromium. What a user sees: the activity-bar icon, the Models and Deployments views, the Environment panel
+// (which loads the VSIX's own onnxruntime-node inside the extension host) and the log.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, ConsoleMessage, Frame, Page } from 'playwright-core';
+
+const REPO = path.resolve(__dirname, '..', '..');
+
+/** What these tests use from the repository's scripts/*.mjs (plain JavaScript, imported at run time). */
+interface Server {
+  url: string;
+  dirs: { extensions: string };
+  stop(): Promise<void>;
+}
+interface Scripts {
+  packageVsix(options?: { quiet?: boolean }): Promise<{ vsix: string; bytes: number; ms: number }>;
+  ensureChromium(): string;
+  launchChromium(executablePath: string): Promise<Browser>;
+  startCodeServer(options: { installVsix?: string[]; smokeTestDriver?: boolean; log?: (line: string) => void }): Promise<Server>;
+  makeTestWorkspace(dir: string): string;
+}
+async function loadScripts(): Promise<Scripts> {
+  const load = (name: string) => import(pathToFileURL(path.join(REPO, 'scripts', name)).href) as Promise<Record<string, unknown>>;
+  const mods = await Promise.all(['package.mjs', 'testenv.mjs', 'vscode-host.mjs', 'workspace.mjs'].map(load));
+  return Object.assign({}, ...mods) as Scripts;
+}
+
+const RESULTS = path.join(REPO, 'test-results');
+const models = (JSON.parse(fs.readFileSync(path.join(REPO, 'test', 'fixtures', 'models.json'), 'utf8')) as { models: { file: string }[] }).models;
+const ortVersion = (JSON.parse(fs.readFileSync(path.join(REPO, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8')) as { version: string }).version;
+const verbose = !!process.env.MODELYARD_VERBOSE;
+
+/** The size the Models view shows for a file: the same rule as src/core/util/format.ts (powers of 1024). */
+function shownSize(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(u === 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[u]}`;
+}
+
+function ms(t0: number): string {
+  return `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+}
+
+describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_000 }, () => {
+  let work: string;
+  let folder: string;
+  let vsix: string;
+  let server: Server | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  /** Console errors and CSP violations from every frame, the webviews' included. */
+  const consoleProblems: string[] = [];
+
+  before(async () => {
+    const t0 = Date.now();
+    fs.mkdirSync(RESULTS, { recursive: true });
+    const { packageVsix, ensureChromium, launchChromium, startCodeServer, makeTestWorkspace } = await loadScripts();
+    const packaged = await packageVsix({ quiet: true });
+    vsix = packaged.vsix;
+    console.log(`# packaged ${path.basename(vsix)} (${(packaged.bytes / 1024 / 1024).toFixed(1)} MB) in ${ms(t0)}`);
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-e2e-'));
+    folder = makeTestWorkspace(path.join(work, 'workspace'));
+    const t1 = Date.now();
+    server = await startCodeServer({
+      installVsix: [vsix],
+      smokeTestDriver: false,
+      log: (l: string) => verbose && console.log(`[code-server] ${l}`),
+    });
+    const installed = fs.readdirSync(server.dirs.extensions).filter((d) => d.startsWith('modelyard.modelyard-'));
+    assert.equal(installed.length, 1, `the VSIX is installed in ${server.dirs.extensions}`);
+    console.log(`# code-server up with the VSIX installed in ${ms(t1)}`);
+    browser = await launchChromium(ensureChromium());
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on('console', (m: ConsoleMessage) => {
+      const text = m.text();
+      if (/Content Security Policy|Refused to (load|apply|execute|connect)/i.test(text)) consoleProblems.push(`[${m.type()}] ${text}`);
+      if (verbose && m.type() === 'error') console.log(`[console] ${text.slice(0, 400)}`);
+    });
+    page.on('pageerror', (e: Error) => verbose && console.log(`[pageerror] ${e.message}`));
+    page.on('response', (r) => verbose && r.status() >= 400 && console.log(`[http ${r.status()}] ${r.url()}`));
+    await page.goto(`${server.url}?folder=${encodeURIComponent(folder)}`);
+    await page.locator('.monaco-workbench .part.activitybar').waitFor({ timeout: 30_000 });
+    console.log(`# workbench up in ${ms(t0)} since the start`);
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await server?.stop().catch(() => {});
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('shows the activity-bar icon, the Models view with the fixture models and sizes, and the Deployments welcome', async () => {
+    const icon = page.locator('.part.activitybar a.action-label[aria-label="Modelyard"]');
+    await icon.waitFor({ timeout: 30_000 });
+    await icon.click();
+    const sidebar = page.locator('.part.sidebar');
+    await sidebar.locator('.composite.title h2', { hasText: /Modelyard/i }).waitFor({ timeout: 10_000 });
+
+    const modelsPane = sidebar.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Models/ }) });
+    const deploymentsPane = sidebar.locator('.pane').filter({ has: page.locator('.pane-header', { hasText: /^Deployments/ }) });
+    const rows = modelsPane.locator('.monaco-list-row');
+    // Every fixture model, as a row carrying its size.
+    for (const m of models) {
+      const bytes = fs.statSync(path.join(folder, ...findInWorkspace(folder, m.file))).size;
+      const row = rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(m.file)}$`) }) });
+      await row.first().waitFor({ timeout: 20_000 });
+      const description = (await row.first().locator('.label-description').textContent()) ?? '';
+      assert.ok(description.startsWith(shownSize(bytes)), `${m.file} shows its size ${shownSize(bytes)}: '${description}'`);
+    }
+    assert.equal(await rows.count(), models.length, 'one row per fixture model, nothing else');
+    const names = await rows.locator('.label-name').allTextContents();
+    assert.ok(!names.some((n) => n.includes('ignored.onnx')), `node_modules/dep/ignored.onnx is not listed: ${names.join(', ')}`);
+    // 10.3 MB is the OCR recogniser, the largest fixture.
+    assert.ok((await modelsPane.innerText()).includes('10.3 MB'), 'the recogniser shows 10.3 MB');
+
+    const welcome = deploymentsPane.locator('.welcome-view-content');
+    await welcome.waitFor({ timeout: 10_000 });
+    const text = await welcome.innerText();
+    assert.match(text, /Deploy a registered model version/);
+    assert.match(text, /Show Environment/);
+    // Widen the side bar so the screenshot shows every size (at the default width long names push them out of view).
+    await widenSidebar(page, 430);
+    assert.equal(await rows.count(), models.length);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-models.png') });
+  });
+
+  it('Show Environment loads the VSIX onnxruntime-node in the extension host and shows git and the repository', async () => {
+    await runCommand(page, 'Modelyard: Show Environment');
+    // The report table, once gathered: its onnxruntime-node row shows either the version or why loading failed.
+    const frame = await findFrame(page, 'tr[data-part="onnxruntime-node"]', 30_000);
+    const ortRow = frame.locator('tr[data-part="onnxruntime-node"]');
+    const failure = await ortRow.locator('.error').count();
+    assert.equal(failure, 0, `onnxruntime-node did not load: ${failure ? await ortRow.locator('.error').innerText() : ''}`);
+    const ort = frame.locator('#ort-version');
+    await ort.waitFor({ timeout: 10_000 });
+    assert.equal((await ort.textContent())?.trim(), ortVersion);
+
+    // The binding was loaded from the installed VSIX, not from the repository's node_modules.
+    const location = (await ortRow.locator('.path').textContent()) ?? '';
+    assert.ok(location.startsWith(server!.dirs.extensions), `onnxruntime-node comes from the installed extension: ${location}`);
+    assert.ok((await ortRow.locator('vscode-badge').allTextContents()).some((t) => t.trim() === 'cpu'), 'the CPU execution provider is listed');
+
+    const gitRow = frame.locator('tr[data-part="git"]');
+    assert.match((await gitRow.innerText()).trim(), /\d+\.\d+/, 'a git version');
+    assert.equal(await gitRow.locator('vscode-icon.ok').count(), 1, 'git is marked available');
+    const repos = frame.locator('tr[data-part="Repositories"]');
+    assert.ok((await repos.innerText()).includes(folder), `the workspace repository ${folder} is listed`);
+    assert.ok((await repos.locator('vscode-badge').allTextContents()).some((t) => t.trim() === 'main'), 'its branch is main');
+
+    // The codicon font loaded under the panel's CSP: <vscode-icon> draws glyphs, not empty boxes.
+    await frame.waitForFunction(() => document.fonts.check('16px codicon'), undefined, { timeout: 10_000 });
+    const fontStatus = await frame.evaluate(async () => {
+      const { fonts } = document;
+      await fonts.ready;
+      return [...fonts].filter((f) => /codicon/i.test(f.family)).map((f) => f.status);
+    });
+    assert.ok(fontStatus.includes('loaded'), `the codicon font is loaded in the webview: ${JSON.stringify(fontStatus)}`);
+    const iconWidth = await frame.locator('tr[data-part="git"] vscode-icon').evaluate((e) => e.getBoundingClientRect().width);
+    assert.ok(iconWidth >= 12, `status icons have a size (${iconWidth}px)`);
+    // The buttons are rendered custom elements, not unknown tags.
+    const defined = await frame.evaluate(() =>
+      ['vscode-button', 'vscode-badge', 'vscode-icon'].filter((t) => !customElements.get(t)),
+    );
+    assert.deepEqual(defined, [], 'the vscode-elements are defined');
+    assert.equal(await frame.locator('vscode-button').count(), 3);
+
+    await page.waitForTimeout(300); // let the last paint land
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-environment.png') });
+    assert.deepEqual(consoleProblems, [], 'no CSP violations in the console');
+  });
+
+  it('Show Log opens the Modelyard output with the activation line', async () => {
+    await runCommand(page, 'Modelyard: Show Log');
+    const output = page.locator('.part.panel .monaco-editor .view-lines');
+    await page.waitForFunction(
+      () => {
+        const el = document.querySelector<HTMLElement>('.part.panel .monaco-editor .view-lines');
+        // Monaco renders spaces as no-break spaces.
+        return !!el && /activated in/.test(el.innerText.replace(/\u00a0/g, ' '));
+      },
+      undefined,
+      { timeout: 15_000 },
+    );
+    const text = (await output.innerText()).replace(/\u00a0/g, ' ');
+    assert.match(text, /Modelyard/);
+    assert.match(text, /Modelyard \S+ activated in [\d.]+ ms/);
+    // The output view shows the Modelyard channel, not another one that happens to match.
+    const channel = await page.locator('.part.panel .monaco-select-box, .part.panel select').evaluateAll((els) =>
+      els.map((e) => (e instanceof HTMLSelectElement ? e.value : e.textContent)),
+    );
+    assert.ok(channel.some((c) => /Modelyard/.test(String(c))), `the Modelyard channel is selected: ${JSON.stringify(channel)}`);
+  });
+});
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The path segments of `file` inside the workspace (it sits in a models/ sub-folder). */
+function findInWorkspace(root: string, file: string): string[] {
+  for (const e of fs.readdirSync(root, { withFileTypes: true, recursive: true })) {
+    const dir = path.relative(root, e.parentPath);
+    if (e.isFile() && e.name === file && !dir.split(path.sep).includes('node_modules')) return [dir, file];
+  }
+  throw new Error(`${file} is not in the workspace`);
+}
+
+/** Drags the side bar's sash until the side bar is about `width` pixels wide, then moves the mouse out of the way. */
+async function widenSidebar(page: Page, width: number): Promise<void> {
+  const box = await page.locator('.part.sidebar').boundingBox();
+  if (!box || box.width >= width) return;
+  const x = box.x + box.width;
+  const y = box.y + box.height / 2;
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.move(x + (width - box.width) / 2, y, { steps: 3 });
+  await page.mouse.move(box.x + width, y, { steps: 3 });
+  await page.mouse.up();
+  await page.mouse.move(900, 700);
+  await page.waitForTimeout(300);
+}
+
+/** Runs a command from the command palette: F1, its title, Enter. */
+async function runCommand(page: Page, title: string): Promise<void> {
+  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 5 } }).catch(() => {});
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const first = page.locator('.quick-input-widget .monaco-list-row').first();
+  await first.waitFor({ timeout: 10_000 });
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  await input.waitFor({ state: 'hidden', timeout: 10_000 });
+}
+
+/** The webview frame holding `selector` (VS Code nests the content two iframes deep). */
+async function findFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const f of page.frames()) {
+      if (f === page.mainFrame()) continue;
+      try {
+        if (await f.$(selector)) return f;
+      } catch {
+        // a frame detached while we looked
+      }
+    }
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`no frame has ${selector} after ${timeoutMs / 1000} s`);
+}
