@@ -40,7 +40,7 @@ async function activationSamples() {
           if (m) sample = JSON.parse(m[1]);
         });
         await page.goto(workbenchUrl(server, { folder, extensionPath: REPO, testsPath: path.join(REPO, 'out', 'test', 'bench', 'index') }));
-        await Promise.race([done, new Promise((r) => setTimeout(r, 120_000))]);
+        await Promise.race([done, new Promise((r) => setTimeout(r, 120_000).unref())]);
         await page.close();
         if (sample) samples.push(sample);
         else console.log(`  run ${i + 1}: no sample (the host did not report)`);

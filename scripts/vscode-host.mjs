@@ -122,7 +122,9 @@ export async function startCodeServer(options = {}) {
     const t = setTimeout(() => {
       try {
         process.kill(-child.pid, 'SIGKILL');
-      } catch {}
+      } catch {
+        // already gone
+      }
     }, 5000);
     await exited;
     clearTimeout(t);
@@ -140,7 +142,9 @@ async function waitForHttp(url, timeoutMs, exited, lines) {
     try {
       const r = await fetch(url + 'healthz');
       if (r.ok) return;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`code-server did not answer on ${url} within ${timeoutMs / 1000} s:\n${lines.slice(-20).join('\n')}`);
@@ -154,7 +158,8 @@ function runToEnd(cmd, args, env, log) {
     c.stderr.on('data', (b) => (out += b));
     c.on('exit', (code) => {
       log?.(out.trim());
-      code === 0 ? resolve(out) : reject(new Error(`${path.basename(args[0])} ${args.slice(1).join(' ')} failed (${code}):\n${out}`));
+      if (code === 0) resolve(out);
+      else reject(new Error(`${path.basename(args[0])} ${args.slice(1).join(' ')} failed (${code}):\n${out}`));
     });
   });
 }

@@ -49,6 +49,25 @@ describe('Models view', () => {
     await waitFor('the removed model to leave the tree', async () => ((await listed()).some((i) => i.label === 'copy-of-wakeword.onnx') ? undefined : true));
   });
 
+  it('shows the folder only of models that share a file name', async () => {
+    const root = workspaceRoot();
+    const twin = path.join(root, 'models', 'twin', 'hello_deepa.onnx');
+    fs.mkdirSync(path.dirname(twin), { recursive: true });
+    fs.copyFileSync(path.join(root, 'models', 'wakeword', 'hello_deepa.onnx'), twin);
+    try {
+      const rows = await waitFor('both hello_deepa.onnx rows', async () => {
+        const r = (await listed()).filter((i) => i.label === 'hello_deepa.onnx');
+        return r.length === 2 ? r : undefined;
+      });
+      assert.deepEqual(rows.map((r) => r.description.split(' · ')[1]).sort(), ['models/twin', 'models/wakeword']);
+      const others = (await listed()).filter((i) => i.label !== 'hello_deepa.onnx');
+      assert.ok(others.every((i) => !i.description.includes('·')), JSON.stringify(others));
+    } finally {
+      fs.rmSync(path.dirname(twin), { recursive: true });
+    }
+    await waitFor('the twin to leave the tree', async () => ((await listed()).filter((i) => i.label === 'hello_deepa.onnx').length === 1 ? true : undefined));
+  });
+
   it('opens a model from the tree with the Open Model command', async () => {
     const api = await activateModelyard();
     const [first] = await api.models.getChildren();

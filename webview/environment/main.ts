@@ -40,7 +40,7 @@ function row<T>(label: string, p: Part<T>, value: (v: T) => Node | string): HTML
         ? value(p.value)
         : el('div', { class: 'error' }, el('div', {}, p.error), p.hint ? el('div', { class: 'hint' }, p.hint) : null),
     ),
-    el('td', { class: 'ms', title: 'time to gather' }, `${p.ms.toFixed(0)} ms`),
+    el('td', { class: 'ms', title: 'time to gather' }, p.ms > 0 ? `${p.ms.toFixed(0)} ms` : ''),
   );
 }
 

@@ -25,6 +25,8 @@ export class ModelsView extends Disposable implements vscode.TreeDataProvider<No
   private readonly changed = this._register(new vscode.EventEmitter<Node | undefined>());
   readonly onDidChangeTreeData = this.changed.event;
   private models: Promise<ModelFile[]> | undefined;
+  /** The models of the last finished scan. */
+  private listed: ModelFile[] = [];
   private truncated = false;
   private refreshTimer: NodeJS.Timeout | undefined;
   readonly view: vscode.TreeView<Node>;
@@ -32,17 +34,52 @@ export class ModelsView extends Disposable implements vscode.TreeDataProvider<No
   constructor(private readonly log: vscode.LogOutputChannel) {
     super();
     this.view = this._register(vscode.window.createTreeView('modelyard.models', { treeDataProvider: this, showCollapseAll: true }));
-    const watcher = this._register(vscode.workspace.createFileSystemWatcher('**/*.onnx'));
-    this._register(watcher.onDidCreate(() => this.scheduleRefresh()));
-    this._register(watcher.onDidDelete(() => this.scheduleRefresh()));
-    this._register(watcher.onDidChange(() => this.scheduleRefresh()));
-    this._register(vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()));
+    this.watchModels();
+    // Creating or deleting a folder is reported as the folder alone, not as the files inside it.
+    const folders = this._register(vscode.workspace.createFileSystemWatcher('**/*', false, true, false));
     this._register(
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('modelyard.models')) this.refresh();
+      folders.onDidCreate(async (uri) => {
+        if (path.basename(uri.fsPath).includes('.')) return; // a file: the model watchers see it if it matters
+        try {
+          if ((await fs.stat(uri.fsPath)).isDirectory()) this.scheduleRefresh();
+        } catch {
+          // gone again
+        }
       }),
     );
+    this._register(
+      folders.onDidDelete((uri) => {
+        const prefix = uri.fsPath.endsWith(path.sep) ? uri.fsPath : uri.fsPath + path.sep;
+        if (this.listed.some((m) => m.uri.fsPath.startsWith(prefix))) this.scheduleRefresh();
+      }),
+    );
+    this._register(
+      vscode.workspace.onDidChangeWorkspaceFolders(() => {
+        this.watchModels();
+        this.refresh();
+      }),
+    );
+    this._register(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (!e.affectsConfiguration('modelyard.models')) return;
+        this.watchModels();
+        this.refresh();
+      }),
+    );
+    this._register({ dispose: () => this.modelWatchers.forEach((w) => w.dispose()) });
     this._register({ dispose: () => clearTimeout(this.refreshTimer) });
+  }
+
+  private modelWatchers: vscode.Disposable[] = [];
+
+  /** One watcher per workspace folder on its include glob, so a changed setting is watched as it is listed. */
+  private watchModels(): void {
+    this.modelWatchers.forEach((w) => w.dispose());
+    this.modelWatchers = (vscode.workspace.workspaceFolders ?? []).flatMap((folder) => {
+      const include = vscode.workspace.getConfiguration('modelyard.models', folder.uri).get<string>('include', '**/*.onnx');
+      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, include));
+      return [w, w.onDidCreate(() => this.scheduleRefresh()), w.onDidDelete(() => this.scheduleRefresh()), w.onDidChange(() => this.scheduleRefresh())];
+    });
   }
 
   refresh(): void {
@@ -96,6 +133,7 @@ export class ModelsView extends Disposable implements vscode.TreeDataProvider<No
       }
     }
     found.sort((a, b) => a.folder.index - b.folder.index || a.relativePath.localeCompare(b.relativePath));
+    this.listed = found;
     this.log.info(`[models] ${found.length} model file(s) in ${folders.length} folder(s), ${(performance.now() - t0).toFixed(1)} ms`);
     return found;
   }
@@ -105,6 +143,13 @@ export class ModelsView extends Disposable implements vscode.TreeDataProvider<No
     if (node) return [];
     const models = await this.getModels();
     if (!models.length) return [];
+    const seen = new Set<string>();
+    this.sharedNames = new Set();
+    for (const m of models) {
+      const name = path.posix.basename(m.relativePath);
+      if (seen.has(name)) this.sharedNames.add(name);
+      seen.add(name);
+    }
     const folders = vscode.workspace.workspaceFolders ?? [];
     const nodes: Node[] =
       folders.length > 1
@@ -115,6 +160,9 @@ export class ModelsView extends Disposable implements vscode.TreeDataProvider<No
     if (this.truncated) nodes.push({ kind: 'note', text: 'More model files than modelyard.models.maxFiles: narrow modelyard.models.include' });
     return nodes;
   }
+
+  /** File names that occur more than once: those rows also show their folder, so they can be told apart. */
+  private sharedNames = new Set<string>();
 
   getTreeItem(node: Node): vscode.TreeItem {
     if (node.kind === 'note') {
@@ -134,7 +182,8 @@ export class ModelsView extends Disposable implements vscode.TreeDataProvider<No
     const dir = path.posix.dirname(m.relativePath);
     item.id = m.uri.toString();
     item.resourceUri = m.uri;
-    item.description = `${formatBytes(m.size)}${dir === '.' ? '' : ` · ${dir}`}`;
+    // The size comes first and alone, so that long file names do not push it out of a narrow sidebar.
+    item.description = this.sharedNames.has(path.posix.basename(m.relativePath)) && dir !== '.' ? `${formatBytes(m.size)} · ${dir}` : formatBytes(m.size);
     item.iconPath = new vscode.ThemeIcon('symbol-structure');
     item.contextValue = 'modelyard.modelFile';
     item.tooltip = new vscode.MarkdownString(
