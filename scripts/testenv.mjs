@@ -26,6 +26,14 @@ function run(cmd, args, opts = {}) {
   return Date.now() - t0;
 }
 
+/**
+ * The environment for a nested npm: without the npm_* and NODE variables of an enclosing `npm test`, which would
+ * otherwise make the nested install's scripts run under the enclosing npm's Node (20) instead of PATH's (24).
+ */
+function cleanEnv(env) {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE' && k !== 'INIT_CWD'));
+}
+
 /** Installs `spec` with npm into a fresh folder, then moves it into place, so a failed install leaves nothing. */
 function npmInstallInto(dir, spec, env = process.env) {
   if (fs.existsSync(path.join(dir, '.ok'))) return false;
@@ -36,7 +44,7 @@ function npmInstallInto(dir, spec, env = process.env) {
   log(`installing ${spec} into ${dir} …`);
   const ms = run('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=error', spec], {
     cwd: tmp,
-    env,
+    env: { ...cleanEnv(env), ...Object.fromEntries(Object.entries(env).filter(([k]) => k === 'npm_config_nodedir')) },
   });
   fs.writeFileSync(path.join(tmp, '.ok'), new Date().toISOString());
   fs.rmSync(dir, { recursive: true, force: true });
@@ -60,8 +68,9 @@ export function ensureCodeServer() {
   const nodeDir = ensureNode24();
   const nodeBin = path.join(nodeDir, 'bin');
   const dir = path.join(cacheRoot(), `code-server-${CODE_SERVER_VERSION}`);
+  if (!fs.existsSync(path.join(dir, '.ok'))) ensureAptPackages(['libkrb5-dev', 'build-essential', 'python3']);
   npmInstallInto(dir, `code-server@${CODE_SERVER_VERSION}`, {
-    ...process.env,
+    ...cleanEnv(process.env),
     PATH: `${nodeBin}${path.delimiter}${process.env.PATH}`,
     // This machine's npm config points nodedir at Node 20's headers; code-server's native modules need Node 24's.
     npm_config_nodedir: nodeDir,
@@ -74,22 +83,40 @@ export function ensureCodeServer() {
   };
 }
 
-/** Debian packages the test tiers need; installed with apt when root, otherwise named. */
-export const APT_PACKAGES = ['chromium', 'xauth', 'libkrb5-dev', 'git-lfs', 'build-essential', 'python3'];
+/** Debian packages the test tiers need, each with a file that shows it is installed. */
+const APT = {
+  chromium: '/usr/bin/chromium',
+  'libkrb5-dev': '/usr/include/gssapi/gssapi.h', // code-server's kerberos module compiles against it
+  'build-essential': '/usr/bin/g++',
+  python3: '/usr/bin/python3', // node-gyp
+  git: '/usr/bin/git',
+  'git-lfs': '/usr/bin/git-lfs',
+  xauth: '/usr/bin/xauth',
+};
+export const APT_PACKAGES = Object.keys(APT);
+
+/** Installs the missing packages with apt when root; otherwise throws a message that names them. */
+export function ensureAptPackages(names = APT_PACKAGES) {
+  const missing = names.filter((n) => !fs.existsSync(APT[n]));
+  if (!missing.length) return;
+  if (process.platform === 'linux' && process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
+    log('installing Debian packages: ' + missing.join(' '));
+    run('apt-get', ['update', '-qq']);
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    return;
+  }
+  throw new Error(`missing system packages: ${missing.join(', ')}. Install them (Debian/Ubuntu: sudo apt-get install ${missing.join(' ')}) and run again.`);
+}
 
 export function ensureChromium() {
-  const candidates = [process.env.MODELYARD_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(Boolean);
-  for (const c of candidates) if (fs.existsSync(c)) return c;
-  if (process.getuid?.() === 0 && fs.existsSync('/usr/bin/apt-get')) {
-    log('installing Debian packages: ' + APT_PACKAGES.join(' '));
-    run('apt-get', ['update', '-qq']);
-    run('apt-get', ['install', '-y', '-qq', ...APT_PACKAGES], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (fs.existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
+  if (process.env.MODELYARD_CHROMIUM) {
+    if (fs.existsSync(process.env.MODELYARD_CHROMIUM)) return process.env.MODELYARD_CHROMIUM;
+    throw new Error(`MODELYARD_CHROMIUM is set to ${process.env.MODELYARD_CHROMIUM}, which does not exist.`);
   }
-  throw new Error(
-    `Chromium was not found. Install it (Debian: sudo apt-get install ${APT_PACKAGES.join(' ')}) ` +
-      'or set MODELYARD_CHROMIUM to a Chromium executable.',
-  );
+  ensureAptPackages(['chromium']);
+  return '/usr/bin/chromium';
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
