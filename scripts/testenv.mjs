@@ -35,7 +35,7 @@ function cleanEnv(env) {
 }
 
 /** Installs `spec` with npm into a fresh folder, then moves it into place, so a failed install leaves nothing. */
-function npmInstallInto(dir, spec, env = process.env) {
+function npmInstallInto(dir, spec, extraEnv = {}) {
   if (fs.existsSync(path.join(dir, '.ok'))) return false;
   const tmp = `${dir}.partial-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -44,7 +44,7 @@ function npmInstallInto(dir, spec, env = process.env) {
   log(`installing ${spec} into ${dir} …`);
   const ms = run('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=error', spec], {
     cwd: tmp,
-    env: { ...cleanEnv(env), ...Object.fromEntries(Object.entries(env).filter(([k]) => k === 'npm_config_nodedir')) },
+    env: { ...cleanEnv(process.env), ...extraEnv },
   });
   fs.writeFileSync(path.join(tmp, '.ok'), new Date().toISOString());
   fs.rmSync(dir, { recursive: true, force: true });
@@ -70,7 +70,6 @@ export function ensureCodeServer() {
   const dir = path.join(cacheRoot(), `code-server-${CODE_SERVER_VERSION}`);
   if (!fs.existsSync(path.join(dir, '.ok'))) ensureAptPackages(['libkrb5-dev', 'build-essential', 'python3']);
   npmInstallInto(dir, `code-server@${CODE_SERVER_VERSION}`, {
-    ...cleanEnv(process.env),
     PATH: `${nodeBin}${path.delimiter}${process.env.PATH}`,
     // This machine's npm config points nodedir at Node 20's headers; code-server's native modules need Node 24's.
     npm_config_nodedir: nodeDir,
@@ -79,7 +78,6 @@ export function ensureCodeServer() {
     node: path.join(nodeBin, 'node'),
     nodeBin,
     codeServerEntry: path.join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js'),
-    codeServerBin: path.join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js'),
   };
 }
 
