@@ -2,6 +2,16 @@ import { parseArgs } from 'node:util';
 import { buildEnvReport, envReportToMarkdown, loadOnnxRuntimeInfo, type EnvReport, type Part } from '../core/env/report';
 import { UserError, describeError } from '../core/errors';
 import type { Logger } from '../core/log';
+import {
+  assignCommand,
+  deprecateCommand,
+  deregisterCommand,
+  historyCommand,
+  modelsCommand,
+  registerCommand,
+  showCommand,
+  unassignCommand,
+} from './registry';
 
 declare const MODELYARD_VERSION: string;
 
@@ -13,8 +23,21 @@ const EXIT_INTERNAL = 2;
 const USAGE = `Usage: modelyard <command> [options]
 
 Commands:
-  env [--json]        Report versions and parts Modelyard needs: Node.js, onnxruntime-node, git, git-lfs,
-                      and the git repositories under the current folder.
+  env [--json]                         Versions and parts Modelyard needs: Node.js, onnxruntime-node, git,
+                                       git-lfs, and the git repositories under the current folder.
+
+Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
+  models                               The models, their latest versions and stages.
+  show REF                             A model version's commit, path and size. REF: name, name@v1.2.3,
+                                       name@latest, name#stage.
+  register NAME [VERSION | --bump major|minor|patch] [--ref REF] [-m MSG]
+                                       Register a version (default: the next patch) at REF (default HEAD).
+  assign NAME STAGE [--version V | --ref REF] [-m MSG]
+                                       Put a version (default: the latest) in a stage.
+  unassign NAME STAGE [-m MSG]         Take the stage's version out of it.
+  deregister NAME VERSION [-m MSG]     Withdraw a version.
+  deprecate NAME [-m MSG]              Deprecate a model.
+  history NAME                         Who did what, when and why.
 
 Options:
   --version           Print Modelyard's version.
@@ -69,9 +92,26 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command === undefined ? EXIT_USER : EXIT_OK;
   }
+  const out = (text: string) => process.stdout.write(text);
   switch (command) {
     case 'env':
       return envCommand(rest, log);
+    case 'models':
+      return modelsCommand(rest, out, log);
+    case 'show':
+      return showCommand(rest, out, log);
+    case 'register':
+      return registerCommand(rest, out, log);
+    case 'assign':
+      return assignCommand(rest, out, log);
+    case 'unassign':
+      return unassignCommand(rest, out, log);
+    case 'deregister':
+      return deregisterCommand(rest, out, log);
+    case 'deprecate':
+      return deprecateCommand(rest, out, log);
+    case 'history':
+      return historyCommand(rest, out, log);
     case 'markdown-env': {
       // Undocumented helper for bug reports: the env report as Markdown.
       const r = await buildEnvReport({ version: MODELYARD_VERSION, host: { application: 'modelyard CLI' }, folders: [process.cwd()], log, loadOnnxRuntime: loadOnnxRuntimeInfo });

@@ -1,0 +1,223 @@
+/**
+ * Writing the registry: each action is one annotated tag that carries who (the user's git identity, as tagger) and
+ * why (the message). Nothing here moves or deletes a tag: deregister and unassign add tags, as GTO does.
+ */
+import { UserError, firstLine } from '../errors';
+import type { Logger } from '../log';
+import { run } from '../util/proc';
+import { loadRegistry, findModel, type Registry } from './registry';
+import { bumpVersion, isVersion, parseVersion, type Bump } from './semver';
+import { sortedVersions } from './state';
+import { formatTag, isValidArtifact, isValidName, nextCounter, type ParsedTag } from './tags';
+
+export interface WriteOptions {
+  log?: Logger;
+  include?: string;
+  message?: string;
+}
+
+/** Resolves a revision to a commit sha, refusing anything that git could read as an option. */
+export async function resolveCommit(root: string, ref: string, log?: Logger): Promise<string> {
+  if (ref.startsWith('-')) throw new UserError(`'${ref}' is not a revision.`, 'Give a commit, branch or tag name.');
+  const r = await run('git', ['rev-parse', '--verify', '-q', '--end-of-options', `${ref}^{commit}`], { cwd: root, log, okCodes: [1, 128] });
+  if (r.code !== 0) {
+    throw new UserError(`'${ref}' does not name a commit in ${root}.`, ref === 'HEAD' ? 'Commit the model first.' : 'Check the name with `git log`.');
+  }
+  return r.stdout.trim();
+}
+
+/** The tagger identity git will use; a clear error when none is configured. */
+export async function gitIdentity(root: string, log?: Logger): Promise<{ name: string; email: string }> {
+  const r = await run('git', ['var', 'GIT_COMMITTER_IDENT'], { cwd: root, log, okCodes: [128] });
+  const m = /^(.*) <(.*)> \d+ [+-]\d{4}$/.exec(r.stdout.trim());
+  if (r.code !== 0 || !m) {
+    throw new UserError('git does not know who you are, and every registry tag records who made it.', 'Run `git config --global user.name "Your Name"` and `git config --global user.email you@example.com`.');
+  }
+  return { name: m[1]!, email: m[2]! };
+}
+
+/**
+ * GTO orders events by tagger date, which git keeps to the second. So that actions taken within one second (a
+ * script, a CI job) keep their order, a new tag is dated one second after the newest registry tag when needed.
+ */
+function tagDate(reg: Registry): number {
+  const newest = reg.state.tagCount ? Math.max(0, ...reg.tags.map((t) => t.date)) : 0;
+  return Math.max(Math.floor(Date.now() / 1000), newest + 1);
+}
+
+async function createTag(root: string, tag: string, commit: string, message: string, date: number, log?: Logger): Promise<void> {
+  // Names come from the grammar (they cannot start with "-"), the commit is a resolved sha.
+  const r = await run('git', ['tag', '-a', '-m', message, tag, commit], {
+    cwd: root,
+    log,
+    okCodes: [128],
+    env: { ...process.env, GIT_COMMITTER_DATE: `${date} +0000` },
+  });
+  if (r.code === 128) {
+    if (/already exists/.test(r.stderr)) {
+      throw new TagExistsError(tag);
+    }
+    throw new UserError(`git refused to create tag ${tag}: ${firstLine(r.stderr)}`);
+  }
+}
+
+export class TagExistsError extends UserError {
+  constructor(readonly tag: string) {
+    super(`tag ${tag} already exists: another process or person created it meanwhile.`, 'Refresh and try again.');
+  }
+}
+
+/**
+ * Creates a tag whose name carries a counter; when another process takes the same counter first (the tag then
+ * exists), reads the tags again and retries with the next one, up to three times.
+ */
+async function createCountedTag(root: string, t: Omit<ParsedTag, 'counter'>, commit: string, message: string, date: number, log?: Logger): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const names = await run('git', ['for-each-ref', '--format=%(refname:strip=2)', 'refs/tags'], { cwd: root, log });
+    const tag = formatTag({ ...t, counter: nextCounter(t.artifact, names.stdout.split('\n')) });
+    try {
+      await createTag(root, tag, commit, message, date, log);
+      return tag;
+    } catch (e) {
+      if (e instanceof TagExistsError && attempt < 2) continue;
+      throw e;
+    }
+  }
+}
+
+function messageFor(action: string, detail: string, message: string | undefined): string {
+  return message?.trim() ? message.trim() : `${action} ${detail}`;
+}
+
+export interface RegisterOptions extends WriteOptions {
+  version?: string;
+  bump?: Bump;
+  ref?: string;
+}
+
+/** The version a bump would register next: from the greatest registered version (deregistered ones count too). */
+export function suggestVersion(reg: Registry, name: string, bump: Bump = 'patch'): string {
+  const a = reg.models.find((m) => m.name === name)?.state;
+  const all = a ? sortedVersions(a).filter((v) => v.registered && isVersion(v.version)) : [];
+  return bumpVersion(all[0]?.version, bump);
+}
+
+export interface WriteResult {
+  tag: string;
+  commit: string;
+  version?: string;
+}
+
+export async function register(root: string, name: string, opts: RegisterOptions = {}): Promise<WriteResult> {
+  if (!isValidArtifact(name)) {
+    throw new UserError(`'${name}' is not a valid model name.`, 'Use letters, digits, and "-", "_" or "/" inside (GTO\'s rule).');
+  }
+  if (opts.version && opts.bump) throw new UserError('give a version or --bump, not both.');
+  const reg = await loadRegistry(root, opts);
+  const version = opts.version ?? suggestVersion(reg, name, opts.bump ?? 'patch');
+  if (!parseVersion(version)) {
+    throw new UserError(`'${version}' is not a version.`, 'Versions are SemVer with a "v": v1.2.3, v2.0.0-rc.1.');
+  }
+  const commit = await resolveCommit(root, opts.ref ?? 'HEAD', opts.log);
+  const a = reg.models.find((m) => m.name === name)?.state;
+  const existing = a?.versions.find((v) => v.version === version);
+  if (existing) {
+    throw new UserError(
+      `${name}@${version} is already registered${existing.active ? '' : ' (and deregistered)'} at commit ${existing.commit.slice(0, 8)}.`,
+      `Register a new version, for example ${suggestVersion(reg, name, 'patch')}.`,
+    );
+  }
+  const atCommit = a?.versions.find((v) => v.commit === commit && v.registered && v.active);
+  if (atCommit) {
+    throw new UserError(`commit ${commit.slice(0, 8)} is already registered as ${name}@${atCommit.version}.`, 'Commit a changed model, or register another commit with --ref.');
+  }
+  await gitIdentity(root, opts.log);
+  const tag = formatTag({ artifact: name, action: 'register', version });
+  await createTag(root, tag, commit, messageFor('Register', `${name}@${version}`, opts.message), tagDate(reg), opts.log);
+  return { tag, commit, version };
+}
+
+export async function deregister(root: string, name: string, version: string, opts: WriteOptions = {}): Promise<WriteResult> {
+  const reg = await loadRegistry(root, opts);
+  const a = findModel(reg, name).state;
+  const v = a?.versions.find((x) => x.version === version && x.registered);
+  if (!v) throw new UserError(`${name}@${version} is not registered.`, `See 'modelyard models' for its versions.`);
+  if (!v.active) throw new UserError(`${name}@${version} is already deregistered.`);
+  await gitIdentity(root, opts.log);
+  const tag = await createCountedTag(root, { artifact: name, action: 'deregister', version }, v.commit, messageFor('Deregister', `${name}@${version}`, opts.message), tagDate(reg), opts.log);
+  return { tag, commit: v.commit, version };
+}
+
+export interface AssignOptions extends WriteOptions {
+  version?: string;
+  ref?: string;
+}
+
+function checkStage(reg: Registry, stage: string): void {
+  if (!isValidName(stage)) throw new UserError(`'${stage}' is not a valid stage name.`, 'Use letters, digits, and "-", "_" or "/" inside.');
+  const allowed = reg.config.stages;
+  if (allowed.length && !allowed.includes(stage)) {
+    throw new UserError(`stage '${stage}' is not allowed by .gto.`, `Allowed stages: ${allowed.join(', ')}.`);
+  }
+}
+
+export async function assign(root: string, name: string, stage: string, opts: AssignOptions = {}): Promise<WriteResult> {
+  const reg = await loadRegistry(root, opts);
+  checkStage(reg, stage);
+  const model = findModel(reg, name);
+  let commit: string;
+  let version: string | undefined;
+  if (opts.version && opts.ref) throw new UserError('give --version or --ref, not both.');
+  if (opts.ref) {
+    commit = await resolveCommit(root, opts.ref, opts.log);
+    version = model.state?.versions.find((v) => v.commit === commit && v.registered && v.active)?.version;
+  } else {
+    const v = opts.version ? model.state?.versions.find((x) => x.version === opts.version && x.registered) : model.state?.latest;
+    if (!v) {
+      throw new UserError(
+        opts.version ? `${name}@${opts.version} is not registered.` : `${name} has no registered version to assign.`,
+        `Register one first ('modelyard register ${name}'), or name a commit with --ref.`,
+      );
+    }
+    if (!v.active) throw new UserError(`${name}@${v.version} was deregistered and cannot be assigned.`);
+    commit = v.commit;
+    version = v.version;
+  }
+  if (model.state?.stages.get(stage)?.commit === commit) {
+    throw new UserError(`${name}${version ? `@${version}` : ''} is already in stage '${stage}'.`);
+  }
+  await gitIdentity(root, opts.log);
+  const what = `${name}${version ? `@${version}` : ` at ${commit.slice(0, 8)}`}`;
+  const tag = await createCountedTag(root, { artifact: name, action: 'assign', stage }, commit, messageFor(`Assign stage ${stage} to`, what, opts.message), tagDate(reg), opts.log);
+  return { tag, commit, ...(version ? { version } : {}) };
+}
+
+export async function unassign(root: string, name: string, stage: string, opts: WriteOptions = {}): Promise<WriteResult> {
+  const reg = await loadRegistry(root, opts);
+  if (!isValidName(stage)) throw new UserError(`'${stage}' is not a valid stage name.`);
+  const v = findModel(reg, name).state?.stages.get(stage);
+  if (!v) throw new UserError(`${name} has no version in stage '${stage}'.`);
+  await gitIdentity(root, opts.log);
+  const tag = await createCountedTag(root, { artifact: name, action: 'unassign', stage }, v.commit, messageFor(`Unassign stage ${stage} from`, `${name}@${v.version}`, opts.message), tagDate(reg), opts.log);
+  return { tag, commit: v.commit, version: v.version };
+}
+
+export async function deprecate(root: string, name: string, opts: WriteOptions = {}): Promise<WriteResult> {
+  const reg = await loadRegistry(root, opts);
+  const model = findModel(reg, name);
+  if (model.state?.deprecated) throw new UserError(`${name} is already deprecated.`);
+  if (!model.state) throw new UserError(`${name} has no registry tags yet: there is nothing to deprecate.`, `Register a version first.`);
+  await gitIdentity(root, opts.log);
+  const commit = model.state.events.at(-1)!.commit;
+  const message = messageFor('Deprecate', name, opts.message);
+  // GTO writes name@deprecated; a second deprecation (after the model came back) needs a counter.
+  const simple = formatTag({ artifact: name, action: 'deprecate' });
+  try {
+    await createTag(root, simple, commit, message, tagDate(reg), opts.log);
+    return { tag: simple, commit };
+  } catch (e) {
+    if (!(e instanceof TagExistsError)) throw e;
+  }
+  const tag = await createCountedTag(root, { artifact: name, action: 'deprecate' }, commit, message, tagDate(reg), opts.log);
+  return { tag, commit };
+}
