@@ -36,14 +36,22 @@ const TAG_RE = new RegExp(
 const NAME_RE = new RegExp(`^${NAME}$`);
 const FULLNAME_RE = new RegExp(`^(?:${DIRNAME}:)?${NAME}$`);
 
-/** A valid artifact name or stage name: "nn", "my-model", "team/vision_v2". */
+/**
+ * What git accepts in a tag name (git check-ref-format) that GTO's patterns would let through: "//", "..", a
+ * component starting with "." or ending in ".lock", a trailing "." or "/".
+ */
+function gitAccepts(s: string): boolean {
+  return !/\/\/|\.\.|(^|\/)\.|\.lock(\/|$)|[./]$|^\//.test(s);
+}
+
+/** A valid artifact name or stage name: "nn", "my-model", "team/vision_v2" (GTO's rule, as far as git can store it). */
 export function isValidName(s: string): boolean {
-  return NAME_RE.test(s);
+  return NAME_RE.test(s) && gitAccepts(s);
 }
 
 /** A valid artifact full name, with an optional "dir:" prefix for artifacts declared in a subfolder. */
 export function isValidArtifact(s: string): boolean {
-  return FULLNAME_RE.test(s);
+  return FULLNAME_RE.test(s) && gitAccepts(s.replace(':', '='));
 }
 
 export function artifactToTag(artifact: string): string {
@@ -53,7 +61,7 @@ export function artifactToTag(artifact: string): string {
 /** Parses a tag name; undefined when it is not a GTO tag. */
 export function parseTag(tag: string): ParsedTag | undefined {
   const m = TAG_RE.exec(tag);
-  if (!m?.groups) return undefined;
+  if (!m?.groups || !gitAccepts(tag)) return undefined;
   const g = m.groups;
   const artifact = g.artifact!.replace('=', ':');
   const counter = g.counter !== undefined ? Number(g.counter) : undefined;
