@@ -23,13 +23,12 @@ export function registerCommand(
 export async function reportError(log: vscode.LogOutputChannel, e: unknown, context: string): Promise<void> {
   if (e instanceof vscode.CancellationError) return;
   const message = describeError(e);
+  // The toast is not awaited: a command must finish when its work does, not when the user dismisses the message.
   if (isUserError(e)) {
     log.warn(`${context}: ${message}`);
-    const pick = await vscode.window.showWarningMessage(message, 'Show Log');
-    if (pick) log.show();
+    void vscode.window.showWarningMessage(message, 'Show Log').then((pick) => pick && log.show());
   } else {
     log.error(`${context}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    const pick = await vscode.window.showErrorMessage(`Modelyard: ${message}`, 'Show Log');
-    if (pick) log.show();
+    void vscode.window.showErrorMessage(`Modelyard: ${message}`, 'Show Log').then((pick) => pick && log.show());
   }
 }

@@ -2,8 +2,12 @@ import { loadStart } from './perf';
 import * as vscode from 'vscode';
 import { registerCommand } from './commands';
 import { EnvironmentPanel, type EnvironmentContext } from './panels/environmentPanel';
+import path from 'node:path';
+import { GIT_SCHEME, GitContentProvider } from './registry/gitContent';
+import { ModelsTree, type Node } from './registry/modelsTree';
+import { registerRegistryCommands } from './registry/registryCommands';
+import { RegistryService } from './registry/registryService';
 import { DeploymentsView } from './views/deploymentsView';
-import { ModelsView, modelUriOf } from './views/modelsView';
 import { UserError } from '../core/errors';
 
 /** When the bundle finished evaluating: after this, the time until activate() is VS Code's, not ours. */
@@ -12,7 +16,8 @@ const evaluated = performance.now();
 /** What activate() returns: used by the integration suite to look at the real views and panels. */
 export interface ModelyardApi {
   readonly version: string;
-  readonly models: ModelsView;
+  readonly models: ModelsTree;
+  readonly registries: RegistryService;
   readonly environmentPanel: () => EnvironmentPanel | undefined;
   /** Milliseconds, from performance marks: evaluating the bundle, VS Code's gap before activate(), activate() itself. */
   readonly activation: { evaluateMs: number; hostGapMs: number; activateMs: number };
@@ -26,20 +31,30 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
   context.subscriptions.push(log);
   const envCtx: EnvironmentContext = { extensionUri: context.extensionUri, version, log };
 
-  const models = new ModelsView(log);
-  context.subscriptions.push(models);
+  const registries = new RegistryService(log);
+  const models = new ModelsTree(registries, log);
+  context.subscriptions.push(registries, models);
+  context.subscriptions.push(vscode.workspace.registerFileSystemProvider(GIT_SCHEME, new GitContentProvider(), { isReadonly: true, isCaseSensitive: true }));
   context.subscriptions.push(vscode.window.registerTreeDataProvider('modelyard.deployments', new DeploymentsView()));
 
+  /** The working-tree file of the model a command was run on (a tree node, an Explorer URI, or the active editor). */
   const requireModel = (arg: unknown): vscode.Uri => {
-    const uri = modelUriOf(arg);
-    if (!uri) throw new UserError('No model is selected.', 'Pick a model in the Models view and try again.');
-    return uri;
+    if (arg instanceof vscode.Uri) return arg;
+    const node = arg as Node | undefined;
+    if (node && 'model' in node && node.model.entry) return vscode.Uri.file(path.join(node.root, node.model.entry.path));
+    const active = vscode.window.activeTextEditor?.document.uri;
+    if (!node && active) return active;
+    throw new UserError('No model file is selected.', 'Pick a model with a file in the Models view and try again.');
   };
 
   context.subscriptions.push(
     registerCommand('modelyard.log.show', log, () => log.show()),
     registerCommand('modelyard.environment.show', log, () => EnvironmentPanel.show(envCtx)),
-    registerCommand('modelyard.models.refresh', log, () => models.refresh()),
+    registerCommand('modelyard.models.refresh', log, () => {
+      registries.resetRepositories();
+      models.refresh();
+    }),
+    ...registerRegistryCommands(registries, log),
     registerCommand('modelyard.model.open', log, (arg: never) => vscode.commands.executeCommand('vscode.open', requireModel(arg))),
     registerCommand('modelyard.model.revealInExplorer', log, (arg: never) =>
       vscode.commands.executeCommand('revealInExplorer', requireModel(arg)),
@@ -61,7 +76,7 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
     `Modelyard ${version} activated in ${activation.activateMs.toFixed(2)} ms ` +
       `(bundle evaluated in ${activation.evaluateMs.toFixed(2)} ms; ${vscode.env.appName} ${vscode.version}, Node ${process.versions.node})`,
   );
-  return { version, models, environmentPanel: () => EnvironmentPanel.active, activation };
+  return { version, models, registries, environmentPanel: () => EnvironmentPanel.active, activation };
 }
 
 export function deactivate(): void {}

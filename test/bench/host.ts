@@ -12,7 +12,7 @@ export async function run(): Promise<void> {
   require(require.resolve('onnxruntime-node', { paths: [ext.extensionPath] }));
   const ortLoadMs = performance.now() - t0;
   const t1 = performance.now();
-  await api.models.getModels();
+  await api.models.getChildren();
   const modelsScanMs = performance.now() - t1;
   console.log(`BENCH ${JSON.stringify({ ...api.activation, ortLoadMs, modelsScanMs, node: process.versions.node, vscode: vscode.version })}`);
 }
