@@ -8,6 +8,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, ConsoleMessage, Frame, Page } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { assign, register } from '../../src/core/registry/write';
 
 const REPO = path.resolve(__dirname, '..', '..');
 
@@ -70,6 +72,7 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     console.log(`# packaged ${path.basename(vsix)} (${(packaged.bytes / 1024 / 1024).toFixed(1)} MB) in ${ms(t0)}`);
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-e2e-'));
     folder = makeTestWorkspace(path.join(work, 'workspace'));
+    await seedRegistry(folder);
     const t1 = Date.now();
     server = await startCodeServer({
       installVsix: [vsix],
@@ -112,12 +115,15 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     // Every fixture model, as a row carrying its size.
     for (const m of models) {
       const bytes = fs.statSync(path.join(folder, ...findInWorkspace(folder, m.file))).size;
-      const row = rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(m.file)}$`) }) });
+      const row = rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(modelName(m.file))}$`) }) });
       await row.first().waitFor({ timeout: 20_000 });
       const description = (await row.first().locator('.label-description').textContent()) ?? '';
-      assert.ok(description.startsWith(shownSize(bytes)), `${m.file} shows its size ${shownSize(bytes)}: '${description}'`);
+      assert.ok(description.endsWith(shownSize(bytes)), `${m.file} shows its size ${shownSize(bytes)}: '${description}'`);
     }
     assert.equal(await rows.count(), models.length, 'one row per fixture model, nothing else');
+    // The seeded registry: latest version and stages on the model's row.
+    const wake = rows.filter({ has: page.locator('.label-name', { hasText: /^hello_deepa$/ }) }).first();
+    assert.match((await wake.locator('.label-description').textContent()) ?? '', /^v1\.1\.0 · prod: v1\.0\.0 · staging: v1\.1\.0 · /);
     const names = await rows.locator('.label-name').allTextContents();
     assert.ok(!names.some((n) => n.includes('ignored.onnx')), `node_modules/dep/ignored.onnx is not listed: ${names.join(', ')}`);
     // 10.3 MB is the OCR recogniser, the largest fixture.
@@ -129,9 +135,42 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     assert.match(text, /Deploy a registered model version/);
     assert.match(text, /Show Environment/);
     // Widen the side bar so the screenshot shows every size (at the default width long names push them out of view).
-    await widenSidebar(page, 430);
+    await widenSidebar(page, 470);
     assert.equal(await rows.count(), models.length);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-models.png') });
+  });
+
+  it('shows versions with their stages, and registers a version from the tree as a user would', async () => {
+    const modelsPane = page.locator('.part.sidebar .pane').filter({ has: page.locator('.pane-header', { hasText: /^Models/ }) });
+    const row = (name: string | RegExp) => modelsPane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: name }) }).first();
+    // Expand hello_deepa: its versions, newest first, with their stages.
+    await row(/^hello_deepa$/).click();
+    await row(/^v1\.1\.0$/).waitFor({ timeout: 10_000 });
+    assert.match((await row(/^v1\.1\.0$/).locator('.label-description').textContent()) ?? '', /^staging · \d{4}-\d\d-\d\d · Ada Modeler$/);
+    assert.match((await row(/^v1\.0\.0$/).locator('.label-description').textContent()) ?? '', /^prod · /);
+    await row(/^Unregistered commits$/).waitFor({ timeout: 10_000 });
+
+    // Register the OCR direction classifier with the row's inline action: the quick pick offers v0.0.1 first.
+    const target = row(/^ch_ppocr_mobile_v2-0_cls_infer$/);
+    await target.hover();
+    await target.locator('.actions .action-label[aria-label="Register Version…"]').click();
+    const pick = page.locator('.quick-input-widget');
+    await pick.locator('.monaco-list-row', { hasText: 'v0.0.1' }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    const why = pick.locator('input.input');
+    await page.locator('.quick-input-widget .quick-input-title', { hasText: /Register ch_ppocr_mobile_v2-0_cls_infer@v0\.0\.1/ }).waitFor({ timeout: 10_000 });
+    await why.fill('First release, registered from the tree');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('.monaco-list-row')].some((r) => /^ch_ppocr_mobile_v2-0_cls_infer/.test(r.querySelector('.label-name')?.textContent ?? '') && /^v0\.0\.1/.test(r.querySelector('.label-description')?.textContent ?? '')),
+      undefined,
+      { timeout: 15_000 },
+    );
+    const tag = execFileSync('git', ['cat-file', '-p', 'ch_ppocr_mobile_v2-0_cls_infer@v0.0.1'], { cwd: folder, encoding: 'utf8' });
+    assert.match(tag, /^type commit$/m);
+    assert.match(tag, /First release, registered from the tree/);
+    await page.mouse.move(900, 700);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-registry.png') });
   });
 
   it('Show Environment loads the VSIX onnxruntime-node in the extension host and shows git and the repository', async () => {
@@ -201,6 +240,25 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     assert.ok(channel.some((c) => /Modelyard/.test(String(c))), `the Modelyard channel is selected: ${JSON.stringify(channel)}`);
   });
 });
+
+/** The registry name Modelyard derives from a fixture's file name (src/core/registry/tags.ts nameFromPath). */
+function modelName(file: string): string {
+  return file.replace(/\.onnx$/, '').replace(/\./g, '-');
+}
+
+/** Real registry tags, made with Modelyard's own core before VS Code starts, as a team's history would have them. */
+async function seedRegistry(folder: string): Promise<void> {
+  const env = { GIT_AUTHOR_NAME: 'Ada Modeler', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada Modeler', GIT_COMMITTER_EMAIL: 'ada@example.com' };
+  Object.assign(process.env, env);
+  await register(folder, 'hello_deepa', { version: 'v1.0.0', message: 'First wake-word model' });
+  fs.appendFileSync(path.join(folder, 'models', 'wakeword', 'hello_deepa.onnx'), Buffer.from([0]));
+  execFileSync('git', ['commit', '-qam', 'Retrain the wake-word model'], { cwd: folder, env: { ...process.env, ...env } });
+  await register(folder, 'hello_deepa', { version: 'v1.1.0', message: 'Retrained on more speakers' });
+  await assign(folder, 'hello_deepa', 'prod', { version: 'v1.0.0', message: 'Passed the on-device test' });
+  await assign(folder, 'hello_deepa', 'staging', { version: 'v1.1.0', message: 'Canary' });
+  await register(folder, 'ch_PP-OCRv4_rec_infer', { version: 'v4.0.0', message: 'PP-OCRv4 recogniser' });
+  await assign(folder, 'ch_PP-OCRv4_rec_infer', 'prod', { message: 'Reads the test set' });
+}
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

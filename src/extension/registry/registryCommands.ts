@@ -132,7 +132,7 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
       );
       void vscode.window.showInformationMessage(`Registered ${t.model.name}@${r.version} (tag ${r.tag}).`, 'Assign Stage…', 'Push Tags').then((a) => {
         if (a === 'Push Tags') void vscode.commands.executeCommand('modelyard.tags.push', { kind: 'repo', root: t.root });
-        if (a === 'Assign Stage…') void vscode.commands.executeCommand('modelyard.stage.assign');
+        if (a === 'Assign Stage…') void vscode.commands.executeCommand('modelyard.stage.assign', { kind: 'model', root: t.root, model: t.model });
       });
       return r;
     }),
