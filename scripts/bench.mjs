@@ -89,3 +89,9 @@ if (s.length) {
   console.log('  no samples: see the messages above');
   process.exitCode = 1;
 }
+
+// Registry: loadRegistry on a generated repository (scripts/gen-registry-repo.mjs, cached in the temp folder) beside
+// a raw `git for-each-ref` of the same tags, its memory, its counts checked against the generator, and GTO as a peer.
+console.log('\nregistry: 2,000 commits, 200 models, 5,000 tags');
+const registry = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'test/bench/registry.bench.ts'], { cwd: REPO, stdio: 'inherit' });
+if (registry.status !== 0) process.exitCode = 1;
