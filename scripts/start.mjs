@@ -30,7 +30,8 @@ const t0 = Date.now();
 say('building …');
 if (spawnSync(process.execPath, ['esbuild.mjs'], { cwd: REPO, stdio: 'inherit' }).status !== 0) process.exit(1);
 
-const demo = path.join(cacheRoot(), 'demo-repo');
+// Versioned: a demo made by an older Modelyard is recreated, not reused.
+const demo = path.join(cacheRoot(), 'demo-repo-2');
 if (opts.fresh) fs.rmSync(demo, { recursive: true, force: true });
 if (!fs.existsSync(path.join(demo, '.git'))) {
   say(`creating the demo model repository in ${demo} …`);
@@ -79,12 +80,17 @@ if (opts.smoke) {
   const browser = await launchChromium(ensureChromium());
   let ok = false;
   try {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
     await page.goto(url);
     await page.locator('.activitybar [aria-label^="Modelyard"]').first().click({ timeout: 60_000 });
-    for (const name of ['wakeword.onnx', 'recognizer.onnx', 'vad.onnx']) {
+    for (const name of ['wakeword', 'text-recognizer', 'voice-activity']) {
       await page.locator(`.monaco-list-row[aria-label*="${name}"]`).first().waitFor({ timeout: 30_000 });
     }
+    // Expand the voice activity detector: two versions, both stages on v2.0.0.
+    await page.locator('.monaco-list-row[aria-label*="voice-activity"]').first().click();
+    await page.locator('.monaco-list-row .label-name', { hasText: /^v2\.0\.0$/ }).first().waitFor({ timeout: 10_000 });
+    await page.locator('.monaco-list-row .label-name', { hasText: /^v1\.0\.0$/ }).first().waitFor({ timeout: 10_000 });
+    await page.mouse.move(900, 700);
     fs.mkdirSync(path.join(REPO, 'test-results'), { recursive: true });
     await page.screenshot({ path: path.join(REPO, 'test-results', 'demo.png') });
     ok = true;

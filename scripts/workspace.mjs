@@ -74,5 +74,59 @@ export function makeDemoRepository(dir) {
   commit('Add the voice activity detector', '2026-10-01T08:15:00Z');
   put('silero_vad_v5.onnx', 'models/vad/vad.onnx');
   commit('Upgrade the voice activity detector to v5', '2026-10-20T16:45:00Z');
+  fs.writeFileSync(
+    path.join(dir, 'dvc.yaml'),
+    [
+      'artifacts:',
+      '  voice-activity:',
+      '    path: models/vad/vad.onnx',
+      '    type: model',
+      '    desc: Silero voice activity detector, 16 kHz audio in, speech probability out',
+      '    labels: [audio, vad]',
+      '  text-recognizer:',
+      '    path: models/ocr/recognizer.onnx',
+      '    type: model',
+      '    desc: PP-OCRv4 text line recogniser (CTC)',
+      '    labels: [ocr]',
+      '',
+    ].join('\n'),
+  );
+  fs.writeFileSync(path.join(dir, '.gto'), 'stages: [dev, staging, prod]\ntypes: [model]\n');
+  commit('Declare the registry artifacts in dvc.yaml', '2026-10-21T09:00:00Z');
+  seedDemoRegistry(dir);
   return dir;
+}
+
+/** The demo's registry history: GTO tags by several people over two months, as git would hold them. */
+function seedDemoRegistry(dir) {
+  const rev = (message) => git(dir, ['log', '--format=%H', '-n', '1', '--grep', message]);
+  const people = {
+    ada: ['Ada Modeler', 'ada@example.com'],
+    grace: ['Grace Ops', 'grace@example.com'],
+    linus: ['Linus Review', 'linus@example.com'],
+  };
+  const tag = (name, commit, date, who, message) => {
+    const [n, e] = people[who];
+    git(dir, ['tag', '-a', '-m', message, name, commit], { GIT_COMMITTER_NAME: n, GIT_COMMITTER_EMAIL: e, GIT_COMMITTER_DATE: date });
+  };
+  const wake = rev('wake-word');
+  const ocr1 = rev('direction classifier');
+  const rec = rev('text recogniser');
+  const vad1 = rev('Add the voice activity');
+  const vad2 = rev('Upgrade the voice');
+  tag('wakeword@v0.1.0', wake, '2026-09-02T10:00:00Z', 'ada', 'First wake-word model: 96.1% recall on the office set');
+  tag('wakeword#dev#1', wake, '2026-09-02T10:05:00Z', 'ada', 'Try it on the dev boards');
+  tag('wakeword#prod#2', wake, '2026-09-05T15:00:00Z', 'grace', 'Passed the on-device latency budget (4 ms)');
+  tag('direction@v1.0.0', ocr1, '2026-09-09T11:00:00Z', 'ada', 'Upstream PP-OCR direction classifier');
+  tag('detector@v0.9.0-rc.1', ocr1, '2026-09-09T11:05:00Z', 'ada', 'Release candidate of the text detector');
+  tag('detector#dev#1', ocr1, '2026-09-09T11:10:00Z', 'ada', 'For the pipeline tests');
+  tag('text-recognizer@v4.0.0', rec, '2026-09-16T09:30:00Z', 'ada', 'PP-OCRv4 recogniser: 0.4% CER on the invoice set');
+  tag('text-recognizer#staging#1', rec, '2026-09-16T09:40:00Z', 'linus', 'Reads the invoice test set');
+  tag('text-recognizer#prod#2', rec, '2026-09-18T14:00:00Z', 'grace', 'Promoted after two days in staging');
+  tag('voice-activity@v1.0.0', vad1, '2026-10-01T09:00:00Z', 'ada', 'Silero VAD (legacy LSTM)');
+  tag('voice-activity#prod#1', vad1, '2026-10-02T08:00:00Z', 'grace', 'Replaces the energy-based detector');
+  tag('voice-activity@v2.0.0', vad2, '2026-10-20T17:00:00Z', 'ada', 'Silero VAD v5: fewer false triggers on music');
+  tag('voice-activity#staging#2', vad2, '2026-10-21T10:00:00Z', 'linus', 'Canary on 5% of the calls');
+  tag('voice-activity#prod#3', vad2, '2026-11-02T09:00:00Z', 'grace', 'Canary clean for 12 days');
+  tag('direction@deprecated', ocr1, '2026-11-10T12:00:00Z', 'linus', 'The recogniser now handles rotated text itself');
 }
