@@ -239,6 +239,27 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     );
     assert.ok(channel.some((c) => /Modelyard/.test(String(c))), `the Modelyard channel is selected: ${JSON.stringify(channel)}`);
   });
+
+  it('offers Initialize Repository in a folder without git, and lists its model once the repository exists', async () => {
+    const dir = plainFolder(work);
+    const other = await browser!.newPage({ viewport: { width: 1440, height: 900 } });
+    try {
+      await other.goto(`${server!.url}?folder=${encodeURIComponent(dir)}`);
+      const icon = other.locator('.part.activitybar a.action-label[aria-label="Modelyard"]');
+      await icon.waitFor({ timeout: 30_000 });
+      await icon.click();
+      const modelsPane = other.locator('.part.sidebar .pane').filter({ has: other.locator('.pane-header', { hasText: /^Models/ }) });
+      const button = modelsPane.locator('.welcome-view-content a.monaco-button', { hasText: 'Initialize Repository' });
+      await button.waitFor({ timeout: 20_000 });
+      assert.match(await modelsPane.locator('.welcome-view-content').innerText(), /not a git repository/);
+      await other.screenshot({ path: path.join(RESULTS, 'e2e-no-repository.png') });
+      await button.click();
+      await modelsPane.locator('.monaco-list-row .label-name', { hasText: /^kws$/ }).waitFor({ timeout: 20_000 });
+      assert.ok(fs.existsSync(path.join(dir, '.git')), 'git init ran in the folder');
+    } finally {
+      await other.close();
+    }
+  });
 });
 
 /** The registry name Modelyard derives from a fixture's file name (src/core/registry/tags.ts nameFromPath). */
@@ -258,6 +279,14 @@ async function seedRegistry(folder: string): Promise<void> {
   await assign(folder, 'hello_deepa', 'staging', { version: 'v1.1.0', message: 'Canary' });
   await register(folder, 'ch_PP-OCRv4_rec_infer', { version: 'v4.0.0', message: 'PP-OCRv4 recogniser' });
   await assign(folder, 'ch_PP-OCRv4_rec_infer', 'prod', { message: 'Reads the test set' });
+}
+
+/** A folder with a model and no git repository, for the Initialize Repository welcome. */
+function plainFolder(work: string): string {
+  const dir = path.join(work, 'no-git');
+  fs.mkdirSync(path.join(dir, 'models'), { recursive: true });
+  fs.copyFileSync(path.join(work, 'workspace', 'models', 'wakeword', 'hello_deepa.onnx'), path.join(dir, 'models', 'kws.onnx'));
+  return dir;
 }
 
 function escapeRe(s: string): string {
