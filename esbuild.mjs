@@ -52,7 +52,7 @@ const targets = [
   },
   {
     ...common,
-    entryPoints: { environment: 'webview/environment/main.ts' },
+    entryPoints: { environment: 'webview/environment/main.ts', history: 'webview/history/main.ts' },
     outdir: 'dist/webview',
     platform: 'browser',
     format: 'esm',
