@@ -7,7 +7,7 @@
 // 1–3), a root dvc.yaml declaring every tenth model under `artifacts:`, and `--tags` ANNOTATED tags in GTO's grammar
 // (about 55% register with increasing SemVer per model and some pre-releases, 30% assign, 8% unassign,
 // 5% deregister, 2% deprecate), each by one of a few taggers, at increasing tagger dates, on a commit that touched
-// its model. On top of those: 20 lightweight GTO-shaped tags, 10 annotated malformed ones, 2 ordinary release tags.
+// its model. A few stages go to commits that have no version, and some of those commits are registered later. On top of those: 20 lightweight GTO-shaped tags, 10 annotated malformed ones, 2 ordinary release tags.
 //
 // The model files are named after their model (mNNN.onnx, not model.onnx) so that the name Modelyard derives from
 // an undeclared file is the artifact name its tags use: every model is then one entry, with a file and a state.
@@ -239,11 +239,26 @@ function plan(opts) {
     m.lastEvent = action;
     m.tagged = true;
   };
-  const byKind = { register: 0, duplicateRegister: 0, assign: 0, assignCommit: 0, unassign: 0, deregister: 0, deprecate: 0 };
+  const byKind = { register: 0, registerAfterAssign: 0, duplicateRegister: 0, assign: 0, assignCommit: 0, unassign: 0, deregister: 0, deprecate: 0 };
   const alive = () => models.filter((m) => !m.retired);
 
   const attempt = {
     register(date) {
+      // Now and then, a version for a commit that was given a stage before it was registered (assign first, register
+      // once it passed): GTO binds the stage tags of that commit to the version registered there, whenever registered.
+      if (chance(0.01)) {
+        const pending = alive().filter((m) => m.versions.some((v) => !v.registered));
+        if (pending.length) {
+          const m = pick(pending);
+          const v = pick(m.versions.filter((x) => !x.registered));
+          v.name = nextVersion(m);
+          v.registered = true;
+          v.active = true;
+          touchEvent(m, 'register');
+          byKind.registerAfterAssign++;
+          return { name: `${m.id}@${v.name}`, commit: v.commit, model: m, kind: 'registerAfterAssign', version: v.name, message: `Registering artifact ${m.id} version ${v.name}` };
+        }
+      }
       // The newest commit of a model that carries no version yet: register it, as a person registers a new build.
       const ready = alive().filter((m) => {
         const c = newestCommitBy(m, date);
@@ -560,7 +575,7 @@ export async function generate(dir, opts) {
       refs: all.length,
       gtoAnnotated: p.tags.length,
       byKind: p.byKind,
-      prerelease: p.tags.filter((t) => t.kind === 'register' && t.version.includes('-')).length,
+      prerelease: p.tags.filter((t) => t.kind.startsWith('register') && t.version.includes('-')).length,
       lightweight: p.lightweight.length,
       malformed: p.malformed.length,
       plain: p.plain.length,
