@@ -2,6 +2,7 @@ import { loadStart } from './perf';
 import * as vscode from 'vscode';
 import { registerCommand } from './commands';
 import { EnvironmentPanel, type EnvironmentContext } from './panels/environmentPanel';
+import { HistoryPanel, registerHistorySerializer } from './panels/historyPanel';
 import path from 'node:path';
 import { GIT_SCHEME, GitContentProvider } from './registry/gitContent';
 import { ModelsTree, type Node } from './registry/modelsTree';
@@ -55,6 +56,22 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
       models.refresh();
     }),
     ...registerRegistryCommands(registries, log),
+    registerCommand('modelyard.model.history', log, async (arg?: Node) => {
+      let target = arg && 'model' in arg ? { root: arg.root, model: arg.model.name } : undefined;
+      if (!target) {
+        const roots = await registries.repositories();
+        const picks = (await Promise.all(roots.map(async (root) => (await registries.registry(root)).models.filter((m) => m.state).map((m) => ({ label: m.name, description: m.state?.latest?.version ?? '', detail: root, root })))))
+          .flat();
+        if (!picks.length) throw new UserError('no model has registry events yet.', 'Register a version from the Models view first.');
+        const pick = await vscode.window.showQuickPick(picks, { title: 'Show the history of which model?' });
+        if (!pick) return undefined;
+        target = { root: pick.root, model: pick.label };
+      }
+      return HistoryPanel.show({ extensionUri: context.extensionUri, log }, target);
+    }),
+    registerHistorySerializer({ extensionUri: context.extensionUri, log }),
+    // Open History panels follow the registry, like the tree.
+    registries.onDidChange((root) => void HistoryPanel.reloadAll(root)),
     registerCommand('modelyard.model.open', log, (arg: never) => vscode.commands.executeCommand('vscode.open', requireModel(arg))),
     registerCommand('modelyard.model.revealInExplorer', log, (arg: never) =>
       vscode.commands.executeCommand('revealInExplorer', requireModel(arg)),

@@ -152,12 +152,22 @@ describe('registry on real git', () => {
     const cli = path.join(root, 'dist', 'cli.js');
     const runCli = (...args: string[]) =>
       new Promise<number>((resolve) => spawn(process.execPath, [cli, ...args, '--repo', dir], { stdio: 'ignore' }).on('close', (c) => resolve(c ?? 1)));
-    const codes = await Promise.all(['dev', 'staging', 'qa', 'prod'].map((s) => runCli('assign', 'wake', s)));
-    assert.deepEqual(codes, [0, 0, 0, 0]);
+    const codes = await Promise.all(['dev', 'staging', 'qa', 'prod', 'canary', 'shadow'].map((s) => runCli('assign', 'wake', s)));
+    assert.deepEqual(codes, [0, 0, 0, 0, 0, 0]);
     const counters = tags(dir).map((t) => /#(\d+) /.exec(t)?.[1]).filter(Boolean).map(Number).sort((a, b) => a - b);
-    assert.deepEqual(counters, [1, 2, 3, 4]);
+    assert.deepEqual(counters, [1, 2, 3, 4, 5, 6], 'each counter taken once, even by tags of different stages');
     const reg = await loadRegistry(dir);
-    assert.deepEqual([...reg.models[0]!.state!.stages.keys()], ['dev', 'prod', 'qa', 'staging']);
+    assert.deepEqual([...reg.models[0]!.state!.stages.keys()], ['canary', 'dev', 'prod', 'qa', 'shadow', 'staging']);
+  });
+
+  it('takes over a registry lock left by a crashed writer, and removes its own', async () => {
+    const dir = repo(1);
+    const lock = path.join(dir, '.git', 'modelyard-registry.lock');
+    fs.writeFileSync(lock, '99999\n');
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lock, old, old);
+    assert.equal((await register(dir, 'wake')).tag, 'wake@v0.0.1');
+    assert.ok(!fs.existsSync(lock));
   });
 
   it('lists lightweight and malformed tags as problems, and never crashes on them', async () => {

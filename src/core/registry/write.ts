@@ -2,6 +2,8 @@
  * Writing the registry: each action is one annotated tag that carries who (the user's git identity, as tagger) and
  * why (the message). Nothing here moves or deletes a tag: deregister and unassign add tags, as GTO does.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { UserError, firstLine } from '../errors';
 import type { Logger } from '../log';
 import { run } from '../util/proc';
@@ -9,6 +11,47 @@ import { loadRegistry, findModel, type Registry } from './registry';
 import { bumpVersion, isVersion, parseVersion, type Bump } from './semver';
 import { sortedVersions } from './state';
 import { formatTag, isValidArtifact, isValidName, nextCounter, type ParsedTag } from './tags';
+
+const LOCK_STALE_MS = 30_000;
+const LOCK_WAIT_MS = 15_000;
+
+/**
+ * Runs `fn` holding the registry lock of the repository (a file created exclusively in the git directory), so that
+ * two writers on this machine — the editor and a terminal, two CI steps — never take the same counter: their tag
+ * names may differ (name#dev#5, name#qa#5), so git alone would accept both. A lock left by a crashed writer is
+ * taken over after 30 s.
+ */
+export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, log?: Logger): Promise<T> {
+  const dir = (await run('git', ['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd: root, log, okCodes: [128] })).stdout.trim();
+  if (!dir) throw new UserError(`${root} is not a git repository.`, 'Run `git init` first.');
+  const lock = path.join(dir, 'modelyard-registry.lock');
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const h = await fs.open(lock, 'wx');
+      await h.writeFile(`${process.pid}\n`);
+      await h.close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const age = await fs.stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > LOCK_STALE_MS) {
+        log?.warn(`[registry] taking over a stale lock (${Math.round(age / 1000)} s old): ${lock}`);
+        await fs.rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new UserError('another registry write is still running in this repository.', `Wait for it and try again; if none is, delete ${lock}.`);
+      }
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lock, { force: true });
+  }
+}
 
 export interface WriteOptions {
   log?: Logger;
@@ -67,9 +110,12 @@ export class TagExistsError extends UserError {
   }
 }
 
+const ATTEMPTS = 8;
+
 /**
  * Creates a tag whose name carries a counter; when another process takes the same counter first (the tag then
- * exists), reads the tags again and retries with the next one, up to three times.
+ * exists), reads the tags again and retries with the next one: up to eight attempts, after a short random pause, so
+ * that processes racing for the same counter spread out instead of colliding again.
  */
 async function createCountedTag(root: string, t: Omit<ParsedTag, 'counter'>, commit: string, message: string, date: number, log?: Logger): Promise<string> {
   for (let attempt = 0; ; attempt++) {
@@ -79,8 +125,8 @@ async function createCountedTag(root: string, t: Omit<ParsedTag, 'counter'>, com
       await createTag(root, tag, commit, message, date, log);
       return tag;
     } catch (e) {
-      if (e instanceof TagExistsError && attempt < 2) continue;
-      throw e;
+      if (!(e instanceof TagExistsError) || attempt >= ATTEMPTS - 1) throw e;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 40 * (attempt + 1)));
     }
   }
 }
@@ -108,7 +154,11 @@ export interface WriteResult {
   version?: string;
 }
 
-export async function register(root: string, name: string, opts: RegisterOptions = {}): Promise<WriteResult> {
+export function register(root: string, name: string, opts: RegisterOptions = {}): Promise<WriteResult> {
+  return withRegistryLock(root, () => registerLocked(root, name, opts), opts.log);
+}
+
+async function registerLocked(root: string, name: string, opts: RegisterOptions = {}): Promise<WriteResult> {
   if (!isValidArtifact(name)) {
     throw new UserError(`'${name}' is not a valid model name.`, 'Use letters, digits, and "-", "_" or "/" inside (GTO\'s rule).');
   }
@@ -137,7 +187,11 @@ export async function register(root: string, name: string, opts: RegisterOptions
   return { tag, commit, version };
 }
 
-export async function deregister(root: string, name: string, version: string, opts: WriteOptions = {}): Promise<WriteResult> {
+export function deregister(root: string, name: string, version: string, opts: WriteOptions = {}): Promise<WriteResult> {
+  return withRegistryLock(root, () => deregisterLocked(root, name, version, opts), opts.log);
+}
+
+async function deregisterLocked(root: string, name: string, version: string, opts: WriteOptions = {}): Promise<WriteResult> {
   const reg = await loadRegistry(root, opts);
   const a = findModel(reg, name).state;
   const v = a?.versions.find((x) => x.version === version && x.registered);
@@ -161,7 +215,11 @@ function checkStage(reg: Registry, stage: string): void {
   }
 }
 
-export async function assign(root: string, name: string, stage: string, opts: AssignOptions = {}): Promise<WriteResult> {
+export function assign(root: string, name: string, stage: string, opts: AssignOptions = {}): Promise<WriteResult> {
+  return withRegistryLock(root, () => assignLocked(root, name, stage, opts), opts.log);
+}
+
+async function assignLocked(root: string, name: string, stage: string, opts: AssignOptions = {}): Promise<WriteResult> {
   const reg = await loadRegistry(root, opts);
   checkStage(reg, stage);
   const model = findModel(reg, name);
@@ -192,7 +250,11 @@ export async function assign(root: string, name: string, stage: string, opts: As
   return { tag, commit, ...(version ? { version } : {}) };
 }
 
-export async function unassign(root: string, name: string, stage: string, opts: WriteOptions = {}): Promise<WriteResult> {
+export function unassign(root: string, name: string, stage: string, opts: WriteOptions = {}): Promise<WriteResult> {
+  return withRegistryLock(root, () => unassignLocked(root, name, stage, opts), opts.log);
+}
+
+async function unassignLocked(root: string, name: string, stage: string, opts: WriteOptions = {}): Promise<WriteResult> {
   const reg = await loadRegistry(root, opts);
   if (!isValidName(stage)) throw new UserError(`'${stage}' is not a valid stage name.`);
   const v = findModel(reg, name).state?.stages.get(stage);
@@ -202,7 +264,11 @@ export async function unassign(root: string, name: string, stage: string, opts: 
   return { tag, commit: v.commit, version: v.version };
 }
 
-export async function deprecate(root: string, name: string, opts: WriteOptions = {}): Promise<WriteResult> {
+export function deprecate(root: string, name: string, opts: WriteOptions = {}): Promise<WriteResult> {
+  return withRegistryLock(root, () => deprecateLocked(root, name, opts), opts.log);
+}
+
+async function deprecateLocked(root: string, name: string, opts: WriteOptions = {}): Promise<WriteResult> {
   const reg = await loadRegistry(root, opts);
   const model = findModel(reg, name);
   if (model.state?.deprecated) throw new UserError(`${name} is already deprecated.`);

@@ -113,12 +113,6 @@ export class HistoryPanel extends ContractPanel<typeof historyContract> {
     });
   }
 
-  /** Disposing the panel object closes its tab too (the base class only lets go of its listeners). */
-  override dispose(): void {
-    super.dispose();
-    this.panel.dispose();
-  }
-
   protected get handlers(): Handlers<HistoryToHost> {
     return {
       ready: () => {

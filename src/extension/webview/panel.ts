@@ -57,6 +57,13 @@ export abstract class ContractPanel<C extends PanelContract<{ type: string }, { 
     );
   }
 
+  /** Disposing the controller closes its tab too (a revived panel replaces the old one, it does not orphan it). */
+  override dispose(): void {
+    if (this.isDisposed) return;
+    super.dispose();
+    this.panel.dispose();
+  }
+
   protected abstract get handlers(): Handlers<C extends PanelContract<infer H, infer _W, infer _I> ? H : never>;
 
   /** Sends a message after checking it against the contract: the host never sends what the webview would drop. */
