@@ -223,13 +223,15 @@ describe('registry on real git', () => {
     fs.writeFileSync(path.join(dir, 'sub/det.onnx'), 'd');
     fs.writeFileSync(path.join(dir, 'artifacts.yaml'), 'legacy:\n  type: model\n  path: old/legacy.onnx\n');
     fs.writeFileSync(path.join(dir, '.gto'), 'stages: [dev, prod]\ntypes: [model]\n');
+    fs.writeFileSync(path.join(dir, 'artifacts.yaml'), 'legacy:\n  type: model\n  path: old/legacy.onnx\nnotes:\n  type: dataset\n  path: data/notes.onnx\n');
     const reg = await loadRegistry(dir);
     const byName = Object.fromEntries(reg.models.map((m) => [m.name, m.entry]));
-    assert.deepEqual(Object.keys(byName).sort(), ['legacy', 'models/ocr/model', 'models/vad/model', 'sub:det', 'text-recognizer']);
+    assert.deepEqual(Object.keys(byName).sort(), ['legacy', 'models/ocr/model', 'models/vad/model', 'notes', 'sub:det', 'text-recognizer']);
     assert.deepEqual(byName['text-recognizer'], { name: 'text-recognizer', path: 'models/ocr/rec.onnx', type: 'model', description: 'Reads text lines', labels: ['ocr', 'cnn'], source: 'dvc.yaml' });
     assert.equal(byName['sub:det']!.path, 'sub/det.onnx');
     assert.deepEqual(reg.config, { stages: ['dev', 'prod'], types: ['model'] });
-    assert.deepEqual(reg.problems.map((p) => p.tag).sort(), ['dvc.yaml: bad name', 'dvc.yaml: nopath']);
+    assert.deepEqual(reg.problems.map((p) => p.tag).sort(), ['artifacts.yaml: notes', 'dvc.yaml: bad name', 'dvc.yaml: nopath']);
+    assert.match(reg.problems.find((p) => p.tag === 'artifacts.yaml: notes')!.reason, /type 'dataset' is not allowed by \.gto \(types: model\)/);
     // A monorepo artifact is registered as dir=name in the tag, as GTO writes it.
     git(dir, 'add', '-A');
     git(dir, 'commit', '-qm', 'declare');

@@ -129,7 +129,15 @@ export async function discoverModels(root: string, opts: { include?: string; log
     models.push({ name, path: f, source: 'file' });
   }
 
-  return { models, config: await readGtoConfig(root, problems), problems };
+  const config = await readGtoConfig(root, problems);
+  if (config.types.length) {
+    for (const m of models) {
+      if (m.type !== undefined && !config.types.includes(m.type)) {
+        problems.push({ tag: `${m.source}: ${m.name}`, reason: `type '${m.type}' is not allowed by .gto (types: ${config.types.join(', ')})` });
+      }
+    }
+  }
+  return { models, config, problems };
 }
 
 async function readGtoConfig(root: string, problems: Problem[]): Promise<GtoConfig> {

@@ -10,8 +10,19 @@ export interface SemVer {
   build: string[];
 }
 
+/** Parsed versions, kept because sorting thousands of versions compares each many times. */
+const parsed = new Map<string, SemVer | undefined>();
+
 /** Parses "v1.2.3-rc.1+b5" (the "v" is required, as in GTO tags). Undefined when it is not one. */
 export function parseVersion(v: string): SemVer | undefined {
+  if (parsed.has(v)) return parsed.get(v);
+  if (parsed.size > 50_000) parsed.clear();
+  const r = parseVersionUncached(v);
+  parsed.set(v, r);
+  return r;
+}
+
+function parseVersionUncached(v: string): SemVer | undefined {
   if (!v.startsWith('v')) return undefined;
   const m = SEMVER.exec(v.slice(1));
   if (!m) return undefined;

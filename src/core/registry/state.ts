@@ -89,19 +89,20 @@ export function eventsFromTags(tags: readonly TagRef[], problems: Problem[]): Re
       problems.push({ tag: t.name, reason: `points at a ${t.targetType}, not a commit` });
       continue;
     }
-    events.push({
+    const e: RegistryEvent = {
       action: p.action,
       artifact: p.artifact,
-      ...(p.version ? { version: p.version } : {}),
-      ...(p.stage ? { stage: p.stage } : {}),
-      ...(p.counter !== undefined ? { counter: p.counter } : {}),
       tag: t.name,
       commit: t.commit,
       date: t.date,
       author: t.tagger,
       authorEmail: t.taggerEmail,
       message: t.message,
-    });
+    };
+    if (p.version) e.version = p.version;
+    if (p.stage) e.stage = p.stage;
+    if (p.counter !== undefined) e.counter = p.counter;
+    events.push(e);
   }
   // Tag date first; the counter, then the name, break ties so that the order never depends on git's listing.
   events.sort((a, b) => a.date - b.date || (a.counter ?? 0) - (b.counter ?? 0) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
@@ -121,50 +122,52 @@ export function buildState(tags: readonly TagRef[]): RegistryState {
     return a;
   };
 
+  // Pass 1: versions, from registrations and deregistrations.
   for (const e of events) {
     const a = artifact(e.artifact);
     a.events.push(e);
-    switch (e.action) {
-      case 'register':
-      case 'deregister': {
-        let v = a.versions.find((x) => x.version === e.version);
-        if (v && v.commit !== e.commit && e.action === 'register') {
-          problems.push({ tag: e.tag, reason: `${e.version} is already registered at commit ${v.commit.slice(0, 8)}` });
-          break;
-        }
-        if (!v) {
-          if (e.action === 'deregister') {
-            problems.push({ tag: e.tag, reason: `deregisters ${e.version}, which was never registered` });
-            break;
-          }
-          v = { version: e.version!, commit: e.commit, registered: true, active: true, createdBy: e, events: [], stages: new Map() };
-          a.versions.push(v);
-        }
-        v.registered = true;
-        v.events.push(e);
-        v.active = e.action === 'register';
-        break;
-      }
-      case 'assign':
-      case 'unassign': {
-        // A stage names a commit: the version registered there, or else the commit itself (GTO's way).
-        let v =
-          a.versions.find((x) => x.commit === e.commit && x.registered && x.active) ??
-          a.versions.find((x) => x.commit === e.commit);
-        if (!v) {
-          v = { version: e.commit, commit: e.commit, registered: false, active: true, createdBy: e, events: [], stages: new Map() };
-          a.versions.push(v);
-        }
-        e.version = v.version;
-        v.events.push(e);
-        v.stages.set(e.stage!, { stage: e.stage!, active: e.action === 'assign', last: e });
-        break;
-      }
-      case 'deprecate':
-      case 'create':
-        break;
+    if (e.action !== 'register' && e.action !== 'deregister') continue;
+    let v = a.versions.find((x) => x.version === e.version);
+    if (v && v.commit !== e.commit && e.action === 'register') {
+      problems.push({ tag: e.tag, reason: `${e.version} is already registered at commit ${v.commit.slice(0, 8)}` });
+      continue;
     }
+    if (!v) {
+      if (e.action === 'deregister') {
+        problems.push({ tag: e.tag, reason: `deregisters ${e.version}, which was never registered` });
+        continue;
+      }
+      v = { version: e.version!, commit: e.commit, registered: true, active: true, createdBy: e, events: [], stages: new Map() };
+      a.versions.push(v);
+    }
+    v.events.push(e);
+    v.active = e.action === 'register';
   }
+
+  // Pass 2: stages. As in GTO, a stage tag names a commit and binds to the version registered there, whenever that
+  // registration happened (before or after the assignment); a commit never registered stands as its own version.
+  for (const e of events) {
+    if (e.action !== 'assign' && e.action !== 'unassign') continue;
+    const a = artifacts.get(e.artifact)!;
+    let v: VersionState | undefined;
+    for (const x of a.versions) {
+      if (x.commit !== e.commit) continue;
+      if (x.registered && x.active) {
+        v = x;
+        break;
+      }
+      if (!v || (x.registered && !v.registered)) v = x;
+    }
+    if (!v) {
+      v = { version: e.commit, commit: e.commit, registered: false, active: true, createdBy: e, events: [], stages: new Map() };
+      a.versions.push(v);
+    }
+    e.version = v.version;
+    v.events.push(e);
+    v.stages.set(e.stage!, { stage: e.stage!, active: e.action === 'assign', last: e });
+  }
+  const order = new Map(events.map((e, i) => [e, i]));
+  for (const a of artifacts.values()) for (const v of a.versions) v.events.sort((x, y) => order.get(x)! - order.get(y)!);
 
   for (const a of artifacts.values()) {
     // GTO: an artifact is deprecated while its most recent event is a deprecation.

@@ -63,15 +63,22 @@ export function parseTag(tag: string): ParsedTag | undefined {
   const m = TAG_RE.exec(tag);
   if (!m?.groups || !gitAccepts(tag)) return undefined;
   const g = m.groups;
-  const artifact = g.artifact!.replace('=', ':');
-  const counter = g.counter !== undefined ? Number(g.counter) : undefined;
-  if (counter !== undefined && !Number.isSafeInteger(counter)) return undefined;
-  const base = { artifact, ...(counter !== undefined ? { counter } : {}) };
-  if (g.deprecated) return { ...base, action: 'deprecate' };
-  if (g.created) return { ...base, action: 'create' };
-  if (g.version) return { ...base, action: g.cancel ? 'deregister' : 'register', version: g.version };
-  if (g.stage) return { ...base, action: g.cancel ? 'unassign' : 'assign', stage: g.stage };
-  return undefined;
+  // Built field by field, not with spreads: this runs for every tag of the repository (5,000 in the benchmark).
+  let action: Action;
+  if (g.deprecated) action = 'deprecate';
+  else if (g.created) action = 'create';
+  else if (g.version) action = g.cancel ? 'deregister' : 'register';
+  else if (g.stage) action = g.cancel ? 'unassign' : 'assign';
+  else return undefined;
+  const r: ParsedTag = { artifact: g.artifact!.includes('=') ? g.artifact!.replace('=', ':') : g.artifact!, action };
+  if (g.version) r.version = g.version;
+  if (g.stage) r.stage = g.stage;
+  if (g.counter !== undefined) {
+    const counter = Number(g.counter);
+    if (!Number.isSafeInteger(counter)) return undefined;
+    r.counter = counter;
+  }
+  return r;
 }
 
 /** Writes a tag name; throws on a name, stage or version the grammar does not allow. */
