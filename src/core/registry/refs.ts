@@ -39,12 +39,12 @@ export const TAG_FORMAT = FIELDS.join('%00') + '%00';
  * Every tag of the repository in one `git for-each-ref`, annotated or not. The output (about 1 MB for
  * 5,000 tags) is parsed as git streams it, so that parsing overlaps git's own work instead of following it.
  */
-export function readTags(cwd: string, log?: Logger, pattern = 'refs/tags'): Promise<TagRef[]> {
+export function readTags(cwd: string, log?: Logger, pattern = 'refs/tags', onTag?: (t: TagRef) => void): Promise<TagRef[]> {
   const args = ['for-each-ref', `--format=${TAG_FORMAT}`, pattern];
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const parser = new TagRefParser();
+    const parser = new TagRefParser(onTag);
     const decoder = new StringDecoder('utf8');
     const err: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => parser.push(decoder.write(b)));
@@ -70,6 +70,8 @@ class TagRefParser {
   private fields: string[] = [];
   private rest = '';
 
+  constructor(private readonly onTag?: (t: TagRef) => void) {}
+
   push(chunk: string): void {
     const text = this.rest + chunk;
     let start = 0;
@@ -79,7 +81,9 @@ class TagRefParser {
       this.fields.push(text.slice(start, end));
       start = end + 1;
       if (this.fields.length === FIELDS.length) {
-        this.tags.push(toTagRef(this.fields));
+        const t = toTagRef(this.fields);
+        this.tags.push(t);
+        this.onTag?.(t);
         this.fields = [];
       }
     }

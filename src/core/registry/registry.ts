@@ -3,7 +3,7 @@ import type { Logger } from '../log';
 import { run } from '../util/proc';
 import { discoverModels, type GtoConfig, type ModelEntry } from './discover';
 import { readTags, type TagRef } from './refs';
-import { buildState, sortedVersions, type ArtifactState, type Problem, type RegistryState, type VersionState } from './state';
+import { StateBuilder, sortedVersions, type ArtifactState, type Problem, type RegistryState, type VersionState } from './state';
 import { isVersion } from './semver';
 import { isValidArtifact, isValidName } from './tags';
 
@@ -31,11 +31,13 @@ export async function loadRegistry(root: string, opts: { include?: string; log?:
   const t0 = performance.now();
   let tagsMs = 0;
   let discoverMs = 0;
+  // Each tag becomes its event as git streams it; the state is built once all have arrived.
+  const builder = new StateBuilder();
   const [tags, discovery] = await Promise.all([
-    readTags(root, opts.log).then((t) => ((tagsMs = performance.now() - t0), t)),
+    readTags(root, opts.log, 'refs/tags', builder.add).then((t) => ((tagsMs = performance.now() - t0), t)),
     discoverModels(root, opts).then((d) => ((discoverMs = performance.now() - t0), d)),
   ]);
-  const state = buildState(tags);
+  const state = builder.build();
   const byName = new Map<string, Model>();
   for (const e of discovery.models) byName.set(e.name, { name: e.name, entry: e });
   for (const [name, a] of state.artifacts) {

@@ -73,45 +73,76 @@ function looksLikeRegistryTag(name: string): boolean {
   return /[@#]/.test(name);
 }
 
+/** One tag's event, or undefined (with the reason added to `problems` when it looks meant as a registry tag). */
+export function eventFromTag(t: TagRef, problems: Problem[]): RegistryEvent | undefined {
+  const p = parseTag(t.name);
+  if (!p) {
+    if (looksLikeRegistryTag(t.name)) problems.push({ tag: t.name, reason: 'not a valid GTO tag name' });
+    return undefined;
+  }
+  if (t.objectType !== 'tag') {
+    problems.push({ tag: t.name, reason: 'lightweight tag: GTO counts only annotated tags (git tag -a)' });
+    return undefined;
+  }
+  if (t.targetType !== 'commit') {
+    problems.push({ tag: t.name, reason: `points at a ${t.targetType}, not a commit` });
+    return undefined;
+  }
+  // Built field by field, not with spreads: this runs for every tag of the repository.
+  const e: RegistryEvent = {
+    action: p.action,
+    artifact: p.artifact,
+    tag: t.name,
+    commit: t.commit,
+    date: t.date,
+    author: t.tagger,
+    authorEmail: t.taggerEmail,
+    message: t.message,
+  };
+  if (p.version) e.version = p.version;
+  if (p.stage) e.stage = p.stage;
+  if (p.counter !== undefined) e.counter = p.counter;
+  return e;
+}
+
+/** Tag date first; the counter, then the name, break ties so that the order never depends on git's listing. */
+function byDate(a: RegistryEvent, b: RegistryEvent): number {
+  return a.date - b.date || (a.counter ?? 0) - (b.counter ?? 0) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0);
+}
+
 export function eventsFromTags(tags: readonly TagRef[], problems: Problem[]): RegistryEvent[] {
   const events: RegistryEvent[] = [];
   for (const t of tags) {
-    const p = parseTag(t.name);
-    if (!p) {
-      if (looksLikeRegistryTag(t.name)) problems.push({ tag: t.name, reason: 'not a valid GTO tag name' });
-      continue;
-    }
-    if (t.objectType !== 'tag') {
-      problems.push({ tag: t.name, reason: 'lightweight tag: GTO counts only annotated tags (git tag -a)' });
-      continue;
-    }
-    if (t.targetType !== 'commit') {
-      problems.push({ tag: t.name, reason: `points at a ${t.targetType}, not a commit` });
-      continue;
-    }
-    const e: RegistryEvent = {
-      action: p.action,
-      artifact: p.artifact,
-      tag: t.name,
-      commit: t.commit,
-      date: t.date,
-      author: t.tagger,
-      authorEmail: t.taggerEmail,
-      message: t.message,
-    };
-    if (p.version) e.version = p.version;
-    if (p.stage) e.stage = p.stage;
-    if (p.counter !== undefined) e.counter = p.counter;
-    events.push(e);
+    const e = eventFromTag(t, problems);
+    if (e) events.push(e);
   }
-  // Tag date first; the counter, then the name, break ties so that the order never depends on git's listing.
-  events.sort((a, b) => a.date - b.date || (a.counter ?? 0) - (b.counter ?? 0) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
-  return events;
+  return events.sort(byDate);
+}
+
+/** Collects events tag by tag, as the tags arrive (readTags calls it while git streams), then builds the state. */
+export class StateBuilder {
+  private readonly events: RegistryEvent[] = [];
+  private readonly problems: Problem[] = [];
+  private count = 0;
+
+  add = (t: TagRef): void => {
+    this.count++;
+    const e = eventFromTag(t, this.problems);
+    if (e) this.events.push(e);
+  };
+
+  build(): RegistryState {
+    return stateFromEvents(this.events.sort(byDate), this.problems, this.count);
+  }
 }
 
 export function buildState(tags: readonly TagRef[]): RegistryState {
   const problems: Problem[] = [];
-  const events = eventsFromTags(tags, problems);
+  return stateFromEvents(eventsFromTags(tags, problems), problems, tags.length);
+}
+
+/** The state from events in date order. */
+function stateFromEvents(events: RegistryEvent[], problems: Problem[], tagCount: number): RegistryState {
   const artifacts = new Map<string, ArtifactState>();
   const artifact = (name: string): ArtifactState => {
     let a = artifacts.get(name);
@@ -189,7 +220,7 @@ export function buildState(tags: readonly TagRef[]): RegistryState {
     }
     a.stages = new Map([...best].sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, { v }]) => [k, v]));
   }
-  return { artifacts, problems, tagCount: tags.length };
+  return { artifacts, problems, tagCount };
 }
 
 /** Versions newest first: registered SemVer versions by precedence, then unregistered commits by date. */
