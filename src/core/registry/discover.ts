@@ -1,6 +1,5 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { describeError } from '../errors';
 import type { Logger } from '../log';
 import { run } from '../util/proc';
@@ -73,6 +72,12 @@ function entryFrom(name: string, decl: ArtifactDecl, dir: string, source: string
     ...(decl.meta !== undefined ? { meta: decl.meta } : {}),
     source,
   };
+}
+
+/** The YAML parser, loaded on first use: a third of the extension's bundle, needed only where a dvc.yaml exists. */
+async function parseYaml(text: string): Promise<unknown> {
+  const { parse } = await import('yaml');
+  return parse(text);
 }
 
 async function readYaml(file: string): Promise<unknown> {
@@ -149,7 +154,7 @@ async function readGtoConfig(root: string, problems: Problem[]): Promise<GtoConf
     return config;
   }
   try {
-    const doc = (parseYaml(text) ?? {}) as { stages?: unknown; types?: unknown };
+    const doc = ((await parseYaml(text)) ?? {}) as { stages?: unknown; types?: unknown };
     if (Array.isArray(doc.stages)) config.stages = doc.stages.map(String);
     if (Array.isArray(doc.types)) config.types = doc.types.map(String);
     for (const s of config.stages) if (!isValidName(s)) problems.push({ tag: '.gto', reason: `stage '${s}' is not a valid name` });
