@@ -23,7 +23,7 @@ const EXIT_INTERNAL = 2;
 const USAGE = `Usage: modelyard <command> [options]
 
 Commands:
-  env [--json]                         Versions and parts Modelyard needs: Node.js, onnxruntime-node, git,
+  env [--json | --markdown]            Versions and parts Modelyard needs: Node.js, onnxruntime-node, git,
                                        git-lfs, and the git repositories under the current folder.
 
 Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
@@ -53,7 +53,8 @@ function stderrLogger(verbose: boolean): Logger {
 }
 
 async function envCommand(args: string[], log: Logger): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true, allowPositionals: false });
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' }, markdown: { type: 'boolean' } }, strict: true, allowPositionals: false });
+  if (values.json && values.markdown) throw new UserError('give --json or --markdown, not both.');
   const report = await buildEnvReport({
     version: MODELYARD_VERSION,
     host: { application: 'modelyard CLI' },
@@ -61,7 +62,7 @@ async function envCommand(args: string[], log: Logger): Promise<number> {
     log,
     loadOnnxRuntime: loadOnnxRuntimeInfo,
   });
-  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : envText(report));
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : values.markdown ? envReportToMarkdown(report) : envText(report));
   return EXIT_OK;
 }
 
@@ -92,36 +93,24 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command === undefined ? EXIT_USER : EXIT_OK;
   }
-  const out = (text: string) => process.stdout.write(text);
-  switch (command) {
-    case 'env':
-      return envCommand(rest, log);
-    case 'models':
-      return modelsCommand(rest, out, log);
-    case 'show':
-      return showCommand(rest, out, log);
-    case 'register':
-      return registerCommand(rest, out, log);
-    case 'assign':
-      return assignCommand(rest, out, log);
-    case 'unassign':
-      return unassignCommand(rest, out, log);
-    case 'deregister':
-      return deregisterCommand(rest, out, log);
-    case 'deprecate':
-      return deprecateCommand(rest, out, log);
-    case 'history':
-      return historyCommand(rest, out, log);
-    case 'markdown-env': {
-      // Undocumented helper for bug reports: the env report as Markdown.
-      const r = await buildEnvReport({ version: MODELYARD_VERSION, host: { application: 'modelyard CLI' }, folders: [process.cwd()], log, loadOnnxRuntime: loadOnnxRuntimeInfo });
-      process.stdout.write(envReportToMarkdown(r));
-      return EXIT_OK;
-    }
-    default:
-      throw new UserError(`unknown command '${command}'.`, `Run 'modelyard --help' to see the commands.`);
-  }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) throw new UserError(`unknown command '${command}'.`, `Run 'modelyard --help' to see the commands.`);
+  return run(rest, (text: string) => process.stdout.write(text), log);
 }
+
+type Command = (args: string[], out: (text: string) => void, log: Logger) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  env: (args, _out, log) => envCommand(args, log),
+  models: modelsCommand,
+  show: showCommand,
+  register: registerCommand,
+  assign: assignCommand,
+  unassign: unassignCommand,
+  deregister: deregisterCommand,
+  deprecate: deprecateCommand,
+  history: historyCommand,
+};
 
 function isArgError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;

@@ -32,6 +32,13 @@ describe('modelyard CLI', () => {
     assert.ok(report.repositories.value.some((x: { root: string }) => x.root === fs.realpathSync(root)));
   });
 
+  it('env --markdown prints the report for a bug report', () => {
+    const r = modelyard('env', '--markdown');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\| Part \| Value \|$/m);
+    assert.match(r.stdout, /^\| onnxruntime-node \| \d+\.\d+\.\d+; providers: cpu/m);
+  });
+
   it('env prints a readable table', () => {
     const r = modelyard('env');
     assert.equal(r.code, 0);
@@ -39,7 +46,7 @@ describe('modelyard CLI', () => {
   });
 
   it('exits 1 with one line for an unknown command or option', () => {
-    for (const args of [['deploy-everything'], ['env', '--jsn']]) {
+    for (const args of [['deploy-everything'], ['constructor'], ['__proto__'], ['env', '--jsn'], ['env', '--json', '--markdown']]) {
       const r = modelyard(...args);
       assert.equal(r.code, 1, args.join(' '));
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
