@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { bumpVersion, compareVersions, isVersion } from '../../src/core/registry/semver';
+import { pushProgress } from '../../src/core/registry/write';
 import { formatTag, isValidArtifact, isValidName, nameFromPath, nextCounter, parseTag, type ParsedTag } from '../../src/core/registry/tags';
 
 describe('GTO tag grammar', () => {
@@ -133,5 +134,14 @@ describe('SemVer', () => {
     assert.equal(bumpVersion('v1.2.3', 'minor'), 'v1.3.0');
     assert.equal(bumpVersion('v1.2.3', 'major'), 'v2.0.0');
     assert.equal(bumpVersion('v1.2.3-rc.1', 'patch'), 'v1.2.3');
+  });
+});
+
+describe('push progress', () => {
+  it('reads git --progress output into an overall fraction', () => {
+    assert.equal(pushProgress('To origin\n'), undefined);
+    assert.deepEqual(pushProgress('Counting objects:  50% (1/2)\r'), { fraction: 0.125, phase: 'counting objects' });
+    assert.deepEqual(pushProgress('Compressing objects: 100% (4/4), done.\nWriting objects:  40% (2/5)\r'), { fraction: 0.7, phase: 'writing objects' });
+    assert.deepEqual(pushProgress('Writing objects: 100% (5/5), 1.2 KiB | 1.2 MiB/s, done.'), { fraction: 1, phase: 'writing objects' });
   });
 });

@@ -287,3 +287,17 @@ async function deprecateLocked(root: string, name: string, opts: WriteOptions = 
   const tag = await createCountedTag(root, { artifact: name, action: 'deprecate' }, commit, message, tagDate(reg), opts.log);
   return { tag, commit };
 }
+
+/**
+ * Reads git's --progress output ("Writing objects:  45% (9/20)") into an overall fraction: counting and compressing
+ * are the first half of a push, writing the second.
+ */
+export function pushProgress(text: string): { fraction: number; phase: string } | undefined {
+  let last: { fraction: number; phase: string } | undefined;
+  for (const m of text.matchAll(/(Enumerating|Counting|Compressing|Writing) objects:\s+(\d{1,3})%/g)) {
+    const pct = Math.min(100, Number(m[2])) / 100;
+    const phase = m[1]!;
+    last = { fraction: phase === 'Writing' ? 0.5 + pct / 2 : phase === 'Compressing' ? 0.25 + pct / 4 : pct / 4, phase: `${phase.toLowerCase()} objects` };
+  }
+  return last;
+}

@@ -10,6 +10,8 @@ export interface RunOptions {
   /** Exit codes that are answers, not failures (for example 1 from `git rev-parse` outside a repository). */
   okCodes?: number[];
   signal?: AbortSignal;
+  /** Called with each piece of stderr as it arrives (progress output), besides collecting it. */
+  onStderr?: (text: string) => void;
 }
 
 export interface RunResult {
@@ -36,7 +38,10 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stderr.on('data', (b: Buffer) => {
+      err.push(b);
+      opts.onStderr?.(b.toString('utf8'));
+    });
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs) {
       timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);

@@ -5,7 +5,7 @@ import type { Model } from '../../core/registry/registry';
 import { sortedVersions, type VersionState } from '../../core/registry/state';
 import { isValidName } from '../../core/registry/tags';
 import { isVersion } from '../../core/registry/semver';
-import { assign, deprecate, deregister, register, suggestVersion, unassign, type WriteResult } from '../../core/registry/write';
+import { assign, deprecate, deregister, pushProgress, register, suggestVersion, unassign, type WriteResult } from '../../core/registry/write';
 import { run } from '../../core/util/proc';
 import { registerCommand } from '../commands';
 import { gitUri } from './gitContent';
@@ -252,8 +252,20 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
         const ac = new AbortController();
         token.onCancellationRequested(() => ac.abort());
         progress.report({ message: 'connecting…' });
+        let done = 0;
         try {
-          await run('git', ['push', '--porcelain', '--', remote, ...tags], { cwd: root, log, signal: ac.signal, timeoutMs: 10 * 60_000 });
+          await run('git', ['push', '--progress', '--porcelain', '--', remote, ...tags], {
+            cwd: root,
+            log,
+            signal: ac.signal,
+            timeoutMs: 10 * 60_000,
+            onStderr: (text) => {
+              const p = pushProgress(text);
+              if (!p || p.fraction * 100 <= done) return;
+              progress.report({ message: p.phase, increment: p.fraction * 100 - done });
+              done = p.fraction * 100;
+            },
+          });
         } catch (e) {
           if (ac.signal.aborted) throw new vscode.CancellationError();
           throw new UserError(`pushing tags to ${remote} failed: ${describeError(e)}`, 'Check the remote and your credentials (see Modelyard: Show Log).');
