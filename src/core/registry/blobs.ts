@@ -1,8 +1,7 @@
 /** Reading a model's bytes and history from git, without a checkout. Git LFS pointers are recognised and smudged. */
-import { spawn } from 'node:child_process';
 import { UserError, firstLine } from '../errors';
 import type { Logger } from '../log';
-import { run } from '../util/proc';
+import { run, runBytes } from '../util/proc';
 
 export interface LfsPointer {
   oid: string;
@@ -49,7 +48,7 @@ export async function blobInfo(root: string, commit: string, path: string, log?:
 
 /** Reads a file's bytes at a commit. An LFS pointer is smudged through git-lfs (which must be installed). */
 export async function readBlob(root: string, commit: string, path: string, log?: Logger): Promise<Buffer> {
-  const raw = await collect('git', ['cat-file', 'blob', spec(commit, path)], root, undefined, log);
+  const raw = (await runBytes('git', ['cat-file', 'blob', spec(commit, path)], { cwd: root, log })).stdout;
   const lfs = parseLfsPointer(raw);
   if (!lfs) return raw;
   const probe = await run('git', ['lfs', 'version'], { cwd: root, log, okCodes: [1, 128] }).catch(() => undefined);
@@ -60,7 +59,7 @@ export async function readBlob(root: string, commit: string, path: string, log?:
     );
   }
   try {
-    const data = await collect('git', ['lfs', 'smudge', '--', path], root, raw, log);
+    const data = (await runBytes('git', ['lfs', 'smudge', '--', path], { cwd: root, log, input: raw })).stdout;
     if (parseLfsPointer(data)) throw new Error('git lfs smudge returned the pointer');
     return data;
   } catch (e) {
@@ -69,24 +68,6 @@ export async function readBlob(root: string, commit: string, path: string, log?:
       'Run `git lfs fetch` (the remote must be reachable), then try again.',
     );
   }
-}
-
-function collect(cmd: string, args: string[], cwd: string, stdin: Buffer | undefined, log?: Logger): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { cwd, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      log?.debug(`[proc] ${cmd} ${args.join(' ')} (pid ${child.pid}) → exit ${code} in ${(performance.now() - t0).toFixed(1)} ms`);
-      if (code === 0) resolve(Buffer.concat(out));
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code}): ${firstLine(Buffer.concat(err).toString())}`));
-    });
-    if (stdin) child.stdin!.end(stdin);
-  });
 }
 
 export interface FileCommit {
@@ -112,9 +93,12 @@ export async function fileHistory(root: string, path: string, opts: { log?: Logg
       return { commit: commit!, author: author!, authorEmail: authorEmail!, date: Number(date), subject: subject ?? '' } as FileCommit;
     });
   if (!commits.length) return commits;
-  const sizes = await collect('git', ['cat-file', '--batch-check=%(objectsize)'], root, Buffer.from(commits.map((c) => `${c.commit}:${path}\n`).join('')), opts.log);
-  sizes
-    .toString('utf8')
+  const sizes = await run('git', ['cat-file', '--batch-check=%(objectsize)'], {
+    cwd: root,
+    log: opts.log,
+    input: Buffer.from(commits.map((c) => `${c.commit}:${path}\n`).join('')),
+  });
+  sizes.stdout
     .split('\n')
     .forEach((line, i) => {
       const c = commits[i];

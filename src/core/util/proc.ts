@@ -12,6 +12,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called with each piece of stderr as it arrives (progress output), besides collecting it. */
   onStderr?: (text: string) => void;
+  /** Bytes written to the program's standard input (closed after them); without it, stdin is closed at once. */
+  input?: Buffer;
 }
 
 export interface RunResult {
@@ -24,21 +26,28 @@ export interface RunResult {
  * Runs a program without a shell and logs its pid, exit code and duration. A missing program is a UserError that
  * names it; a non-zero exit not in okCodes throws with the program's first line of stderr.
  */
-export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export async function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await runBytes(cmd, args, opts);
+  return { stdout: r.stdout.toString('utf8'), stderr: r.stderr, code: r.code };
+}
+
+/** As run(), with standard output kept as bytes (model files, binary blobs). */
+export function runBytes(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<{ stdout: Buffer; stderr: string; code: number }> {
   const t0 = performance.now();
   const label = `${cmd} ${args.join(' ')}`;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       windowsHide: true,
       signal: opts.signal,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => {
+    if (opts.input) child.stdin!.end(opts.input);
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => {
       err.push(b);
       opts.onStderr?.(b.toString('utf8'));
     });
@@ -59,7 +68,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     child.on('close', (code, sig) => {
       clearTimeout(timer);
       const ms = performance.now() - t0;
-      const stdout = Buffer.concat(out).toString('utf8');
+      const stdout = Buffer.concat(out);
       const stderr = Buffer.concat(err).toString('utf8');
       opts.log?.debug(`[proc] ${label} (pid ${child.pid}) → exit ${code ?? sig} in ${ms.toFixed(1)} ms`);
       if (code === null) {
@@ -67,7 +76,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         return;
       }
       if (code !== 0 && !(opts.okCodes ?? []).includes(code)) {
-        reject(new Error(`${label} failed (exit ${code}): ${firstLine(stderr) || firstLine(stdout)}`));
+        reject(new Error(`${label} failed (exit ${code}): ${firstLine(stderr) || firstLine(stdout.subarray(0, 1024).toString('utf8'))}`));
         return;
       }
       resolve({ stdout, stderr, code });
