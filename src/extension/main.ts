@@ -35,6 +35,8 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
   const registries = new RegistryService(log);
   const models = new ModelsTree(registries, log);
   context.subscriptions.push(registries, models);
+  // History panels read the same cached registry as the tree, so a tag change loads it once, not once per view.
+  const historyCtx = { extensionUri: context.extensionUri, log, registry: (root: string) => registries.registry(root) };
   context.subscriptions.push(vscode.workspace.registerFileSystemProvider(GIT_SCHEME, new GitContentProvider(), { isReadonly: true, isCaseSensitive: true }));
   context.subscriptions.push(vscode.window.registerTreeDataProvider('modelyard.deployments', new DeploymentsView()));
 
@@ -67,9 +69,9 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
         if (!pick) return undefined;
         target = { root: pick.root, model: pick.label };
       }
-      return HistoryPanel.show({ extensionUri: context.extensionUri, log }, target);
+      return HistoryPanel.show(historyCtx, target);
     }),
-    registerHistorySerializer({ extensionUri: context.extensionUri, log }),
+    registerHistorySerializer(historyCtx),
     // Open History panels follow the registry, like the tree.
     registries.onDidChange((root) => void HistoryPanel.reloadAll(root)),
     registerCommand('modelyard.model.open', log, (arg: never) => vscode.commands.executeCommand('vscode.open', requireModel(arg))),

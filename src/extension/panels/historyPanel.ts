@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { describeError, isUserError } from '../../core/errors';
 import { historyView, type HistoryView } from '../../core/registry/history';
-import { loadRegistry } from '../../core/registry/registry';
+import { loadRegistry, type Registry } from '../../core/registry/registry';
 import { run } from '../../core/util/proc';
 import { validate, type Handlers } from '../../shared/contract';
 import { historyContract, historyPersisted, type HistoryTarget, type HistoryToHost } from '../../shared/protocol/history';
@@ -12,6 +12,8 @@ import { ContractPanel, webviewOptions, type PanelOptions } from '../webview/pan
 export interface HistoryContext {
   extensionUri: vscode.Uri;
   log: vscode.LogOutputChannel;
+  /** Where the registry comes from: the extension passes its shared, cached one; tests may leave it out. */
+  registry?: (root: string) => Promise<Registry>;
 }
 
 /** What the panel last showed: the history, or why it could not be loaded. */
@@ -136,7 +138,10 @@ export class HistoryPanel extends ContractPanel<typeof historyContract> {
     const t0 = performance.now();
     let result: HistoryRender;
     try {
-      const reg = await loadRegistry(this.target.root, { log: this.ctx.log, ...(this.target.include ? { include: this.target.include } : {}) });
+      const reg =
+        this.ctx.registry && !this.target.include
+          ? await this.ctx.registry(this.target.root)
+          : await loadRegistry(this.target.root, { log: this.ctx.log, ...(this.target.include ? { include: this.target.include } : {}) });
       result = { ok: true, view: historyView(reg, this.target.model) };
     } catch (e) {
       result = this.errorOf(e);
