@@ -142,6 +142,20 @@ describe('Model registry in the tree', () => {
     assert.equal(git('tag', '-l'), tags);
   });
 
+  it('shows a model’s history from the tree, from the shared registry', async () => {
+    const panel = await vscode.commands.executeCommand<import('../../src/extension/panels/historyPanel').HistoryPanel>('modelyard.model.history', await modelNode());
+    assert.ok(panel, 'the command returns its panel');
+    const view = await waitFor('the history view', () => panel.view, 30_000);
+    assert.equal(view.model.name, MODEL);
+    const actions = view.events.map((e) => `${e.action} ${e.version ?? ''}${e.stage ? ` ${e.stage}` : ''}`.trim());
+    // Newest first. The tag made from a terminal carries the clock's time, so only the oldest event is certain here.
+    assert.equal(actions.at(-1), 'register v1.0.0');
+    for (const a of ['register v1.1.0', 'register v1.2.0', 'assign v1.0.0 prod', 'assign v1.1.0 staging', 'unassign v1.1.0 staging', 'deregister v1.2.0']) {
+      assert.ok(actions.includes(a), `${a} missing from: ${actions.join(', ')}`);
+    }
+    panel.panel.dispose();
+  });
+
   it('pushes registry tags to a remote', async () => {
     const bare = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-remote-'));
     execFileSync('git', ['init', '-q', '--bare', bare]);
