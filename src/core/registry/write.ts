@@ -84,7 +84,9 @@ export async function gitIdentity(root: string, log?: Logger): Promise<{ name: s
  * script, a CI job) keep their order, a new tag is dated one second after the newest registry tag when needed.
  */
 function tagDate(reg: Registry): number {
-  const newest = reg.state.tagCount ? Math.max(0, ...reg.tags.map((t) => t.date)) : 0;
+  // A loop, not Math.max(...dates): spreading one argument per tag overflows the stack in a large repository.
+  let newest = 0;
+  for (const t of reg.tags) if (t.date > newest) newest = t.date;
   return Math.max(Math.floor(Date.now() / 1000), newest + 1);
 }
 
