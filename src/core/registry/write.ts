@@ -119,10 +119,14 @@ const ATTEMPTS = 8;
  * exists), reads the tags again and retries with the next one: up to eight attempts, after a short random pause, so
  * that processes racing for the same counter spread out instead of colliding again.
  */
-async function createCountedTag(root: string, t: Omit<ParsedTag, 'counter'>, commit: string, message: string, date: number, log?: Logger): Promise<string> {
+async function createCountedTag(reg: Registry, t: Omit<ParsedTag, 'counter'>, commit: string, message: string, log?: Logger): Promise<string> {
+  const root = reg.root;
+  const date = tagDate(reg);
+  // The first attempt counts from the tags the registry just read (under the lock); only a retry reads them again.
+  let names: Iterable<string> = reg.tags.map((x) => x.name);
   for (let attempt = 0; ; attempt++) {
-    const names = await run('git', ['for-each-ref', '--format=%(refname:strip=2)', 'refs/tags'], { cwd: root, log });
-    const tag = formatTag({ ...t, counter: nextCounter(t.artifact, names.stdout.split('\n')) });
+    if (attempt > 0) names = (await run('git', ['for-each-ref', '--format=%(refname:strip=2)', 'refs/tags'], { cwd: root, log })).stdout.split('\n');
+    const tag = formatTag({ ...t, counter: nextCounter(t.artifact, names) });
     try {
       await createTag(root, tag, commit, message, date, log);
       return tag;
@@ -200,7 +204,7 @@ async function deregisterLocked(root: string, name: string, version: string, opt
   if (!v) throw new UserError(`${name}@${version} is not registered.`, `See 'modelyard models' for its versions.`);
   if (!v.active) throw new UserError(`${name}@${version} is already deregistered.`);
   await gitIdentity(root, opts.log);
-  const tag = await createCountedTag(root, { artifact: name, action: 'deregister', version }, v.commit, messageFor('Deregister', `${name}@${version}`, opts.message), tagDate(reg), opts.log);
+  const tag = await createCountedTag(reg, { artifact: name, action: 'deregister', version }, v.commit, messageFor('Deregister', `${name}@${version}`, opts.message), opts.log);
   return { tag, commit: v.commit, version };
 }
 
@@ -248,7 +252,7 @@ async function assignLocked(root: string, name: string, stage: string, opts: Ass
   }
   await gitIdentity(root, opts.log);
   const what = `${name}${version ? `@${version}` : ` at ${commit.slice(0, 8)}`}`;
-  const tag = await createCountedTag(root, { artifact: name, action: 'assign', stage }, commit, messageFor(`Assign stage ${stage} to`, what, opts.message), tagDate(reg), opts.log);
+  const tag = await createCountedTag(reg, { artifact: name, action: 'assign', stage }, commit, messageFor(`Assign stage ${stage} to`, what, opts.message), opts.log);
   return { tag, commit, ...(version ? { version } : {}) };
 }
 
@@ -262,7 +266,7 @@ async function unassignLocked(root: string, name: string, stage: string, opts: W
   const v = findModel(reg, name).state?.stages.get(stage);
   if (!v) throw new UserError(`${name} has no version in stage '${stage}'.`);
   await gitIdentity(root, opts.log);
-  const tag = await createCountedTag(root, { artifact: name, action: 'unassign', stage }, v.commit, messageFor(`Unassign stage ${stage} from`, `${name}@${v.version}`, opts.message), tagDate(reg), opts.log);
+  const tag = await createCountedTag(reg, { artifact: name, action: 'unassign', stage }, v.commit, messageFor(`Unassign stage ${stage} from`, `${name}@${v.version}`, opts.message), opts.log);
   return { tag, commit: v.commit, version: v.version };
 }
 
@@ -286,7 +290,7 @@ async function deprecateLocked(root: string, name: string, opts: WriteOptions = 
   } catch (e) {
     if (!(e instanceof TagExistsError)) throw e;
   }
-  const tag = await createCountedTag(root, { artifact: name, action: 'deprecate' }, commit, message, tagDate(reg), opts.log);
+  const tag = await createCountedTag(reg, { artifact: name, action: 'deprecate' }, commit, message, opts.log);
   return { tag, commit };
 }
 
