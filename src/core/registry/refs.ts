@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
-import { UserError, firstLine } from '../errors';
 import type { Logger } from '../log';
+import { run } from '../util/proc';
 
 /** One tag as git stores it. */
 export interface TagRef {
@@ -39,29 +38,12 @@ export const TAG_FORMAT = FIELDS.join('%00') + '%00';
  * Every tag of the repository in one `git for-each-ref`, annotated or not. The output (about 1 MB for
  * 5,000 tags) is parsed as git streams it, so that parsing overlaps git's own work instead of following it.
  */
-export function readTags(cwd: string, log?: Logger, pattern = 'refs/tags', onTag?: (t: TagRef) => void): Promise<TagRef[]> {
-  const args = ['for-each-ref', `--format=${TAG_FORMAT}`, pattern];
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    const parser = new TagRefParser(onTag);
-    const decoder = new StringDecoder('utf8');
-    const err: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => parser.push(decoder.write(b)));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'ENOENT' ? new UserError(`'git' was not found on PATH.`, 'Install git, or add it to PATH, and try again.') : e),
-    );
-    child.on('close', (code) => {
-      log?.debug(`[proc] git ${args.join(' ')} (pid ${child.pid}) → exit ${code} in ${(performance.now() - t0).toFixed(1)} ms`);
-      if (code !== 0) {
-        reject(new Error(`git for-each-ref failed (exit ${code}): ${firstLine(Buffer.concat(err).toString())}`));
-        return;
-      }
-      parser.push(decoder.end());
-      resolve(parser.tags);
-    });
-  });
+export async function readTags(cwd: string, log?: Logger, pattern = 'refs/tags', onTag?: (t: TagRef) => void): Promise<TagRef[]> {
+  const parser = new TagRefParser(onTag);
+  const decoder = new StringDecoder('utf8');
+  await run('git', ['for-each-ref', `--format=${TAG_FORMAT}`, pattern], { cwd, log, onStdout: (b) => parser.push(decoder.write(b)) });
+  parser.push(decoder.end());
+  return parser.tags;
 }
 
 /** Parses for-each-ref output in pieces: fields end with NUL, and a piece may end anywhere. */

@@ -14,6 +14,8 @@ export interface RunOptions {
   onStderr?: (text: string) => void;
   /** Bytes written to the program's standard input (closed after them); without it, stdin is closed at once. */
   input?: Buffer;
+  /** Receives standard output as it arrives, instead of collecting it (stdout is then returned empty). */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface RunResult {
@@ -46,7 +48,7 @@ export function runBytes(cmd: string, args: readonly string[], opts: RunOptions 
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     if (opts.input) child.stdin!.end(opts.input);
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stdout!.on('data', opts.onStdout ?? ((b: Buffer) => out.push(b)));
     child.stderr!.on('data', (b: Buffer) => {
       err.push(b);
       opts.onStderr?.(b.toString('utf8'));
