@@ -110,15 +110,6 @@ function byDate(a: RegistryEvent, b: RegistryEvent): number {
   return a.date - b.date || (a.counter ?? 0) - (b.counter ?? 0) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0);
 }
 
-export function eventsFromTags(tags: readonly TagRef[], problems: Problem[]): RegistryEvent[] {
-  const events: RegistryEvent[] = [];
-  for (const t of tags) {
-    const e = eventFromTag(t, problems);
-    if (e) events.push(e);
-  }
-  return events.sort(byDate);
-}
-
 /** Collects events tag by tag, as the tags arrive (readTags calls it while git streams), then builds the state. */
 export class StateBuilder {
   private readonly events: RegistryEvent[] = [];
@@ -136,9 +127,11 @@ export class StateBuilder {
   }
 }
 
+/** The state of a list of tags read at once (loadRegistry streams them into a StateBuilder instead). */
 export function buildState(tags: readonly TagRef[]): RegistryState {
-  const problems: Problem[] = [];
-  return stateFromEvents(eventsFromTags(tags, problems), problems, tags.length);
+  const builder = new StateBuilder();
+  for (const t of tags) builder.add(t);
+  return builder.build();
 }
 
 /** The state from events in date order. */
