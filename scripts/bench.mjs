@@ -2,6 +2,7 @@
 //   activation  — activate() inside the real extension host (code-server), from the extension's performance marks;
 //                 baseline: loading onnxruntime-node in the same host, the cost that lazy loading keeps out of it.
 //   bundles     — release build sizes against their goals.
+import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -93,5 +94,8 @@ if (s.length) {
 // Registry: loadRegistry on a generated repository (scripts/gen-registry-repo.mjs, cached in the temp folder) beside
 // a raw `git for-each-ref` of the same tags, its memory, its counts checked against the generator, and GTO as a peer.
 console.log('\nregistry: 2,000 commits, 200 models, 5,000 tags');
-const registry = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'test/bench/registry.bench.ts'], { cwd: REPO, stdio: 'inherit' });
+// Bundled as dist/extension.js bundles the core (esbuild, CommonJS, Node 20), and run by plain Node, without tsx.
+const registryBundle = path.join(REPO, 'out', 'bench', 'registry.bench.cjs');
+await esbuild.build({ entryPoints: [path.join(REPO, 'test/bench/registry.bench.ts')], outfile: registryBundle, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
+const registry = spawnSync(process.execPath, ['--expose-gc', registryBundle], { cwd: REPO, stdio: 'inherit' });
 if (registry.status !== 0) process.exitCode = 1;

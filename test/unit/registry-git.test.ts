@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { UserError } from '../../src/core/errors';
 import { blobInfo, fileHistory, parseLfsPointer, readBlob } from '../../src/core/registry/blobs';
+import { readTags, tagPartitions } from '../../src/core/registry/refs';
 import { loadRegistry, resolveRef } from '../../src/core/registry/registry';
 import { assign, deprecate, deregister, register, unassign } from '../../src/core/registry/write';
 
@@ -46,6 +47,29 @@ async function rejectsWith(p: Promise<unknown>, re: RegExp): Promise<void> {
 }
 
 describe('registry on real git', () => {
+  it('reads every tag exactly once through the parallel listings, whatever the names end with', async () => {
+    // The parts split by a name's last character, with git's own pattern matching: check it against this git.
+    const dir = repo(1);
+    const names = [
+      '1', 'a', 'b1', 'c2', 'x.y', 'nn@deprecated', 'nn@v1.0.0-rc.1', 'nn@v1.0.0+build.7', 'team/x@v1.0.0', 'team/x#prod#3',
+      'deep/a/b#dev#4', 'deep/a/b@v0.0.5', 'dir=nn@v1.2.3', 'dir/sub=nn#qa#18', 'ü@v1.0.1', 'end-ß', 'v9', 'rel_ease/8',
+      ...Array.from({ length: 10 }, (_, d) => `nn@v0.0.${d}`),
+    ];
+    for (const t of names) git(dir, 'tag', '-a', '-m', t, t);
+    git(dir, 'tag', 'light7');
+    const all = [...names, 'light7'].sort();
+    for (const parts of [1, 2, 3, 4]) {
+      const patterns = tagPartitions(parts);
+      assert.equal(patterns.length, parts);
+      const listed = patterns.flatMap((p) => git(dir, 'for-each-ref', '--format=%(refname:strip=2)', p).split('\n').filter(Boolean));
+      assert.deepEqual([...listed].sort(), all, `${parts} parts: ${patterns.join(' ')}`);
+      const read = await readTags(dir, undefined, parts);
+      assert.deepEqual(read.map((t) => t.name).sort(), all);
+      assert.equal(read.find((t) => t.name === 'light7')?.objectType, 'commit');
+      assert.equal(read.find((t) => t.name === 'dir/sub=nn#qa#18')?.message, 'dir/sub=nn#qa#18');
+    }
+  });
+
   it('registers, assigns, unassigns, deregisters and deprecates with annotated tags GTO reads', async () => {
     const dir = repo(3);
     const commits = git(dir, 'rev-list', 'HEAD').split('\n');

@@ -75,4 +75,51 @@ describe('registry state (GTO semantics)', () => {
       ],
     );
   });
+
+  it('builds the same state whatever order the tags arrive in, also for names that sort between one artifact\'s tags', () => {
+    // git lists "nn#…", then "nn-x@…", "nn/y#…", "nn=…" (a folder named nn), and only then "nn@…"; and the registry
+    // reads the tags in parallel listings (refs.ts), whose outputs arrive in any order.
+    const Z = 'c'.repeat(40);
+    const base = [
+      tag('nn@v1.0.0', X), tag('nn#prod#1', X), tag('nn-x@v0.1.0', Y), tag('nn-x#dev#1', Y), tag('nn/y@v2.0.0', Z),
+      tag('nn/y#prod#1', Z), tag('nn=sub@v1.0.0', Y), tag('nn@v1.1.0', Y), tag('nn#prod#2', Y), tag('nn@v1.1.0!#3', Y),
+      tag('nn@v1.0.0#4', Z), tag('nn-x@deprecated#2'), tag('release-1'), tag('zz@v1.0.0', Z), tag('nn#dev#5', Z),
+    ];
+    const summary = (tags: TagRef[]) => {
+      const s = buildState(tags);
+      return {
+        artifacts: Object.fromEntries(
+          [...s.artifacts].map(([n, a]) => [
+            n,
+            {
+              latest: a.latest?.version,
+              deprecated: a.deprecated,
+              stages: Object.fromEntries([...a.stages].map(([k, v]) => [k, v.version])),
+              versions: a.versions.map((v) => `${v.version}@${v.commit.slice(0, 1)}:${v.active}:${v.events.map((e) => e.tag).join(',')}`).sort(),
+            },
+          ]),
+        ),
+        order: [...s.artifacts.keys()],
+        problems: s.problems.map((p) => p.tag),
+        events: s.events.length,
+      };
+    };
+    const sorted = [...base].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const want = summary(sorted);
+    assert.deepEqual(want.order, ['nn', 'nn-x', 'nn/y', 'nn:sub', 'zz'], 'artifacts by name');
+    assert.deepEqual(want.artifacts.nn!.stages, { dev: Z, prod: 'v1.0.0' });
+    assert.deepEqual(want.problems, ['nn@v1.0.0#4']);
+    assert.deepEqual(summary([...sorted].reverse()), want);
+    assert.deepEqual(summary(base), want);
+    let seed = 7;
+    for (let round = 0; round < 20; round++) {
+      const shuffled = [...base];
+      for (let i = shuffled.length - 1; i > 0; i--) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        const j = seed % (i + 1);
+        [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+      }
+      assert.deepEqual(summary(shuffled), want, `order ${shuffled.map((t) => t.name).join(' ')}`);
+    }
+  });
 });

@@ -80,8 +80,18 @@ async function parseYaml(text: string): Promise<unknown> {
   return parse(text);
 }
 
+/** The last parse of each YAML file read, by path: the registry reloads on every tag change, its dvc.yaml rarely. */
+const parsedYaml = new Map<string, { text: string; doc: unknown }>();
+
+/** A YAML file's document, parsed again only when its text changed. Callers must not change what it returns. */
 async function readYaml(file: string): Promise<unknown> {
-  return parseYaml(await fs.readFile(file, 'utf8'));
+  const text = await fs.readFile(file, 'utf8');
+  const hit = parsedYaml.get(file);
+  if (hit?.text === text) return hit.doc;
+  const doc = await parseYaml(text);
+  if (parsedYaml.size >= 256) parsedYaml.clear();
+  parsedYaml.set(file, { text, doc });
+  return doc;
 }
 
 /**
@@ -124,10 +134,11 @@ export async function discoverModels(root: string, opts: { include?: string; log
   const found = files.filter((f) => !f.endsWith('dvc.yaml') && f !== 'artifacts.yaml' && !declaredPaths.has(f)).sort();
   const taken = new Set(models.map((m) => m.name));
   const stems = new Map<string, number>();
-  for (const f of found) stems.set(nameFromPath(f), (stems.get(nameFromPath(f)) ?? 0) + 1);
-  for (const f of found) {
+  const stemOf = found.map((f) => nameFromPath(f));
+  for (const stem of stemOf) stems.set(stem, (stems.get(stem) ?? 0) + 1);
+  for (const [i, f] of found.entries()) {
     // The file's stem when it is unique, otherwise its path: "detector", or "models/ocr/model" beside "models/vad/model".
-    let name = nameFromPath(f);
+    let name = stemOf[i]!;
     if ((stems.get(name) ?? 0) > 1 || taken.has(name)) name = nameFromPath(f, true);
     if (taken.has(name)) continue;
     taken.add(name);

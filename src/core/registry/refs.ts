@@ -1,4 +1,4 @@
-import { StringDecoder } from 'node:string_decoder';
+import os from 'node:os';
 import type { Logger } from '../log';
 import { run } from '../util/proc';
 
@@ -34,65 +34,125 @@ const FIELDS = [
 /** NUL between fields; git prints a newline after each record. Messages cannot contain NUL. */
 export const TAG_FORMAT = FIELDS.join('%00') + '%00';
 
+/** Receives each tag as it is parsed, field by field, so that no intermediate object is made per tag. */
+export type TagSink = (
+  name: string,
+  objectType: string,
+  commit: string,
+  targetType: string,
+  tagger: string,
+  taggerEmail: string,
+  date: number,
+  message: string,
+) => void;
+
 /**
- * Every tag of the repository in one `git for-each-ref`, annotated or not. The output (about 1 MB for
- * 5,000 tags) is parsed as git streams it, so that parsing overlaps git's own work instead of following it.
+ * The tags' listing split into `n` parts that git can read side by side, by the last character of the tag's name:
+ * its digits are dealt out among the parts, and the last part takes every other ending too, so each tag is in exactly
+ * one part whatever its name. GTO's tags end with a counter or a version's digits, so the parts come out about even
+ * (55/45 for two parts on the benchmark's 5,000 tags). git matches these patterns with WM_PATHNAME, where
+ * "refs/tags/**\/*X" also matches names with slashes, and zero folders.
  */
-export async function readTags(cwd: string, log?: Logger, pattern = 'refs/tags', onTag?: (t: TagRef) => void): Promise<TagRef[]> {
-  const parser = new TagRefParser(onTag);
-  const decoder = new StringDecoder('utf8');
-  await run('git', ['for-each-ref', `--format=${TAG_FORMAT}`, pattern], { cwd, log, onStdout: (b) => parser.push(decoder.write(b)) });
-  parser.push(decoder.end());
-  return parser.tags;
+export function tagPartitions(n: number): string[] {
+  if (n <= 1) return ['refs/tags'];
+  const groups: string[] = Array.from({ length: n }, () => '');
+  for (let d = 0; d < 10; d++) groups[d % n] += String(d);
+  const others = groups.slice(0, -1).join('');
+  return groups.map((g, i) => (i < n - 1 ? `refs/tags/**/*[${g}]` : `refs/tags/**/*[!${others}]`));
+}
+
+/** How many listings to run side by side: one per core, up to four. */
+function parallelism(): number {
+  return Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
+}
+
+/**
+ * Every tag of the repository, annotated or not, handed to `sink` one by one, in no particular order.
+ *
+ * Almost all of the time goes to git reading every tag object, and git writes nothing until it has read them all
+ * (it sorts first). So the listing is split into parts that run side by side on the machine's cores (tagPartitions),
+ * and each part's output (about 1 MB for 5,000 tags in all) is parsed once that part is done: parsing while git
+ * streams its final burst only keeps git waiting on a full pipe (measured: 10–30 ms slower at 5,000 tags).
+ */
+export async function streamTags(cwd: string, sink: TagSink, log?: Logger, parts = parallelism()): Promise<void> {
+  await Promise.all(
+    tagPartitions(parts).map(async (pattern) => {
+      const r = await run('git', ['for-each-ref', `--format=${TAG_FORMAT}`, pattern], { cwd, log });
+      parseTagOutput(r.stdout, sink);
+    }),
+  );
+}
+
+/** Every tag of the repository, as TagRefs, in no particular order. */
+export async function readTags(cwd: string, log?: Logger, parts?: number): Promise<TagRef[]> {
+  const tags: TagRef[] = [];
+  await streamTags(cwd, collect(tags), log, parts);
+  return tags;
+}
+
+function collect(tags: TagRef[]): TagSink {
+  return (name, objectType, commit, targetType, tagger, taggerEmail, date, message) =>
+    tags.push({ name, objectType, commit, targetType, tagger, taggerEmail, date, message });
 }
 
 /** Parses for-each-ref output in pieces: fields end with NUL, and a piece may end anywhere. */
 class TagRefParser {
-  readonly tags: TagRef[] = [];
-  private fields: string[] = [];
+  private readonly f: string[] = new Array<string>(FIELDS.length);
+  private n = 0;
   private rest = '';
 
-  constructor(private readonly onTag?: (t: TagRef) => void) {}
+  constructor(private readonly sink: TagSink) {}
 
   push(chunk: string): void {
-    const text = this.rest + chunk;
+    const text = this.rest ? this.rest + chunk : chunk;
+    const f = this.f;
     let start = 0;
     for (;;) {
       const end = text.indexOf('\0', start);
       if (end < 0) break;
-      this.fields.push(text.slice(start, end));
+      f[this.n++] = text.slice(start, end);
       start = end + 1;
-      if (this.fields.length === FIELDS.length) {
-        const t = toTagRef(this.fields);
-        this.tags.push(t);
-        this.onTag?.(t);
-        this.fields = [];
+      if (this.n === FIELDS.length) {
+        this.n = 0;
+        this.emit(f);
       }
     }
-    this.rest = text.slice(start);
+    this.rest = start < text.length ? text.slice(start) : '';
+  }
+
+  private emit(f: string[]): void {
+    const ref = f[0]!;
+    const objectType = f[1]!;
+    const subject = f[8]!;
+    const body = f[9]!;
+    const annotated = objectType === 'tag';
+    this.sink(
+      ref.charCodeAt(0) === 10 ? ref.slice(1) : ref, // the newline git prints after each record
+      objectType,
+      annotated ? f[3]! : f[2]!,
+      annotated ? f[4]! : objectType,
+      f[5]!,
+      f[6]!,
+      +f[7]! || 0,
+      body ? `${subject}\n\n${trimEnd(body)}` : subject,
+    );
   }
 }
 
-function toTagRef(f: string[]): TagRef {
-  const objectType = f[1]!;
-  const subject = f[8]!;
-  const body = f[9]!;
-  const annotated = objectType === 'tag';
-  return {
-    name: f[0]!.charCodeAt(0) === 10 ? f[0]!.slice(1) : f[0]!, // the newline git prints after each record
-    objectType,
-    commit: annotated ? f[3]! : f[2]!,
-    targetType: annotated ? f[4]! : objectType,
-    tagger: f[5]!,
-    taggerEmail: f[6]!,
-    date: Number(f[7]) || 0,
-    message: body ? `${subject}\n\n${body.replace(/\n+$/, '')}` : subject,
-  };
+function trimEnd(s: string): string {
+  let i = s.length;
+  while (i > 0 && s.charCodeAt(i - 1) === 10) i--;
+  return i === s.length ? s : s.slice(0, i);
+}
+
+/** Parses the whole output of `git for-each-ref --format=TAG_FORMAT` at once, into `sink`. */
+export function parseTagOutput(out: string, sink: TagSink): void {
+  new TagRefParser(sink).push(out);
 }
 
 /** Parses the whole output of `git for-each-ref --format=TAG_FORMAT` at once. */
 export function parseTagRefs(out: string): TagRef[] {
-  const p = new TagRefParser();
-  p.push(out);
-  return p.tags;
+  const tags: TagRef[] = [];
+  parseTagOutput(out, collect(tags));
+  return tags;
 }

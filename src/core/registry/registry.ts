@@ -2,7 +2,7 @@ import { UserError } from '../errors';
 import type { Logger } from '../log';
 import { run } from '../util/proc';
 import { discoverModels, type GtoConfig, type ModelEntry } from './discover';
-import { readTags, type TagRef } from './refs';
+import { streamTags } from './refs';
 import { StateBuilder, sortedVersions, type ArtifactState, type Problem, type RegistryState, type VersionState } from './state';
 import { isVersion } from './semver';
 import { isValidArtifact, isValidName } from './tags';
@@ -21,7 +21,6 @@ export interface Registry {
   config: GtoConfig;
   problems: Problem[];
   state: RegistryState;
-  tags: TagRef[];
   /** Milliseconds from the start: tags read, discovery done, state built; and in all. */
   timing: { tagsMs: number; discoverMs: number; buildMs: number; totalMs: number };
 }
@@ -33,8 +32,8 @@ export async function loadRegistry(root: string, opts: { include?: string; log?:
   let discoverMs = 0;
   // Each tag becomes its event as git streams it; the state is built once all have arrived.
   const builder = new StateBuilder();
-  const [tags, discovery] = await Promise.all([
-    readTags(root, opts.log, 'refs/tags', builder.add).then((t) => ((tagsMs = performance.now() - t0), t)),
+  const [, discovery] = await Promise.all([
+    streamTags(root, builder.addTag, opts.log).then(() => (tagsMs = performance.now() - t0)),
     discoverModels(root, opts).then((d) => ((discoverMs = performance.now() - t0), d)),
   ]);
   const state = builder.build();
@@ -53,7 +52,6 @@ export async function loadRegistry(root: string, opts: { include?: string; log?:
     config: discovery.config,
     problems: [...state.problems, ...discovery.problems],
     state,
-    tags,
     timing: { tagsMs, discoverMs, buildMs, totalMs: performance.now() - t0 },
   };
 }

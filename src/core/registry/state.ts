@@ -2,7 +2,7 @@
  * The registry as GTO computes it from its tags (iterative/gto base.py): artifacts, their versions and stages.
  * Events are ordered by tag date; only annotated tags count.
  */
-import type { TagRef } from './refs';
+import type { TagRef, TagSink } from './refs';
 import { compareVersions, isVersion } from './semver';
 import { parseTag, type Action } from './tags';
 
@@ -41,8 +41,11 @@ export interface VersionState {
   /** The first event that created it. */
   createdBy: RegistryEvent;
   events: RegistryEvent[];
-  stages: Map<string, StageState>;
+  /** Its stages, assigned or unassigned: most versions have none, and share one empty map. */
+  stages: ReadonlyMap<string, StageState>;
 }
+
+const NO_STAGES: ReadonlyMap<string, StageState> = new Map();
 
 export interface ArtifactState {
   name: string;
@@ -64,45 +67,15 @@ export interface RegistryState {
   artifacts: Map<string, ArtifactState>;
   /** Tags that look like GTO tags but do not count, with the reason. */
   problems: Problem[];
-  /** How many tags were read in all. */
-  tagCount: number;
+  /** Every event: artifact by artifact (by name), each artifact's in date order. */
+  events: RegistryEvent[];
+  /** The name of every tag read, GTO's or not, annotated or not (what a new tag's counter must step over). */
+  tagNames: string[];
 }
 
 /** Tags that GTO would not recognise at all but that a person may have meant as registry tags. */
 function looksLikeRegistryTag(name: string): boolean {
-  return /[@#]/.test(name);
-}
-
-/** One tag's event, or undefined (with the reason added to `problems` when it looks meant as a registry tag). */
-export function eventFromTag(t: TagRef, problems: Problem[]): RegistryEvent | undefined {
-  const p = parseTag(t.name);
-  if (!p) {
-    if (looksLikeRegistryTag(t.name)) problems.push({ tag: t.name, reason: 'not a valid GTO tag name' });
-    return undefined;
-  }
-  if (t.objectType !== 'tag') {
-    problems.push({ tag: t.name, reason: 'lightweight tag: GTO counts only annotated tags (git tag -a)' });
-    return undefined;
-  }
-  if (t.targetType !== 'commit') {
-    problems.push({ tag: t.name, reason: `points at a ${t.targetType}, not a commit` });
-    return undefined;
-  }
-  // Built field by field, not with spreads: this runs for every tag of the repository.
-  const e: RegistryEvent = {
-    action: p.action,
-    artifact: p.artifact,
-    tag: t.name,
-    commit: t.commit,
-    date: t.date,
-    author: t.tagger,
-    authorEmail: t.taggerEmail,
-    message: t.message,
-  };
-  if (p.version) e.version = p.version;
-  if (p.stage) e.stage = p.stage;
-  if (p.counter !== undefined) e.counter = p.counter;
-  return e;
+  return name.includes('@') || name.includes('#');
 }
 
 /** Tag date first; the counter, then the name, break ties so that the order never depends on git's listing. */
@@ -110,21 +83,65 @@ function byDate(a: RegistryEvent, b: RegistryEvent): number {
   return a.date - b.date || (a.counter ?? 0) - (b.counter ?? 0) || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0);
 }
 
-/** Collects events tag by tag, as the tags arrive (readTags calls it while git streams), then builds the state. */
+/**
+ * Collects events tag by tag (streamTags calls `addTag` for each tag git lists), each into its artifact's draft,
+ * then builds each artifact's state. Each tag becomes its event directly, with no object in between: this runs for
+ * every tag of the repository. The order tags arrive in does not matter.
+ */
 export class StateBuilder {
-  private readonly events: RegistryEvent[] = [];
+  private readonly drafts = new Map<string, Draft>();
   private readonly problems: Problem[] = [];
-  private count = 0;
+  private readonly names: string[] = [];
 
-  add = (t: TagRef): void => {
-    this.count++;
-    const e = eventFromTag(t, this.problems);
-    if (e) this.events.push(e);
+  addTag: TagSink = (name, objectType, commit, targetType, tagger, taggerEmail, date, message) => {
+    this.names.push(name);
+    const p = parseTag(name);
+    if (!p) {
+      if (looksLikeRegistryTag(name)) this.problems.push({ tag: name, reason: 'not a valid GTO tag name' });
+      return;
+    }
+    if (objectType !== 'tag') {
+      this.problems.push({ tag: name, reason: 'lightweight tag: GTO counts only annotated tags (git tag -a)' });
+      return;
+    }
+    if (targetType !== 'commit') {
+      this.problems.push({ tag: name, reason: `points at a ${targetType}, not a commit` });
+      return;
+    }
+    const e: RegistryEvent = { action: p.action, artifact: p.artifact, tag: name, commit, date, author: tagger, authorEmail: taggerEmail, message };
+    if (p.version) e.version = p.version;
+    if (p.stage) e.stage = p.stage;
+    if (p.counter !== undefined) e.counter = p.counter;
+    let d = this.drafts.get(e.artifact);
+    if (!d) {
+      d = { a: { name: e.artifact, versions: [], events: [], deprecated: false, stages: new Map() }, byVersion: new Map(), byCommit: new Map() };
+      this.drafts.set(e.artifact, d);
+    }
+    d.a.events.push(e);
   };
 
-  build(): RegistryState {
-    return stateFromEvents(this.events.sort(byDate), this.problems, this.count);
+  add(t: TagRef): void {
+    this.addTag(t.name, t.objectType, t.commit, t.targetType, t.tagger, t.taggerEmail, t.date, t.message);
   }
+
+  build(): RegistryState {
+    const problems = this.problems;
+    const artifacts = new Map<string, ArtifactState>();
+    const events: RegistryEvent[] = [];
+    // By name, so that the result never depends on the order git (or its parallel listings) gave the tags in.
+    for (const name of [...this.drafts.keys()].sort(byString)) {
+      const d = this.drafts.get(name)!;
+      buildArtifact(d, problems);
+      artifacts.set(name, d.a);
+      for (const e of d.a.events) events.push(e);
+    }
+    problems.sort((x, y) => byString(x.tag, y.tag));
+    return { artifacts, problems, events, tagNames: this.names };
+  }
+}
+
+function byString(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The state of a list of tags read at once (loadRegistry streams them into a StateBuilder instead). */
@@ -134,24 +151,35 @@ export function buildState(tags: readonly TagRef[]): RegistryState {
   return builder.build();
 }
 
-/** The state from events in date order. */
-function stateFromEvents(events: RegistryEvent[], problems: Problem[], tagCount: number): RegistryState {
-  const artifacts = new Map<string, ArtifactState>();
-  const artifact = (name: string): ArtifactState => {
-    let a = artifacts.get(name);
-    if (!a) {
-      a = { name, versions: [], events: [], deprecated: false, stages: new Map() };
-      artifacts.set(name, a);
-    }
-    return a;
-  };
+/** An artifact's state while it is built, with its indexes. */
+interface Draft {
+  a: ArtifactState;
+  byVersion: Map<string, VersionState>;
+  byCommit: Map<string, VersionState[]>;
+}
+
+function newVersion(d: Draft, version: string, e: RegistryEvent, registered: boolean): VersionState {
+  const v: VersionState = { version, commit: e.commit, registered, active: true, createdBy: e, events: [], stages: NO_STAGES };
+  d.a.versions.push(v);
+  if (registered) d.byVersion.set(version, v);
+  const same = d.byCommit.get(e.commit);
+  if (same) same.push(v);
+  else d.byCommit.set(e.commit, [v]);
+  return v;
+}
+
+/** One artifact's state from its events: sorted by date, then three passes, with no search through lists. */
+function buildArtifact(d: Draft, problems: Problem[]): void {
+  const a = d.a;
+  const events = a.events.sort(byDate);
+  // The version each event belongs to (undefined for deprecations and refused tags), by event index.
+  const owner = new Array<VersionState | undefined>(events.length);
 
   // Pass 1: versions, from registrations and deregistrations.
-  for (const e of events) {
-    const a = artifact(e.artifact);
-    a.events.push(e);
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
     if (e.action !== 'register' && e.action !== 'deregister') continue;
-    let v = a.versions.find((x) => x.version === e.version);
+    let v = d.byVersion.get(e.version!);
     if (v && v.commit !== e.commit && e.action === 'register') {
       problems.push({ tag: e.tag, reason: `${e.version} is already registered at commit ${v.commit.slice(0, 8)}` });
       continue;
@@ -161,59 +189,53 @@ function stateFromEvents(events: RegistryEvent[], problems: Problem[], tagCount:
         problems.push({ tag: e.tag, reason: `deregisters ${e.version}, which was never registered` });
         continue;
       }
-      v = { version: e.version!, commit: e.commit, registered: true, active: true, createdBy: e, events: [], stages: new Map() };
-      a.versions.push(v);
+      v = newVersion(d, e.version!, e, true);
     }
-    v.events.push(e);
+    owner[i] = v;
     v.active = e.action === 'register';
   }
 
   // Pass 2: stages. As in GTO, a stage tag names a commit and binds to the version registered there, whenever that
   // registration happened (before or after the assignment); a commit never registered stands as its own version.
-  for (const e of events) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
     if (e.action !== 'assign' && e.action !== 'unassign') continue;
-    const a = artifacts.get(e.artifact)!;
     let v: VersionState | undefined;
-    for (const x of a.versions) {
-      if (x.commit !== e.commit) continue;
+    for (const x of d.byCommit.get(e.commit) ?? []) {
       if (x.registered && x.active) {
         v = x;
         break;
       }
       if (!v || (x.registered && !v.registered)) v = x;
     }
-    if (!v) {
-      v = { version: e.commit, commit: e.commit, registered: false, active: true, createdBy: e, events: [], stages: new Map() };
-      a.versions.push(v);
-    }
+    v ??= newVersion(d, e.commit, e, false);
     e.version = v.version;
-    v.events.push(e);
-    v.stages.set(e.stage!, { stage: e.stage!, active: e.action === 'assign', last: e });
+    owner[i] = v;
+    if (v.stages === NO_STAGES) v.stages = new Map();
+    (v.stages as Map<string, StageState>).set(e.stage!, { stage: e.stage!, active: e.action === 'assign', last: e });
   }
-  const order = new Map(events.map((e, i) => [e, i]));
-  for (const a of artifacts.values()) for (const v of a.versions) v.events.sort((x, y) => order.get(x)! - order.get(y)!);
 
-  for (const a of artifacts.values()) {
-    // GTO: an artifact is deprecated while its most recent event is a deprecation.
-    a.deprecated = a.events.at(-1)?.action === 'deprecate';
-    const registered = a.versions.filter((v) => v.registered && v.active && isVersion(v.version));
-    registered.sort((x, y) => compareVersions(y.version, x.version));
-    a.latest = registered[0];
-    // The version in a stage: the one whose active assignment is the most recent.
-    const best = new Map<string, { v: VersionState; s: StageState }>();
-    for (const v of a.versions) {
-      if (!v.active) continue;
-      for (const s of v.stages.values()) {
-        if (!s.active) continue;
-        const cur = best.get(s.stage);
-        if (!cur || s.last.date > cur.s.last.date || (s.last.date === cur.s.last.date && (s.last.counter ?? 0) > (cur.s.last.counter ?? 0))) {
-          best.set(s.stage, { v, s });
-        }
+  // Pass 3: each version's events, in date order.
+  for (let i = 0; i < events.length; i++) owner[i]?.events.push(events[i]!);
+
+  // GTO: an artifact is deprecated while its most recent event is a deprecation.
+  a.deprecated = events.at(-1)?.action === 'deprecate';
+  let latest: VersionState | undefined;
+  // The version in a stage: the one whose active assignment is the most recent.
+  const best = new Map<string, { v: VersionState; s: StageState }>();
+  for (const v of a.versions) {
+    if (!v.active) continue;
+    if (v.registered && isVersion(v.version) && (!latest || compareVersions(v.version, latest.version) > 0)) latest = v;
+    for (const s of v.stages.values()) {
+      if (!s.active) continue;
+      const cur = best.get(s.stage);
+      if (!cur || s.last.date > cur.s.last.date || (s.last.date === cur.s.last.date && (s.last.counter ?? 0) > (cur.s.last.counter ?? 0))) {
+        best.set(s.stage, { v, s });
       }
     }
-    a.stages = new Map([...best].sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, { v }]) => [k, v]));
   }
-  return { artifacts, problems, tagCount };
+  a.latest = latest;
+  a.stages = new Map([...best].sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, { v }]) => [k, v]));
 }
 
 /** Versions newest first: registered SemVer versions by precedence, then unregistered commits by date. */

@@ -28,10 +28,12 @@ const DIRNAME = '[a-z0-9\\-_./]+';
 const SEMVER =
   '(?:0|[1-9]\\d*)\\.(?:0|[1-9]\\d*)\\.(?:0|[1-9]\\d*)(?:-(?:(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+(?:[0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?';
 
+// Numbered groups (not named ones, which cost an object per match): 1 artifact, 2 stage, 3 version, 4 "!",
+// 5 "deprecated", 6 "created", 7 counter.
 const TAG_RE = new RegExp(
-  `^(?<artifact>(?:${DIRNAME}=)?${NAME})` +
-    `(?:(?:#(?<stage>${NAME})|@(?<version>v${SEMVER}))(?<cancel>!?)|@(?:(?<deprecated>deprecated)|(?<created>created)))` +
-    `(?:#(?<counter>[0-9]+))?$`,
+  `^((?:${DIRNAME}=)?${NAME})` +
+    `(?:(?:#(${NAME})|@(v${SEMVER}))(!?)|@(?:(deprecated)|(created)))` +
+    `(?:#([0-9]+))?$`,
 );
 const NAME_RE = new RegExp(`^${NAME}$`);
 const FULLNAME_RE = new RegExp(`^(?:${DIRNAME}:)?${NAME}$`);
@@ -61,22 +63,22 @@ export function artifactToTag(artifact: string): string {
 /** Parses a tag name; undefined when it is not a GTO tag. */
 export function parseTag(tag: string): ParsedTag | undefined {
   const m = TAG_RE.exec(tag);
-  if (!m?.groups || !gitAccepts(tag)) return undefined;
-  const g = m.groups;
+  if (!m || !gitAccepts(tag)) return undefined;
+  const [, artifact, stage, version, cancel, deprecated, created, counter] = m;
   // Built field by field, not with spreads: this runs for every tag of the repository (5,000 in the benchmark).
   let action: Action;
-  if (g.deprecated) action = 'deprecate';
-  else if (g.created) action = 'create';
-  else if (g.version) action = g.cancel ? 'deregister' : 'register';
-  else if (g.stage) action = g.cancel ? 'unassign' : 'assign';
+  if (deprecated) action = 'deprecate';
+  else if (created) action = 'create';
+  else if (version) action = cancel ? 'deregister' : 'register';
+  else if (stage) action = cancel ? 'unassign' : 'assign';
   else return undefined;
-  const r: ParsedTag = { artifact: g.artifact!.includes('=') ? g.artifact!.replace('=', ':') : g.artifact!, action };
-  if (g.version) r.version = g.version;
-  if (g.stage) r.stage = g.stage;
-  if (g.counter !== undefined) {
-    const counter = Number(g.counter);
-    if (!Number.isSafeInteger(counter)) return undefined;
-    r.counter = counter;
+  const r: ParsedTag = { artifact: artifact!.includes('=') ? artifact!.replace('=', ':') : artifact!, action };
+  if (version) r.version = version;
+  if (stage) r.stage = stage;
+  if (counter !== undefined) {
+    const n = Number(counter);
+    if (!Number.isSafeInteger(n)) return undefined;
+    r.counter = n;
   }
   return r;
 }

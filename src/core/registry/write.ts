@@ -86,7 +86,7 @@ export async function gitIdentity(root: string, log?: Logger): Promise<{ name: s
 function tagDate(reg: Registry): number {
   // A loop, not Math.max(...dates): spreading one argument per tag overflows the stack in a large repository.
   let newest = 0;
-  for (const t of reg.tags) if (t.date > newest) newest = t.date;
+  for (const e of reg.state.events) if (e.date > newest) newest = e.date;
   return Math.max(Math.floor(Date.now() / 1000), newest + 1);
 }
 
@@ -123,7 +123,7 @@ async function createCountedTag(reg: Registry, t: Omit<ParsedTag, 'counter'>, co
   const root = reg.root;
   const date = tagDate(reg);
   // The first attempt counts from the tags the registry just read (under the lock); only a retry reads them again.
-  let names: Iterable<string> = reg.tags.map((x) => x.name);
+  let names: Iterable<string> = reg.state.tagNames;
   for (let attempt = 0; ; attempt++) {
     if (attempt > 0) names = (await run('git', ['for-each-ref', '--format=%(refname:strip=2)', 'refs/tags'], { cwd: root, log })).stdout.split('\n');
     const tag = formatTag({ ...t, counter: nextCounter(t.artifact, names) });

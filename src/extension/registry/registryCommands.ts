@@ -246,7 +246,7 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
       if (!remote) return;
       if (!remotes.includes(remote)) throw new UserError(`'${remote}' is not a remote of ${path.basename(root)}.`, `Its remotes: ${remotes.join(', ')}.`);
       const reg = await registries.registry(root);
-      const tags = reg.tags.filter((tg) => tg.objectType === 'tag' && reg.state.artifacts.has(tg.name.replace(/[@#].*$/, '').replace('=', ':'))).map((tg) => `refs/tags/${tg.name}`);
+      const tags = reg.state.events.map((e) => `refs/tags/${e.tag}`);
       if (!tags.length) throw new UserError('there are no registry tags to push.');
       await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Pushing ${tags.length} registry tags to ${remote}`, cancellable: true }, async (progress, token) => {
         const ac = new AbortController();

@@ -95,7 +95,7 @@ export class RegistryService extends Disposable {
       entry.registry = loadRegistry(root, { include, log: this.log }).then((reg) => {
         e.files = reg.models.flatMap((m) => (m.entry ? [path.join(root, m.entry.path)] : []));
         this.log.info(
-          `[registry] ${path.basename(root)}: ${reg.models.length} models, ${reg.state.tagCount} tags, ${reg.problems.length} problems in ${(performance.now() - t0).toFixed(1)} ms`,
+          `[registry] ${path.basename(root)}: ${reg.models.length} models, ${reg.state.tagNames.length} tags, ${reg.problems.length} problems in ${(performance.now() - t0).toFixed(1)} ms`,
         );
         return reg;
       });
