@@ -41,6 +41,16 @@ const targets = [
     external: nodeExternals,
   },
   {
+    // The child process that owns onnxruntime-node: inference never runs in the extension host.
+    ...common,
+    entryPoints: { 'inference-worker': 'src/core/inference/worker.ts' },
+    outdir: 'dist',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: nodeExternals,
+  },
+  {
     ...common,
     entryPoints: { cli: 'src/cli/main.ts' },
     outdir: 'dist',

@@ -1,0 +1,46 @@
+// The Python references for tests and benchmarks (never a runtime dependency of Modelyard), installed from PyPI into
+// a virtual environment cached outside the git tree (REFERENCE.md §8):
+//   onnx                  its checker, and the node conformance suite shipped inside its wheel
+//   onnxruntime           its Python quantizer, the peer Modelyard's quantizer is measured against
+//   onnxconverter-common  its fp16 converter, the same for fp16
+// Idempotent: a finished install leaves a `.ok` marker naming the pinned versions; anything else is redone.
+//   node scripts/pyrefs.mjs        installs if needed and prints the venv's python
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { cacheRoot } from './testenv.mjs';
+
+export const PY_REFS = { onnx: '1.23.2', onnxruntime: '1.31.1', 'onnxconverter-common': '1.16.0' };
+
+function log(msg) {
+  process.stderr.write(`[pyrefs] ${msg}\n`);
+}
+
+/** The venv's python, with the pinned references installed; throws with the reason when they cannot be. */
+export function ensurePythonRefs() {
+  const dir = path.join(cacheRoot(), 'py-refs');
+  const py = path.join(dir, 'bin', 'python');
+  const want = JSON.stringify(PY_REFS);
+  const ok = path.join(dir, '.ok');
+  if (fs.existsSync(ok) && fs.readFileSync(ok, 'utf8') === want && fs.existsSync(py)) return py;
+  const t0 = Date.now();
+  const base = ['python3', 'python'].find((p) => spawnSync(p, ['--version']).status === 0);
+  if (!base) throw new Error('no python3 on PATH: install Debian packages python3 and python3-venv');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const sh = (cmd, args, timeout = 900_000) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout });
+    if (r.status !== 0) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').at(-1)}`);
+    }
+  };
+  sh(base, ['-m', 'venv', dir]);
+  const specs = Object.entries(PY_REFS).map(([k, v]) => `${k}==${v}`);
+  sh(py, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '--no-input', ...specs]);
+  fs.writeFileSync(ok, want);
+  log(`installed ${specs.join(' ')} into ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return py;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(ensurePythonRefs());
