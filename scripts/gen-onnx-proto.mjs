@@ -1,0 +1,37 @@
+// Generates src/core/onnx/gen/onnx_pb.ts (protobuf-es, target ts) from the vendored ONNX schema
+// src/core/onnx/proto/onnx.proto. The generated file is committed: builds and tests never run this.
+//
+// The schema is the official onnx.proto of the onnx 1.23.2 wheel (site-packages/onnx/onnx.proto, Apache-2.0, kept
+// verbatim with its header). onnx-ml.proto differs from it only in a comment, so one schema reads both kinds of
+// model. To update: copy the newer wheel's onnx.proto over the vendored one, then run
+//
+//   node scripts/gen-onnx-proto.mjs
+//
+// buf and protoc-gen-es come from node_modules (@bufbuild/buf, @bufbuild/protoc-gen-es) and work offline: the only
+// input is the local proto folder, and the template is given inline, so there is no buf.yaml or buf.gen.yaml to keep.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'node_modules', '.bin');
+const protoDir = 'src/core/onnx/proto';
+const outDir = 'src/core/onnx/gen';
+
+const template = {
+  version: 'v2',
+  clean: true,
+  plugins: [{ local: path.join(bin, 'protoc-gen-es'), out: outDir, opt: ['target=ts'], include_imports: false }],
+};
+
+const r = spawnSync(path.join(bin, 'buf'), ['generate', '--template', JSON.stringify(template), protoDir], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (r.status !== 0) {
+  console.error(`buf generate failed (exit ${r.status ?? r.signal})`);
+  process.exit(1);
+}
+const out = path.join(root, outDir, 'onnx_pb.ts');
+console.log(`wrote ${path.relative(root, out)} (${fs.statSync(out).size} bytes)`);
