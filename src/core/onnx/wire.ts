@@ -259,9 +259,31 @@ export function* walkMessage(c: Cursor, plan: MessagePlan, end: number, target: 
       const stop = start + len;
       while (c.pos() < stop) store(target, f, readScalar(c, f.scalar!, stop));
     } else {
+      checkPacked(c, f, len);
       c.i += len;
     }
   }
+}
+
+/**
+ * A packed run skipped unread must still hold whole values, or protobuf-es (and C++) would read past its end when
+ * decoding it. Varint runs are scanned when buffered (always, in memory); in a file they are trusted unread.
+ */
+function checkPacked(c: Cursor, f: FieldPlan, len: number): void {
+  const width = f.wire === WT_I32 ? 4 : f.wire === WT_I64 ? 8 : 0;
+  if (width) {
+    if (len % width) throw c.fail('corrupt', `packed ${f.name} holds ${len} bytes, not a multiple of ${width}`);
+    return;
+  }
+  if (c.avail() < len) return;
+  const buf = c.buf;
+  let run = 0;
+  for (let i = c.i, stop = c.i + len; i < stop; i++) {
+    if (buf[i]! & 0x80) {
+      if (++run === 10) throw c.fail('corrupt', `packed ${f.name} holds a varint longer than 10 bytes`, c.base + i);
+    } else run = 0;
+  }
+  if (run) throw c.fail('corrupt', `packed ${f.name} ends inside a varint`, c.pos() + len);
 }
 
 function wrongWire(c: Cursor, f: FieldPlan, wt: number, at: number): WireError {
@@ -423,8 +445,12 @@ export function walkBytes(bytes: Uint8Array, desc: DescMessage, spec: WalkSpec, 
   return root;
 }
 
-/** Bytes read from a file at a time: large enough that hashing, not system calls, sets the pace. */
-const CHUNK = 4 << 20;
+/**
+ * Bytes read from a file at a time. When every byte is read for a hash, large reads let hashing set the pace; when
+ * only the structure is read, small ones keep a read after a skipped tensor from pulling in the next tensor's data.
+ */
+const HASH_CHUNK = 4 << 20;
+const SEEK_CHUNK = 64 << 10;
 
 /**
  * Walks a file through positional reads, building what `spec` keeps. Without `onBytes`, skipped fields are never
@@ -443,6 +469,7 @@ export async function walkFile(
   const root = plan.create();
   let readTo = 0; // with onBytes: bytes [0, readTo) went through it
   let scratch: Uint8Array | undefined;
+  const CHUNK = onBytes ? HASH_CHUNK : SEEK_CHUNK;
 
   const readFully = async (buf: Uint8Array, from: number, at: number, n: number) => {
     let got = 0;
