@@ -68,6 +68,21 @@ describe('ONNX codec', () => {
     assert.equal(back.readUInt32LE(at), 0x7fc00001);
   });
 
+  it('re-encodes the non-canonical encodings model.ts lists the way it says (same content, other bytes)', () => {
+    const f32 = (x: number) => [...new Uint8Array(Float32Array.of(x).buffer)];
+    const cases: [string, number[], number[]][] = [
+      ['a closed-enum value the schema lacks moves to the end', [0x70, 0x05, 0x08, 0x02, 0x10, 0x01], [0x08, 0x02, 0x10, 0x01, 0x70, 0x05]],
+      ['an unpacked-by-schema field written packed comes back unpacked', [0x0a, 0x02, 0x02, 0x03, 0x10, 0x01], [0x08, 0x02, 0x08, 0x03, 0x10, 0x01]],
+      ['a packed-by-schema field written unpacked comes back packed', [0x10, 0x01, 0x25, ...f32(1), 0x25, ...f32(2)], [0x10, 0x01, 0x22, 0x08, ...f32(1), ...f32(2)]],
+      ['a singular field written twice comes back once, the last value', [0x10, 0x01, 0x10, 0x07], [0x10, 0x07]],
+      ['invalid UTF-8 in a string comes back as U+FFFD', [0x10, 0x01, 0x42, 0x01, 0xff], [0x10, 0x01, 0x42, 0x03, 0xef, 0xbf, 0xbd]],
+      ['a varint written longer than needed comes back short', [0x10, 0x81, 0x00], [0x10, 0x01]],
+    ];
+    for (const [what, input, output] of cases) {
+      assert.deepEqual([...encodeTensor(decodeTensor(Uint8Array.from(input)))], output, what);
+    }
+  });
+
   it('rejects an empty file, and names other formats', () => {
     formatError(() => decodeModel(new Uint8Array(0), 'model.onnx'), /^model\.onnx is not an ONNX model: the file is empty/);
     const cases: [string | Uint8Array, RegExp][] = [

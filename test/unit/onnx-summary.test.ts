@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { UserError } from '../../src/core/errors';
 import { DTYPES, type DType } from '../../src/core/onnx/dtypes';
 import { OnnxFormatError } from '../../src/core/onnx/errors';
 import { TensorProto_DataType } from '../../src/core/onnx/gen/onnx_pb';
@@ -184,6 +185,8 @@ describe('model summary', () => {
     await rejectsFormat(summarizeFile(write('empty.onnx', '')), /^empty\.onnx is not an ONNX model: the file is empty/);
     await rejectsFormat(summarizeFile(write('zip.onnx', 'PK\x03\x04rest of a zip')), /ZIP archive/);
     await rejectsFormat(summarizeFile(write('config.onnx', '{"model_type": "bert"}')), /JSON file/);
+    await assert.rejects(summarizeFile(path.join(dir, 'nowhere.onnx')), (e: unknown) => e instanceof UserError && /nowhere\.onnx does not exist/.test(e.message));
+    await assert.rejects(summarizeFile(dir), (e: unknown) => e instanceof UserError && /is not a file/.test(e.message));
     const cut = fs.readFileSync(fixture('silero_vad_v5.onnx')).subarray(0, 1_000_000);
     await rejectsFormat(summarizeFile(write('cut.onnx', cut)), /^cut\.onnx is not an ONNX model: the file ends in the middle of a field \(truncated download\?\)$/);
   });

@@ -30,7 +30,7 @@ import type { Tensor, TensorData } from '../inference/tensor';
 import { byteSize, DTYPES, dtypeFromOnnx, type DType } from './dtypes';
 import { HINT_AGAIN, OnnxFormatError, sniffOtherFormat, type OnnxFileKind } from './errors';
 import { ModelProtoSchema, TensorProto_DataLocation, TensorProtoSchema, type ModelProto, type TensorProto } from './gen/onnx_pb';
-import { walkBytes, WireError } from './wire';
+import { MAX_DEPTH, walkBytes, WireError } from './wire';
 
 export { OnnxFormatError } from './errors';
 export type { ModelProto, TensorProto } from './gen/onnx_pb';
@@ -105,7 +105,7 @@ export function wireFormatError(e: WireError, name: string, size: number, kind: 
     case 'deep':
       return new OnnxFormatError(
         name,
-        `its messages nest more than 100 levels deep${where}`,
+        `its messages nest more than ${MAX_DEPTH} levels deep${where}`,
         'ONNX Runtime and protobuf refuse such files too: flatten the nested If/Loop/Scan bodies, or check that the file is not damaged.',
         e.offset,
         kind,
@@ -296,5 +296,5 @@ export function externalPath(baseDir: string, location: string): string | undefi
   if (path.isAbsolute(location)) return undefined;
   const full = path.resolve(baseDir, location);
   const rel = path.relative(path.resolve(baseDir), full);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? full : undefined;
+  return rel && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel) ? full : undefined;
 }

@@ -21,6 +21,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { UserError } from '../errors';
 import type { TensorInfo } from '../inference/tensor';
 import { byteSize, dtypeFromOnnx } from './dtypes';
 import { ModelProtoSchema, TensorProto_DataLocation, Version } from './gen/onnx_pb';
@@ -86,9 +87,11 @@ export function summarizeBytes(bytes: Uint8Array, name = 'the file', options: Su
  */
 export async function summarizeFile(file: string, options: SummaryOptions = {}): Promise<ModelSummary> {
   const name = path.basename(file);
-  const fh = await fs.promises.open(file, 'r');
+  const fh = await open(file);
   try {
-    const size = (await fh.stat()).size;
+    const stat = await fh.stat();
+    if (!stat.isFile()) throw new UserError(`${file} is not a file.`, 'Choose an .onnx model file.');
+    const size = stat.size;
     const hash = options.sha256 === false ? undefined : createHash('sha256');
     let root: Record<string, unknown>;
     try {
@@ -102,6 +105,17 @@ export async function summarizeFile(file: string, options: SummaryOptions = {}):
     return summarize(m, { file: name, size, sha256: hash ? hash.digest('hex') : null }, options.baseDir ?? path.dirname(file));
   } finally {
     await fh.close();
+  }
+}
+
+async function open(file: string): Promise<fs.promises.FileHandle> {
+  try {
+    return await fs.promises.open(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`${file} does not exist.`, 'Check the path: the model may have been moved, renamed or not fetched yet.');
+    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`${file} cannot be read: permission denied.`, 'Check the file\'s permissions.');
+    throw e;
   }
 }
 

@@ -49,7 +49,7 @@ const WT_EGROUP = 4;
 const WT_I32 = 5;
 
 /** A bounded window over the input: bytes [base, base + buf.length); the cursor is at base + i. */
-export class Cursor {
+class Cursor {
   buf: Uint8Array = new Uint8Array(0);
   view = new DataView(this.buf.buffer);
   base = 0;
@@ -87,7 +87,7 @@ export class Cursor {
 }
 
 /** The walk: yields how many bytes it needs buffered at the cursor, returns at the end of the message. */
-export type Walk = Generator<number, void, void>;
+type Walk = Generator<number, void, void>;
 
 interface FieldPlan {
   no: number;
@@ -117,7 +117,7 @@ interface MessagePlan {
 const plans = new WeakMap<DescMessage, Map<WalkSpec, MessagePlan>>();
 
 /** The compiled walk plan of a message type under a spec (cached: specs are module constants). */
-export function planFor(desc: DescMessage, spec: WalkSpec): MessagePlan {
+function planFor(desc: DescMessage, spec: WalkSpec): MessagePlan {
   let bySpec = plans.get(desc);
   if (!bySpec) plans.set(desc, (bySpec = new Map()));
   let plan = bySpec.get(spec);
@@ -208,7 +208,7 @@ function zeroOf(p: FieldPlan): () => unknown {
  * Bytes must be asked for before they are read: each field starts by making sure 20 bytes (a tag and any number)
  * are buffered, or all that is left.
  */
-export function* walkMessage(c: Cursor, plan: MessagePlan, end: number, target: Record<string, unknown> | undefined, depth: number): Walk {
+function* walkMessage(c: Cursor, plan: MessagePlan, end: number, target: Record<string, unknown> | undefined, depth: number): Walk {
   if (depth > MAX_DEPTH) throw c.fail('deep', `messages nest more than ${MAX_DEPTH} levels deep`);
   while (c.pos() < end) {
     if (c.avail() < 20 && !c.atEnd()) yield 20;
