@@ -35,13 +35,16 @@ import { MAX_DEPTH, walkBytes, WireError } from './wire';
 export { OnnxFormatError } from './errors';
 export type { ModelProto, TensorProto } from './gen/onnx_pb';
 
+/** Why protocol buffer data that reads cleanly is still not a model. */
+export const NO_GRAPH = 'it holds no graph: protocol buffer data, but not an ONNX model';
+
 /**
  * Decodes an ONNX model. Anything that is not one (truncated, damaged, empty, another kind of file) throws an
  * OnnxFormatError naming `name`; nothing else is thrown.
  */
 export function decodeModel(bytes: Uint8Array, name = 'the file'): ModelProto {
   const m = decodeChecked(ModelProtoSchema, bytes, name, 'model');
-  if (!m.graph) throw notOnnx(bytes, name, 'model', 'it holds no graph: protocol buffer data, but not an ONNX model');
+  if (!m.graph) throw notOnnx(bytes, name, 'model', NO_GRAPH);
   return m;
 }
 

@@ -25,7 +25,7 @@ import { UserError } from '../errors';
 import type { TensorInfo } from '../inference/tensor';
 import { byteSize, dtypeFromOnnx } from './dtypes';
 import { ModelProtoSchema, TensorProto_DataLocation, Version } from './gen/onnx_pb';
-import { decodeModel, externalPath, notOnnx } from './model';
+import { decodeModel, externalPath, NO_GRAPH, notOnnx } from './model';
 import { walkFile, WireError, type WalkSpec } from './wire';
 
 export interface ModelSummary {
@@ -101,7 +101,7 @@ export async function summarizeFile(file: string, options: SummaryOptions = {}):
       throw e;
     }
     const m = root as unknown as ModelView;
-    if (!m.graph) throw notOnnx(await head(fh), name, 'model', 'it holds no graph: protocol buffer data, but not an ONNX model', undefined, size);
+    if (!m.graph) throw notOnnx(await head(fh), name, 'model', NO_GRAPH, undefined, size);
     return summarize(m, { file: name, size, sha256: hash ? hash.digest('hex') : null }, options.baseDir ?? path.dirname(file));
   } finally {
     await fh.close();
