@@ -373,6 +373,23 @@ describe('InferenceHost start-up and shutdown', () => {
     await h2.dispose();
   });
 
+  it('quotes the telling line of a worker that dies mid-call, not its stack frames', async () => {
+    const dies = path.join(tmp, 'aborts.js');
+    fs.writeFileSync(
+      dies,
+      `process.send({ kind: 'ready', shared: false, runtime: { ortVersion: '1.30.0', ortCommonVersion: '1.30.0', node: process.version, platform: process.platform, arch: process.arch, pid: process.pid, cpus: 1 } });
+process.on('message', () => {
+  process.stderr.write("terminate called after throwing an instance of 'Ort::Exception'\\n  what():  std::bad_alloc\\n 1: 0xb8d0a3 node::Abort() [node]\\nNode.js v20.20.2\\n");
+  setTimeout(() => process.exit(134), 50);
+});`,
+    );
+    const h = testHost({ workerPath: dies, log });
+    const e = await rejectsWith(h.load({ path: fixture('hello_deepa.onnx') }), 'worker-exit', /^the inference worker stopped \(exit code 134\) while loading .*hello_deepa\.onnx; it said: what\(\): {2}std::bad_alloc\.$/);
+    assert.match(e.hint!, /onnxruntime crashed/);
+    assert.ok(logged.some((l) => /worker: terminate called after throwing/.test(l)), 'the worker output is in the log');
+    await h.dispose();
+  });
+
   it('rejects calls in flight and later ones once disposed', async () => {
     const h = testHost();
     const s = await h.load({ path: fixture('ch_PP-OCRv4_det_infer.onnx') });

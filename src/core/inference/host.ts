@@ -281,9 +281,14 @@ class WorkerProcess {
     for (const p of [...this.pending.values()]) p.reject(this.killedWith ?? exitError(how, signal, p.what, this.lastLine()));
   }
 
+  /**
+   * The worker's most telling last line of output: not a native stack frame ("3: 0xb8d0a3 node::Abort()"), not a JS
+   * one ("at …"), not Node's version banner, which follow the message on a crash.
+   */
   private lastLine(): string | undefined {
-    const l = this.tail[this.tail.length - 1];
-    return l ? firstLine(l).slice(0, 300) : undefined;
+    const told = this.tail.filter((l) => !/^\s*(\d+: 0x|at |#\d+ |Node\.js v\d|\^+$)/.test(l));
+    const l = told[told.length - 1];
+    return l ? firstLine(l).trim().slice(0, 300) : undefined;
   }
 
   /** Keeps the parent alive only while the worker has work: a CLI that forgets dispose() still exits. */
@@ -354,7 +359,11 @@ class WorkerProcess {
         },
         progress: (p) => {
           arm();
-          ctl.onProgress?.(p);
+          try {
+            ctl.onProgress?.(p);
+          } catch (e) {
+            this.log.warn(`[inference] a progress callback threw: ${String(e)}`);
+          }
         },
       });
       this.updateRef();
@@ -512,8 +521,9 @@ export class InferenceHost {
     return this.exclusive(undefined, async () => (await this.ensureWorker()).request<ProviderInfo[]>({ op: 'providers' }, { what: 'listing execution providers' }));
   }
 
-  /** Versions and machine facts, as the worker sees them (starts it when needed). */
+  /** Versions and machine facts, as the worker sees them (starts it when needed; never waits behind a run). */
   async runtimeInfo(): Promise<RuntimeInfo> {
+    if (this.worker?.alive) return this.worker.ready;
     return this.exclusive(undefined, async () => (await this.ensureWorker()).ready);
   }
 

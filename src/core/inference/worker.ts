@@ -180,6 +180,13 @@ async function main(): Promise<void> {
       // not inherited after all: tensors take the IPC channel
     }
   }
+  // A bug here must not leave the host guessing: one line it can quote, then the exit it will report.
+  const die = (e: unknown) => {
+    process.stderr.write(`inference worker failed: ${firstLine(e instanceof Error ? (e.stack ?? e.message) : String(e))}\n`);
+    process.exit(70);
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
   // The parent is gone (crashed, or quit without disposing): nothing will ever ask again.
   process.on('disconnect', () => process.exit(0));
   process.on('message', (r: Request) => void handle(r));
