@@ -289,6 +289,15 @@ onnx.save(m2, sys.argv[2])
     await rejectsWith(host.load({ path: path.join(tmp, 'missing.onnx') }), 'user', /^the model file .*missing\.onnx does not exist\.$/);
   });
 
+  it('refuses execution providers onnxruntime-node does not offer, and explains one that fails', async () => {
+    await rejectsWith(host.load({ path: fixture('hello_deepa.onnx') }, { executionProviders: ['bogus'] }), 'onnxruntime', /^execution provider 'bogus' is not offered by onnxruntime-node on this platform \(it offers cpu/);
+    const cuda = (await host.availableProviders()).find((p) => p.name === 'cuda');
+    if (cuda && !cuda.bundled) {
+      const e = await rejectsWith(host.load({ path: fixture('hello_deepa.onnx') }, { executionProviders: ['cuda'] }), 'onnxruntime', /^onnxruntime could not load .*hello_deepa\.onnx: .*Cuda/i);
+      assert.match(e.hint!, /CUDA and TensorRT need their libraries.*try 'cpu'/);
+    }
+  });
+
   it('turns onnxruntime run errors into UserErrors, without its source paths', async () => {
     const e = await rejectsWith(host.run(det, { x: f32([1, 3, 33, 33]) }), 'onnxruntime', /^onnxruntime failed to run the model: Non-zero status code returned while running Add node/);
     assert.doesNotMatch(e.message, /onnxruntime_src/);

@@ -32,18 +32,29 @@ function send(msg: Reply): void {
   process.send!(msg);
 }
 
+/** Thrown for a problem this worker finds itself (as opposed to one onnxruntime reports). */
+class Refused extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * An error from onnxruntime as the host will show it: onnxruntime's first line after our context. Everything a
  * request does is a call into onnxruntime, so its errors are the user's to act on; the stack goes to the log.
  */
 function toWire(e: unknown, context: string, hint: string): WireError {
   if (e instanceof BenchCancelled) return { message: 'cancelled', user: true, cancelled: true };
+  if (e instanceof Refused) return { message: e.message, hint: e.hint, user: true };
   const err = e instanceof Error ? e : new Error(String(e));
   // "…Status Message: /onnxruntime_src/…/element_wise_ops.h:563 void onnxruntime::BroadcastIterator::Init(ptrdiff_t,
   // ptrdiff_t) axis == 1 … Attempting to broadcast": the source location and C++ signature say nothing to a person.
   const line = firstLine(err.message)
     .replace(/^Error:\s*/, '')
-    .replace(/\/onnxruntime_src\/\S+:\d+ (?:[\w:<>,*& ]+\([^)]*\)(?: const)? )?/g, '');
+    .replace(/\/onnxruntime_src\/\S+:\d+ (?:[\w:<>,*& ]+\([^)]*\)(?:::<lambda\(\)>)?(?: const)? )?/g, '');
   return { message: `${context}: ${line}`, hint, user: true, stack: err.stack };
 }
 
@@ -64,7 +75,20 @@ function describe(m: Ort.InferenceSession.ValueMetadata): TensorInfo {
   return { name: m.name, kind: 'tensor', dtype: m.type as TensorInfo['dtype'], shape: m.shape.map((d) => (d === '' ? null : d)) };
 }
 
+/** Execution providers onnxruntime-node does not offer on this platform are refused by name, before it fails obscurely. */
+function checkProviders(asked: readonly string[] | undefined): void {
+  const offered = providers().map((p) => p.name);
+  const unknown = (asked ?? []).filter((ep) => !offered.includes(ep));
+  if (unknown.length) {
+    throw new Refused(
+      `execution provider${unknown.length > 1 ? 's' : ''} ${unknown.map((ep) => `'${ep}'`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not offered by onnxruntime-node on this platform (it offers ${offered.join(', ')}).`,
+      "Choose one it offers, or 'cpu'.",
+    );
+  }
+}
+
 async function load(r: Extract<Request, { op: 'load' }>): Promise<LoadedSession> {
+  checkProviders(r.options.executionProviders);
   const t0 = performance.now();
   const opts = sessionOptions(r.options);
   const s = 'path' in r.source ? await ort.InferenceSession.create(r.source.path, opts) : await ort.InferenceSession.create(r.source.bytes, opts);
@@ -149,9 +173,16 @@ async function handle(r: Request): Promise<void> {
     else result = providers();
     send({ kind: 'ok', id: r.id, result });
   } catch (e) {
+    const eps = r.op === 'load' ? (r.options.executionProviders ?? []).filter((ep) => ep !== 'cpu') : [];
     const error =
       r.op === 'load'
-        ? toWire(e, `onnxruntime could not load ${r.label}`, 'Check that the file is an ONNX model, and that onnxruntime-node supports its opset and operators (Show Environment names the version).')
+        ? toWire(
+            e,
+            `onnxruntime could not load ${r.label}`,
+            eps.length
+              ? `The execution provider ${eps.join(', ')} may be unusable here (CUDA and TensorRT need their libraries, WebGPU a GPU adapter): try 'cpu'. Otherwise check that the file is an ONNX model onnxruntime-node supports.`
+              : 'Check that the file is an ONNX model, and that onnxruntime-node supports its opset and operators (Show Environment names the version).',
+          )
         : toWire(e, 'onnxruntime failed to run the model', 'The inputs passed the checks on names, types and shapes; check their values (indices in range, sizes the model computes from them), or run the model in Python to compare.');
     send({ kind: 'error', id: r.id, error });
   }
