@@ -101,7 +101,9 @@ export class SharedFile {
       }
       return out;
     } catch {
-      return tensors; // ENOSPC and the like: the channel always works
+      // ENOSPC and the like: give back what was written, and use the channel, which always works.
+      this.truncate();
+      return tensors;
     }
   }
 
@@ -125,8 +127,18 @@ export class SharedFile {
       out[name] = { dtype: t.dtype, shape: t.shape, data };
       end = Math.max(end, t.shared.offset + t.shared.byteLength);
     }
-    if (end > KEEP_MAX_BYTES && this.fd !== undefined) fs.ftruncateSync(this.fd, 0);
+    if (end > KEEP_MAX_BYTES) this.truncate();
     return out;
+  }
+
+  /** Gives the file's memory back (tmpfs pages count as RAM). */
+  private truncate(): void {
+    if (this.fd === undefined) return;
+    try {
+      fs.ftruncateSync(this.fd, 0);
+    } catch {
+      // nothing to give back
+    }
   }
 
   close(): void {
