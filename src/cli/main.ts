@@ -12,6 +12,10 @@ import {
   showCommand,
   unassignCommand,
 } from './registry';
+import { benchCommand, compareCommand, inspectCommand, runCommand } from './inference';
+import { EXIT_CANCELLED, isCancelled } from './model';
+import { testCommand } from './modeltest';
+import { serveCommand } from './serve';
 
 declare const MODELYARD_VERSION: string;
 
@@ -25,6 +29,31 @@ const USAGE = `Usage: modelyard <command> [options]
 Commands:
   env [--json | --markdown]            Versions and parts Modelyard needs: Node.js, onnxruntime-node, git,
                                        git-lfs, and the git repositories under the current folder.
+
+Local testing (MODEL: an .onnx file, or a registry reference name, name@v1.2.3, name@latest, name#stage,
+read from the git repository of the current folder or --repo DIR without a checkout; each takes --json):
+  inspect MODEL                        Inputs, outputs, opsets, operators, parameters, metadata.
+  run MODEL [--input NAME=SOURCE]... [--shape NAME=1,3,224,224]... [--output-dir DIR] [--threads N]
+                                       Run once and print each output (stats, first values; with --json
+                                       {name, dtype, shape, data}); --output-dir writes NAME.npy per output.
+                                       SOURCE: FILE.npy, FILE.json, FILE.png|.jpg, FILE.wav, random[:SEED],
+                                       zeros, ones. Inputs not given get random values (seed 42), a sample
+                                       rate 16000 (sr), zeros (recurrent state). NAME= may be left out for
+                                       a model with one input.
+  bench MODEL [--runs N] [--warmup N] [--budget SECONDS] [--threads N[,N…]] [--input …] [--shape …]
+                                       Latency p50/p90/p99, mean, min, max and runs/s, inside the worker;
+                                       several thread counts give a sweep.
+  compare A B [--input …] [--shape …] [--atol X] [--rtol X] [--min-cosine X] [--runs N] [--seed N]
+                                       Both models on the same inputs: errors, cosine, top-1 agreement and
+                                       latency; exit 0 within tolerance, 1 otherwise, with the reasons.
+  test [PATH…] [--update]              Run the *.modeltest.json files under each PATH (default: the current
+                                       folder); exit 1 on a failure. --update writes the current outputs as
+                                       the expected .npy/.json files the tests name.
+  serve MODEL [--port N] [--host H] [--name NAME] [--threads N] [--no-batching]
+                                       Serve over the Open Inference Protocol (KServe V2 REST) at
+                                       http://H:N/v2 (default 127.0.0.1:8080; --port 0 picks a free port).
+                                       With --json: JSON lines on stdout (listening, request, stopped).
+                                       Ctrl-C or SIGTERM stops it.
 
 Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
   models                               The models, their latest versions and stages.
@@ -43,7 +72,8 @@ Options:
   --version           Print Modelyard's version.
   -h, --help          Show this help.
 
-Exit codes: 0 ok, 1 user error, 2 internal error. Set MODELYARD_DEBUG=1 to see stack traces.`;
+Exit codes: 0 ok, 1 user error (or a comparison or test that failed), 2 internal error, 130 stopped by
+Ctrl-C. Set MODELYARD_DEBUG=1 to see stack traces and the log.`;
 
 function stderrLogger(verbose: boolean): Logger {
   const write = (level: string) => (m: unknown, ...a: unknown[]) => {
@@ -110,6 +140,12 @@ const COMMANDS: Record<string, Command> = {
   deregister: deregisterCommand,
   deprecate: deprecateCommand,
   history: historyCommand,
+  inspect: inspectCommand,
+  run: runCommand,
+  bench: benchCommand,
+  compare: compareCommand,
+  test: testCommand,
+  serve: serveCommand,
 };
 
 function isArgError(e: unknown): boolean {
@@ -123,7 +159,10 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      if (e instanceof UserError || isArgError(e)) {
+      if (isCancelled(e)) {
+        process.stderr.write('modelyard: cancelled.\n');
+        process.exitCode = EXIT_CANCELLED;
+      } else if (e instanceof UserError || isArgError(e)) {
         process.stderr.write(`modelyard: ${describeError(e)}\n`);
         process.exitCode = EXIT_USER;
       } else {

@@ -1,0 +1,107 @@
+/**
+ * `modelyard serve MODEL`: the Open Inference Protocol (KServe V2) over HTTP, inference in the worker process.
+ *
+ * With --json (what the editor spawns), stdout carries JSON lines only:
+ *   {"event":"listening","url":"http://127.0.0.1:PORT","model":"NAME","version":"1"}   once, when the model is loaded
+ *   {"event":"request","status":200,"ms":1.23,"count":N}   at most once a second per status: N requests, mean ms
+ *   {"event":"stopped"}                                     after SIGTERM/SIGINT, before exit 0
+ */
+import type { Logger } from '../core/log';
+import { UserError } from '../core/errors';
+import { createHostBackend } from '../core/serve/backend';
+import { startV2Server } from '../core/serve/v2';
+import { parse } from './inference';
+import { resolveModel, withHost } from './model';
+
+declare const MODELYARD_VERSION: string;
+
+type Out = (s: string) => void;
+
+const USAGE = 'modelyard serve MODEL [--port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--repo DIR] [--json]';
+
+export async function serveCommand(args: string[], out: Out, log: Logger): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { port: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, threads: { type: 'string' }, 'no-batching': { type: 'boolean' } },
+    [1, 1],
+    USAGE,
+  );
+  const portText = (values.port as string | undefined) ?? '8080';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new UserError(`--port takes a number from 0 to 65535 (0 picks a free port), not '${portText}'.`);
+  const threadsText = values.threads as string | undefined;
+  const threads = threadsText === undefined ? undefined : Number(threadsText);
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UserError(`--threads takes a whole number from 1, not '${threadsText}'.`);
+  const name = (values.name as string | undefined) ?? undefined;
+  if (name !== undefined && !/^[\w.-]{1,128}$/.test(name)) throw new UserError(`--name '${name}' is not a model name: use letters, digits, '.', '_' and '-'.`);
+  const json = !!values.json;
+  const model = await resolveModel(positionals[0]!, { repo: values.repo as string | undefined, log });
+
+  return withHost(log, async (host) => {
+    const backend = await createHostBackend(host, model.source, {
+      name: name ?? model.name,
+      version: model.version ?? '1',
+      sessionOptions: threads ? { intraOpThreads: threads } : {},
+      batching: !values['no-batching'],
+      log,
+    });
+    // Request events, gathered per status and written at most once a second.
+    const pending = new Map<number, { count: number; ms: number }>();
+    const flush = () => {
+      for (const [status, a] of pending) out(JSON.stringify({ event: 'request', status, ms: +(a.ms / a.count).toFixed(3), count: a.count }) + '\n');
+      pending.clear();
+    };
+    const timer = json ? setInterval(flush, 1000) : undefined;
+    const server = await startV2Server(backend, {
+      host: (values.host as string | undefined) ?? '127.0.0.1',
+      port,
+      log,
+      serverVersion: MODELYARD_VERSION,
+      onRequest: json
+        ? (e) => {
+            const a = pending.get(e.status) ?? { count: 0, ms: 0 };
+            a.count++;
+            a.ms += e.ms;
+            pending.set(e.status, a);
+          }
+        : undefined,
+    }).catch(async (e: unknown) => {
+      clearInterval(timer);
+      await backend.close();
+      throw e;
+    });
+    const modelUrl = `${server.url}/v2/models/${encodeURIComponent(backend.name)}`;
+    if (json) {
+      out(JSON.stringify({ event: 'listening', url: server.url, model: backend.name, version: backend.version }) + '\n');
+    } else {
+      const first = backend.inputs[0];
+      const example = first
+        ? `{"inputs":[{"name":"${first.name}","shape":[${(first.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1)).join(',')}],"datatype":"…","data":[…]}]}`
+        : '{"inputs":[]}';
+      out(
+        `Serving ${model.label} as '${backend.name}' (version ${backend.version}) at ${server.url}\n` +
+          `  metadata: curl ${modelUrl}\n` +
+          `  infer:    curl -X POST ${modelUrl}/infer -H 'content-type: application/json' -d '${example}'\n` +
+          `  batching: ${backend.batching.enabled ? 'on' : 'off'} (${backend.batching.reason})\n` +
+          'Press Ctrl-C to stop.\n',
+      );
+    }
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    clearInterval(timer);
+    await server.close();
+    if (json) {
+      flush();
+      out(JSON.stringify({ event: 'stopped', served: server.served }) + '\n');
+    } else out(`Stopped after ${server.served} request${server.served === 1 ? '' : 's'}.\n`);
+    await backend.close();
+    return 0;
+  });
+}

@@ -1,0 +1,260 @@
+/**
+ * A local Open Inference Protocol (KServe V2) REST server over Modelyard's inference core (REFERENCE.md §6):
+ *
+ *   GET  /v2/health/live · /v2/health/ready         200 while the server runs / once the model is loaded
+ *   GET  /v2                                        server metadata
+ *   GET  /v2/models/{m}[/versions/{v}]              model metadata: inputs and outputs, -1 for dynamic dims
+ *   GET  /v2/models/{m}[/versions/{v}]/ready        200 when ready
+ *   POST /v2/models/{m}[/versions/{v}]/infer        {id?, inputs:[{name, shape, datatype, data}], outputs?:[{name}]}
+ *
+ * Errors are `{"error": "…"}` with a 4xx status for what the client sent, 5xx for what went wrong here.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UserError, describeError, isUserError } from '../errors';
+import type { Logger } from '../log';
+import { DTYPES, dtypeFromV2, type DType } from '../onnx/dtypes';
+import { tensorFromJson, tensorToJson } from '../inference/json';
+import { elementCount, type Tensor, type TensorInfo } from '../inference/tensor';
+import { decodeRun, materialize, NumberRun, parseJsonFast, RunDecodeError } from './fastjson';
+
+/** What the server serves: one model, loaded, with a way to run it. */
+export interface V2Backend {
+  name: string;
+  version: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  infer(feeds: Record<string, Tensor>, outputs?: string[]): Promise<Record<string, Tensor>>;
+}
+
+export interface V2ServerOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  log?: Logger;
+  /** Largest request body accepted, in bytes (default 64 MiB). */
+  maxBodyBytes?: number;
+  /** Modelyard's version, for GET /v2. */
+  serverVersion?: string;
+  /** Called when each response has been sent (for `modelyard serve --json` and the editor's status). */
+  onRequest?: (e: { method: string; path: string; status: number; ms: number }) => void;
+}
+
+export interface V2Server {
+  url: string;
+  port: number;
+  /** Requests answered so far (for the status shown in the editor). */
+  readonly served: number;
+  close(): Promise<void>;
+}
+
+const SERVER_NAME = 'modelyard';
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** V2's datatype for a dtype; BYTES for strings. */
+export function v2Datatype(dtype: DType | undefined): string {
+  return (dtype && DTYPES[dtype].v2) || 'BYTES';
+}
+
+function v2Shape(shape: TensorInfo['shape']): number[] {
+  return (shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+}
+
+function metadata(b: V2Backend): unknown {
+  const io = (t: TensorInfo) => ({ name: t.name, datatype: v2Datatype(t.dtype), shape: v2Shape(t.shape) });
+  return { name: b.name, versions: [b.version], platform: 'onnxruntime_onnx', inputs: b.inputs.map(io), outputs: b.outputs.map(io) };
+}
+
+interface InferRequest {
+  id?: string;
+  inputs: { name: string; shape: number[]; datatype: string; data: unknown; parameters?: unknown }[];
+  outputs?: { name: string }[];
+}
+
+function parseRequest(body: unknown, b: V2Backend): { id?: string; feeds: Record<string, Tensor>; outputs?: string[] } {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object with "inputs"');
+  const r = body as Partial<InferRequest>;
+  if (!Array.isArray(r.inputs) || r.inputs.length === 0) throw new HttpError(400, 'the request has no "inputs" array');
+  if (r.id !== undefined && typeof r.id !== 'string') throw new HttpError(400, '"id" must be a string');
+  const feeds: Record<string, Tensor> = {};
+  for (const [i, input] of r.inputs.entries()) {
+    if (!input || typeof input !== 'object') throw new HttpError(400, `inputs[${i}] is not an object`);
+    const { name, shape, datatype, data } = input;
+    if (typeof name !== 'string') throw new HttpError(400, `inputs[${i}] has no "name"`);
+    const info = b.inputs.find((x) => x.name === name);
+    if (!info) throw new HttpError(400, `unexpected input '${name}': the model's inputs are ${b.inputs.map((x) => x.name).join(', ')}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new HttpError(400, `input '${name}' needs a "shape" of non-negative integers`);
+    if (typeof datatype !== 'string') throw new HttpError(400, `input '${name}' needs a "datatype"`);
+    const dtype = dtypeFromV2(datatype);
+    if (!dtype) throw new HttpError(400, `input '${name}': unknown datatype '${datatype}'`);
+    if (info.dtype && dtype !== info.dtype) throw new HttpError(400, `input '${name}' is ${datatype} but the model expects ${v2Datatype(info.dtype)}`);
+    if (feeds[name]) throw new HttpError(400, `input '${name}' is given twice`);
+    if (data instanceof NumberRun && data.count === elementCount(shape)) {
+      // The fast path: the numbers decoded straight into the typed array (fastjson.ts).
+      try {
+        feeds[name] = { dtype, shape, data: decodeRun(data, dtype) };
+        continue;
+      } catch (e) {
+        if (!(e instanceof RunDecodeError)) throw e;
+        // the general path below says what is wrong with which value
+      }
+    }
+    try {
+      feeds[name] = tensorFromJson({ dtype, shape, data: materialize(data) }, { name, dtype, shape });
+    } catch (e) {
+      throw new HttpError(400, describeError(e));
+    }
+  }
+  let outputs: string[] | undefined;
+  if (r.outputs !== undefined) {
+    if (!Array.isArray(r.outputs)) throw new HttpError(400, '"outputs" must be an array of {"name"}');
+    outputs = r.outputs.map((o, i) => {
+      if (!o || typeof o.name !== 'string') throw new HttpError(400, `outputs[${i}] has no "name"`);
+      if (!b.outputs.some((x) => x.name === o.name)) throw new HttpError(400, `unknown output '${o.name}': the model's outputs are ${b.outputs.map((x) => x.name).join(', ')}`);
+      return o.name;
+    });
+  }
+  return { ...(r.id !== undefined ? { id: r.id } : {}), feeds, ...(outputs ? { outputs } : {}) };
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(new HttpError(413, `the request body is ${declared} bytes, more than the ${limit} this server accepts`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new HttpError(413, `the request body is more than the ${limit} bytes this server accepts`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `'${part}' is not a valid URL path segment`);
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Starts the server; resolves once it listens. A port in use is a UserError naming the port and the way out. */
+export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): Promise<V2Server> {
+  const host = opts.host ?? '127.0.0.1';
+  const limit = opts.maxBodyBytes ?? 64 * 2 ** 20;
+  const port = opts.port ?? 8080;
+  let served = 0;
+  const modelPath = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?\/?$/;
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const p = url.pathname;
+    if (req.method === 'GET' && (p === '/v2/health/live' || p === '/v2/health/ready')) return send(res, 200, p.endsWith('live') ? { live: true } : { ready: true });
+    if (req.method === 'GET' && (p === '/v2' || p === '/v2/')) return send(res, 200, { name: SERVER_NAME, version: opts.serverVersion ?? '0', extensions: [] });
+    const m = modelPath.exec(p);
+    if (!m) throw new HttpError(404, `no such endpoint: ${req.method} ${p}`);
+    const [, rawName, rawVersion, action] = m;
+    const name = decode(rawName!);
+    const version = rawVersion === undefined ? undefined : decode(rawVersion);
+    if (name !== backend.name) throw new HttpError(404, `unknown model '${name}': this server serves '${backend.name}'`);
+    if (version !== undefined && version !== backend.version) throw new HttpError(404, `unknown version '${version}' of '${backend.name}': it has ${backend.version}`);
+    if (action === '/infer') {
+      if (req.method !== 'POST') throw new HttpError(405, 'infer takes POST');
+      const raw = await readBody(req, limit);
+      let body: unknown = parseJsonFast(raw);
+      if (body === undefined) {
+        try {
+          body = JSON.parse(raw.toString('utf8'));
+        } catch (e) {
+          throw new HttpError(400, `the request body is not JSON: ${describeError(e)}`);
+        }
+      }
+      const r = parseRequest(body, backend);
+      let outputs: Record<string, Tensor>;
+      try {
+        outputs = await backend.infer(r.feeds, r.outputs);
+      } catch (e) {
+        // An input the model refuses is the client's to fix; anything else is ours.
+        throw new HttpError(isUserError(e) ? 400 : 500, describeError(e));
+      }
+      served++;
+      return send(res, 200, {
+        model_name: backend.name,
+        model_version: backend.version,
+        ...(r.id !== undefined ? { id: r.id } : {}),
+        outputs: Object.entries(outputs).map(([n, t]) => {
+          const j = tensorToJson(t);
+          return { name: n, datatype: v2Datatype(t.dtype), shape: j.shape, data: j.data };
+        }),
+      });
+    }
+    if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed here`);
+    if (action === '/ready') return send(res, 200, { name: backend.name, ready: true });
+    return send(res, 200, metadata(backend));
+  };
+
+  const server = http.createServer((req, res) => {
+    if (opts.onRequest) {
+      const t0 = performance.now();
+      res.once('finish', () => opts.onRequest!({ method: req.method ?? '', path: req.url ?? '', status: res.statusCode, ms: performance.now() - t0 }));
+    }
+    handle(req, res).catch((e: unknown) => {
+      const status = e instanceof HttpError ? e.status : 500;
+      if (status >= 500) opts.log?.error(`[serve] ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (!res.headersSent) send(res, status, { error: e instanceof Error ? e.message : String(e) });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new UserError(`port ${port} on ${host} is already in use.`, 'Stop what uses it, or choose another port (--port N, 0 for a free one, or the setting modelyard.serve.port).'));
+      else if (e.code === 'EACCES') reject(new UserError(`this user may not listen on port ${port}.`, 'Choose a port above 1023.'));
+      else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') reject(new UserError(`cannot listen on ${host}: no such address on this machine.`, 'Give --host an address of this machine (127.0.0.1 for this machine only, 0.0.0.0 for every interface).'));
+      else reject(e);
+    });
+    server.listen(port, host, () => {
+      const bound = (server.address() as AddressInfo).port;
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+      opts.log?.info(`[serve] ${backend.name} ${backend.version} at ${url}/v2/models/${encodeURIComponent(backend.name)}`);
+      resolve({
+        url,
+        port: bound,
+        get served() {
+          return served;
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
