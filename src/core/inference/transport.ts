@@ -151,6 +151,25 @@ export class SharedFile {
   }
 }
 
+/** The alignment onnxruntime's CPU kernels get from an allocation of their own (malloc's, on x86-64 and arm64). */
+const FEED_ALIGN = 16;
+
+/**
+ * The data as onnxruntime reads it in place: itself, or a copy on aligned memory when it starts off a 16-byte
+ * boundary. A typed array that arrived inside an IPC message is a view into the message at the offset where the
+ * serializer put it, aligned to its element size only; and some of onnxruntime's kernels take another path on
+ * misaligned data (ReduceSum and ReduceMean, so LayerNormalization and GroupNormalization written as functions,
+ * sum in another order). Without the copy, a model's outputs differed in their last bits from the same run in the
+ * caller's own process, and depended on the names and sizes of the other feeds in the message. Tensors from the
+ * scratch file are aligned already (a buffer of their own), and small copies cost microseconds.
+ */
+export function alignedData(d: Tensor['data']): Tensor['data'] {
+  if (Array.isArray(d) || d.byteOffset % FEED_ALIGN === 0) return d;
+  const copy = new (d.constructor as new (n: number) => typeof d)(d.length);
+  (copy as Uint8Array).set(d as Uint8Array);
+  return copy;
+}
+
 function sameType(d: Tensor['data'], dtype: Tensor['dtype']): boolean {
   const Ctor = arrayTypeOf(dtype);
   return Ctor !== undefined && d instanceof Ctor;

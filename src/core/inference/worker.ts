@@ -10,7 +10,7 @@ import { firstLine } from '../errors';
 import { BenchCancelled, benchmarkLoop } from './bench';
 import type { LoadedSession, ProviderInfo, Reply, Request, RunReply, SessionOptions, WireError } from './protocol';
 import type { Tensor, TensorInfo } from './tensor';
-import { SharedFile, SHARED_FD_INDEX } from './transport';
+import { alignedData, SharedFile, SHARED_FD_INDEX } from './transport';
 import type * as Ort from 'onnxruntime-node';
 
 type OrtModule = typeof Ort;
@@ -106,7 +106,7 @@ function session(id: number): Ort.InferenceSession {
 
 function toOrt(feeds: Record<string, Tensor>): Record<string, Ort.Tensor> {
   const out: Record<string, Ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape);
+  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(t.dtype as 'float32', alignedData(t.data) as Float32Array, t.shape);
   return out;
 }
 
