@@ -12,7 +12,7 @@ import type { Logger } from '../../src/core/log';
 import { FIXTURES, fixture, python } from '../support/fixtures';
 import { FIXTURE_FEEDS, testHost, workerPath } from '../support/inference';
 import { encode, model, node, valueInfo } from '../support/onnx-models';
-import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
+import { AttributeProto_AttributeType as AT, TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
 
 const root = path.resolve(__dirname, '..', '..');
 const unhandled: unknown[] = [];
@@ -261,6 +261,21 @@ describe('InferenceHost refuses bad feeds before onnxruntime sees them', () => {
   it('names a dtype mismatch', async () => {
     await rejectsWith(host.run(legacy, { ...vad(), sr: { dtype: 'float32', shape: [], data: new Float32Array([16000]) } }), 'user', /^input 'sr' is float32 but the model expects int64\.$/);
     await rejectsWith(host.run(legacy, { ...vad(), sr: { dtype: 'int64', shape: [], data: new Float32Array([1]) as unknown as BigInt64Array } }), 'user', /input 'sr' says int64 but its data is a Float32Array/);
+  });
+
+  it('names an element type onnxruntime-node has no tensor for (int4, bfloat16 …), rather than blaming the data', async () => {
+    const bytes = encode(
+      model({
+        name: 'int4',
+        node: [node('Cast', ['x'], ['y'], [{ name: 'to', type: AT.INT, i: BigInt(DT.FLOAT) }])],
+        input: [valueInfo('x', DT.INT4, [4])],
+        output: [valueInfo('y', DT.FLOAT, [4])],
+      }),
+    );
+    const s = await host.load({ bytes, key: 'int4-input' });
+    assert.equal(s.inputs[0]!.dtype, 'int4');
+    await rejectsWith(host.run(s.id, { x: { dtype: 'int4', shape: [4], data: new Int8Array(2) } }), 'user', /^input 'x' is int4, an element type onnxruntime-node has no tensor for \(it takes float32, .*string\)\.$/);
+    await host.release(s.id);
   });
 
   it('names a rank or dim mismatch against the declared shape; symbolic dims take any size from 1', async () => {

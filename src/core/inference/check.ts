@@ -4,7 +4,7 @@
  * name the input, what it got and what the model expects, in the words of the model's declaration.
  */
 import { UserError } from '../errors';
-import { dataMatchesDType, dataTypeName, elementCount, formatShape, type Tensor, type TensorInfo } from './tensor';
+import { dataMatchesDType, dataTypeName, elementCount, formatShape, isTensorDType, TENSOR_DTYPES, type Tensor, type TensorInfo } from './tensor';
 
 function describeInfo(i: TensorInfo): string {
   return i.dtype ? `${i.name} (${i.dtype} ${formatShape(i.shape)})` : `${i.name} (${i.kind ?? 'non-tensor'})`;
@@ -40,6 +40,12 @@ export function checkTensor(info: TensorInfo, t: Tensor): void {
   }
   if (!t || typeof t !== 'object' || !Array.isArray(t.shape) || t.data == null) {
     throw new UserError(`${what} is not a tensor (it needs a dtype, a shape and data).`, 'Give {dtype, shape, data}.');
+  }
+  if (!isTensorDType(info.dtype)) {
+    throw new UserError(
+      `${what} is ${info.dtype}, an element type onnxruntime-node has no tensor for (it takes ${TENSOR_DTYPES.join(', ')}).`,
+      `Run this model with onnxruntime in Python, or give it a ${info.dtype.startsWith('float') || info.dtype === 'bfloat16' ? 'float32 or float16' : 'uint8 or int8'} input and a Cast node in the graph.`,
+    );
   }
   if (t.dtype !== info.dtype) {
     throw new UserError(`${what} is ${t.dtype} but the model expects ${info.dtype}.`, `Convert the values to ${info.dtype} (NumPy: a.astype(np.${info.dtype === 'bool' ? 'bool_' : info.dtype})).`);
