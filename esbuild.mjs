@@ -41,6 +41,16 @@ const targets = [
     external: nodeExternals,
   },
   {
+    // What only some commands need, loaded on first use (src/extension/heavy.ts): activation never evaluates it.
+    ...common,
+    entryPoints: { heavy: 'src/extension/lazy/index.ts' },
+    outdir: 'dist',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: nodeExternals,
+  },
+  {
     // The child process that owns onnxruntime-node: inference never runs in the extension host.
     ...common,
     entryPoints: { 'inference-worker': 'src/core/inference/worker.ts' },
@@ -62,7 +72,7 @@ const targets = [
   },
   {
     ...common,
-    entryPoints: { environment: 'webview/environment/main.ts', history: 'webview/history/main.ts' },
+    entryPoints: { environment: 'webview/environment/main.ts', history: 'webview/history/main.ts', playground: 'webview/playground/main.ts', card: 'webview/card/main.ts' },
     outdir: 'dist/webview',
     platform: 'browser',
     format: 'esm',

@@ -120,6 +120,24 @@ async function electron() {
   });
 }
 
+/**
+ * The ONNX conformance suites (test/conformance/*.ts): each script checks over a thousand cases and prints
+ * "<suite>: N passed, N failed"; each script counts as one test here, its case counts are printed beside it.
+ */
+async function conformance() {
+  const scripts = fs.readdirSync(path.join(REPO, 'test', 'conformance')).filter((f) => /^[a-z-]+\.ts$/.test(f) && f !== 'cases.ts').sort();
+  let passed = 0;
+  let failed = 0;
+  for (const f of scripts) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join('test', 'conformance', f)], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+    process.stdout.write(r.stdout);
+    if (r.status === 0) passed++;
+    else failed++;
+  }
+  results.push({ tier: 'conformance', passed, failed, skipped: 0 });
+  console.log(`conformance: ${passed} passed, ${failed} failed`);
+}
+
 /** Type-check and lint: a failure here is counted as one failed check. */
 async function check() {
   const code = sh('npm', ['run', '--silent', 'check']);
@@ -127,7 +145,7 @@ async function check() {
   console.log(`check: ${code === 0 ? 1 : 0} passed, ${code === 0 ? 0 : 1} failed`);
 }
 
-const tiers = { check, unit, integration, e2e, electron };
+const tiers = { check, unit, conformance, integration, e2e, electron };
 const which = process.argv[2] ?? 'all';
 fs.mkdirSync(path.join(REPO, 'test-results'), { recursive: true });
 const t0 = Date.now();
@@ -141,11 +159,11 @@ async function runTier(t) {
   }
 }
 if (which === 'all') {
-  for (const t of ['check', 'unit', 'integration', 'e2e']) await runTier(t);
+  for (const t of ['check', 'unit', 'conformance', 'integration', 'e2e']) await runTier(t);
 } else if (tiers[which]) {
   await runTier(which);
 } else {
-  console.error(`unknown tier '${which}': use all, check, unit, integration, e2e or electron`);
+  console.error(`unknown tier '${which}': use all, check, unit, conformance, integration, e2e or electron`);
   process.exit(1);
 }
 const total = results.reduce((a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });

@@ -10,6 +10,11 @@ import { registerRegistryCommands } from './registry/registryCommands';
 import { RegistryService } from './registry/registryService';
 import { DeploymentsView } from './views/deploymentsView';
 import { UserError } from '../core/errors';
+import { ModelCardEditor } from './onnx/cardEditor';
+import { registerInferenceCommands } from './inference/inferenceCommands';
+import { InferenceService } from './inference/inferenceService';
+import { ServeManager } from './inference/serveManager';
+import { requireModelTarget } from './onnx/modelUri';
 
 /** When the bundle finished evaluating: after this, the time until activate() is VS Code's, not ours. */
 const evaluated = performance.now();
@@ -19,6 +24,8 @@ export interface ModelyardApi {
   readonly version: string;
   readonly models: ModelsTree;
   readonly registries: RegistryService;
+  readonly inference: InferenceService;
+  readonly serve: ServeManager;
   readonly environmentPanel: () => EnvironmentPanel | undefined;
   /** Milliseconds, from performance marks: evaluating the bundle, VS Code's gap before activate(), activate() itself. */
   readonly activation: { evaluateMs: number; hostGapMs: number; activateMs: number };
@@ -39,6 +46,11 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
   const historyCtx = { extensionUri: context.extensionUri, log, registry: (root: string) => registries.registry(root) };
   context.subscriptions.push(vscode.workspace.registerFileSystemProvider(GIT_SCHEME, new GitContentProvider(), { isReadonly: true, isCaseSensitive: true }));
   context.subscriptions.push(vscode.window.registerTreeDataProvider('modelyard.deployments', new DeploymentsView()));
+  context.subscriptions.push(ModelCardEditor.register({ extensionUri: context.extensionUri, log }));
+  // The inference worker and local servers start on first use; nothing here loads onnxruntime.
+  const inference = new InferenceService(context.extensionUri, log);
+  const serve = new ServeManager(context.extensionUri, log);
+  context.subscriptions.push(inference, serve, ...registerInferenceCommands({ extensionUri: context.extensionUri, log }, inference, serve, registries));
 
   /** The working-tree file of the model a command was run on (a tree node, an Explorer URI, or the active editor). */
   const requireModel = (arg: unknown): vscode.Uri => {
@@ -75,6 +87,7 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
     // Open History panels follow the registry, like the tree.
     registries.onDidChange((root) => void HistoryPanel.reloadAll(root)),
     registerCommand('modelyard.model.open', log, (arg: never) => vscode.commands.executeCommand('vscode.open', requireModel(arg))),
+    registerCommand('modelyard.model.card', log, (arg: never) => vscode.commands.executeCommand('vscode.openWith', requireModelTarget(arg).uri, ModelCardEditor.viewType)),
     registerCommand('modelyard.model.revealInExplorer', log, (arg: never) =>
       vscode.commands.executeCommand('revealInExplorer', requireModel(arg)),
     ),
@@ -95,7 +108,7 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
     `Modelyard ${version} activated in ${activation.activateMs.toFixed(2)} ms ` +
       `(bundle evaluated in ${activation.evaluateMs.toFixed(2)} ms; ${vscode.env.appName} ${vscode.version}, Node ${process.versions.node})`,
   );
-  return { version, models, registries, environmentPanel: () => EnvironmentPanel.active, activation };
+  return { version, models, registries, inference, serve, environmentPanel: () => EnvironmentPanel.active, activation };
 }
 
 export function deactivate(): void {}

@@ -369,6 +369,13 @@ export interface MadeFeeds {
 const SAMPLE_RATE_NAME = /^(sr|sample_?rate|sampling_?rate)$/i;
 const STATE_NAME = /state|^h0?$|^c0?$|hidden|cell|cache|past/i;
 
+/** What an input is for, by its name and type: a sample rate (fed 16000), a recurrent state (zeros), or data. */
+export function inputRole(info: TensorInfo): 'sample-rate' | 'state' | 'data' {
+  if (info.dtype && !isFloatDType(info.dtype) && info.dtype !== 'string' && info.dtype !== 'bool' && SAMPLE_RATE_NAME.test(info.name)) return 'sample-rate';
+  if (STATE_NAME.test(info.name)) return 'state';
+  return 'data';
+}
+
 /**
  * Feeds for every input of a model: the given sources, else 16000 for an integer input named like a sample rate
  * (sr, sample_rate), zeros for a recurrent state (state, h, c, hidden, cache, past …), random values for the rest.
@@ -385,10 +392,11 @@ export async function makeFeeds(inputs: readonly TensorInfo[], opts: MakeFeedsOp
     let source = opts.sources?.[info.name];
     const extra: string[] = [];
     if (!source) {
-      if (info.dtype && !isFloatDType(info.dtype) && info.dtype !== 'string' && info.dtype !== 'bool' && SAMPLE_RATE_NAME.test(info.name)) {
+      const role = inputRole(info);
+      if (role === 'sample-rate') {
         source = { kind: 'fill', value: 16000 };
         extra.push('16000 (a sample rate, by its name)');
-      } else if (STATE_NAME.test(info.name)) {
+      } else if (role === 'state') {
         source = { kind: 'zeros' };
         extra.push('zeros (a recurrent state, by its name)');
       } else source = { kind: 'random', seed: opts.seed };
