@@ -127,7 +127,8 @@ export function wireFormatError(e: WireError, name: string, size: number, kind: 
  * the model). Types beyond onnxruntime's: bfloat16 as Uint16Array bits, float8 types as Uint8Array bits, complex64 /
  * complex128 as Float32Array / Float64Array of interleaved real and imaginary parts (twice the elements), and
  * packed sub-byte types (int4 as Int8Array, uint4, float4e2m1, int2, uint2 as Uint8Array) as their packed bytes,
- * two or four elements a byte, as onnxruntime-node takes int4 and uint4.
+ * two or four elements a byte. None of these reaches onnxruntime-node: its binding has no tensor for them (1.30
+ * refuses int4 and uint4 too, "Tensor.type is not supported", though onnxruntime-common describes them).
  */
 export function tensorFromProto(t: TensorProto, baseDir?: string): Tensor {
   const label = t.name ? `tensor '${t.name}'` : 'a tensor';
