@@ -31,11 +31,11 @@ say('building …');
 if (spawnSync(process.execPath, ['esbuild.mjs'], { cwd: REPO, stdio: 'inherit' }).status !== 0) process.exit(1);
 
 // Versioned: a demo made by an older Modelyard is recreated, not reused.
-const demo = path.join(cacheRoot(), 'demo-repo-2');
+const demo = path.join(cacheRoot(), 'demo-repo-3');
 if (opts.fresh) fs.rmSync(demo, { recursive: true, force: true });
 if (!fs.existsSync(path.join(demo, '.git'))) {
   say(`creating the demo model repository in ${demo} …`);
-  makeDemoRepository(demo);
+  await makeDemoRepository(demo);
 }
 
 if (opts.desktop) {

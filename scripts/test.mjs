@@ -7,7 +7,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
 import { ensureChromium, ensureCodeServer } from './testenv.mjs';
-import { makeTestWorkspace } from './workspace.mjs';
+import { makeTestWorkspace, makeTestWorkspaceWithTests } from './workspace.mjs';
 
 const results = [];
 
@@ -65,7 +65,7 @@ async function integration() {
   ensureCodeServer();
   const chromiumPath = ensureChromium();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-it-'));
-  const folder = makeTestWorkspace(path.join(work, 'workspace'));
+  const folder = await makeTestWorkspaceWithTests(path.join(work, 'workspace'));
   const server = await startCodeServer({ log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`) });
   const browser = await launchChromium(chromiumPath);
   let passed = 0;

@@ -25,6 +25,98 @@ export const LAYOUT = {
   'silero_vad_v5.onnx': 'models/vad',
 };
 
+/** A little-endian 16-bit PCM mono WAV of `samples` (floats in [-1, 1]). */
+function wav(samples, rate) {
+  const b = Buffer.alloc(44 + samples.length * 2);
+  b.write('RIFF', 0);
+  b.writeUInt32LE(36 + samples.length * 2, 4);
+  b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write('data', 36);
+  b.writeUInt32LE(samples.length * 2, 40);
+  samples.forEach((v, i) => b.writeInt16LE(Math.round(Math.max(-1, Math.min(1, v)) * 32767), 44 + i * 2));
+  return b;
+}
+
+/**
+ * Sample inputs for the Playground and the model tests: a voiced sound (a 140 Hz pulse train through two formant
+ * resonances, 32 ms at 16 kHz, the length Silero VAD takes) and a 192×48 picture of dark strokes on paper.
+ */
+export async function writeSamples(dir) {
+  fs.mkdirSync(path.join(dir, 'samples'), { recursive: true });
+  const rate = 16000;
+  const n = 512;
+  const voiced = Array.from({ length: n }, (_, i) => {
+    const t = i / rate;
+    const f0 = 140;
+    let v = 0;
+    for (let h = 1; h <= 20; h++) v += Math.sin(2 * Math.PI * f0 * h * t) * Math.exp(-(((f0 * h - 700) / 250) ** 2)) + 0.5 * Math.sin(2 * Math.PI * f0 * h * t) * Math.exp(-(((f0 * h - 1200) / 300) ** 2));
+    return 0.3 * v;
+  });
+  fs.writeFileSync(path.join(dir, 'samples', 'voiced-32ms.wav'), wav(voiced, rate));
+  const { PNG } = await import('pngjs');
+  const png = new PNG({ width: 192, height: 48 });
+  for (let y = 0; y < 48; y++) {
+    for (let x = 0; x < 192; x++) {
+      const stroke = y > 12 && y < 36 && (x % 24 < 4 || (y > 22 && y < 26 && x % 48 < 30));
+      const v = stroke ? 30 : 235;
+      const o = (y * 192 + x) * 4;
+      png.data[o] = v;
+      png.data[o + 1] = v;
+      png.data[o + 2] = v;
+      png.data[o + 3] = 255;
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'samples', 'text-line.png'), PNG.sync.write(png));
+}
+
+/** Model tests (*.modeltest.json) for the fixtures, by the paths or registry references given. */
+export function writeModelTests(dir, models) {
+  fs.mkdirSync(path.join(dir, 'tests'), { recursive: true });
+  const write = (name, doc) => fs.writeFileSync(path.join(dir, 'tests', `${name}.modeltest.json`), JSON.stringify(doc, null, 2) + '\n');
+  write('wakeword', {
+    model: models.wakeword,
+    tests: [
+      { name: 'a score per window', inputs: { 'onnx::Flatten_0': { random: { seed: 1 } } }, expected: { 39: { shape: [1, 1] } } },
+      { name: 'scores are probabilities', inputs: { 'onnx::Flatten_0': { random: { seed: 2, min: -3, max: 3 } } }, expected: { 39: { range: [0, 1] } } },
+    ],
+  });
+  write('voice-activity', {
+    model: models.vad,
+    tests: [
+      {
+        name: 'voiced audio gives a speech probability',
+        inputs: { input: { wav: '../samples/voiced-32ms.wav' }, state: { zeros: true }, sr: { value: 16000 } },
+        shapes: { input: [1, 512], state: [2, 1, 128] },
+        expected: { output: { range: [0, 1] }, stateN: { shape: [2, 1, 128] } },
+      },
+      {
+        name: 'silence is not speech',
+        inputs: { input: { zeros: true }, state: { zeros: true }, sr: { value: 16000 } },
+        shapes: { input: [1, 512], state: [2, 1, 128] },
+        expected: { output: { range: [0, 0.5] } },
+      },
+    ],
+  });
+  write('text-direction', {
+    model: models.direction,
+    tests: [
+      {
+        name: 'a text line has two direction scores',
+        inputs: { x: { image: '../samples/text-line.png', scale: 0.00392156862745098, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } },
+        shapes: { x: [1, 3, 48, 192] },
+        expected: { 'softmax_0.tmp_0': { shape: [1, 2] } },
+      },
+    ],
+  });
+}
+
 /** The integration suite's workspace: a git repository with every fixture model, and a decoy under node_modules. */
 export function makeTestWorkspace(dir) {
   const fixtures = ensureFixtures({ quiet: true });
@@ -43,11 +135,21 @@ export function makeTestWorkspace(dir) {
   return dir;
 }
 
+/** The test workspace, with sample inputs and model tests (committed) for the Playground and the Testing view. */
+export async function makeTestWorkspaceWithTests(dir) {
+  makeTestWorkspace(dir);
+  await writeSamples(dir);
+  writeModelTests(dir, { wakeword: '../models/wakeword/hello_deepa.onnx', vad: '../models/vad/silero_vad_v5.onnx', direction: '../models/ocr/ch_ppocr_mobile_v2.0_cls_infer.onnx' });
+  git(dir, ['add', '-A']);
+  git(dir, ['commit', '-q', '-m', 'Add sample inputs and model tests']);
+  return dir;
+}
+
 /**
  * The demo model repository: the fixture models committed over several commits, as a team's history would have
  * them (a model replaced by a newer one at the same path, so that it has several versions).
  */
-export function makeDemoRepository(dir) {
+export async function makeDemoRepository(dir) {
   const fixtures = ensureFixtures({ quiet: true });
   fs.mkdirSync(dir, { recursive: true });
   git(dir, ['init', '-q', '-b', 'main']);
@@ -94,6 +196,10 @@ export function makeDemoRepository(dir) {
   fs.writeFileSync(path.join(dir, '.gto'), 'stages: [dev, staging, prod]\ntypes: [model]\n');
   commit('Declare the registry artifacts in dvc.yaml', '2026-10-21T09:00:00Z');
   seedDemoRegistry(dir);
+  // Model tests read the models through the registry: what is in production is what is tested.
+  await writeSamples(dir);
+  writeModelTests(dir, { wakeword: 'wakeword#prod', vad: 'voice-activity#prod', direction: '../models/ocr/direction.onnx' });
+  commit('Add model tests and sample inputs', '2026-11-12T10:00:00Z');
   return dir;
 }
 

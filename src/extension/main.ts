@@ -15,6 +15,7 @@ import { registerInferenceCommands } from './inference/inferenceCommands';
 import { InferenceService } from './inference/inferenceService';
 import { ServeManager } from './inference/serveManager';
 import { requireModelTarget } from './onnx/modelUri';
+import { ModelTests } from './tests/modelTests';
 
 /** When the bundle finished evaluating: after this, the time until activate() is VS Code's, not ours. */
 const evaluated = performance.now();
@@ -26,6 +27,7 @@ export interface ModelyardApi {
   readonly registries: RegistryService;
   readonly inference: InferenceService;
   readonly serve: ServeManager;
+  readonly modelTests: ModelTests;
   readonly environmentPanel: () => EnvironmentPanel | undefined;
   /** Milliseconds, from performance marks: evaluating the bundle, VS Code's gap before activate(), activate() itself. */
   readonly activation: { evaluateMs: number; hostGapMs: number; activateMs: number };
@@ -51,6 +53,8 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
   const inference = new InferenceService(context.extensionUri, log);
   const serve = new ServeManager(context.extensionUri, log);
   context.subscriptions.push(inference, serve, ...registerInferenceCommands({ extensionUri: context.extensionUri, log }, inference, serve, registries));
+  const modelTests = new ModelTests(inference, registries, log);
+  context.subscriptions.push(modelTests);
 
   /** The working-tree file of the model a command was run on (a tree node, an Explorer URI, or the active editor). */
   const requireModel = (arg: unknown): vscode.Uri => {
@@ -108,7 +112,7 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
     `Modelyard ${version} activated in ${activation.activateMs.toFixed(2)} ms ` +
       `(bundle evaluated in ${activation.evaluateMs.toFixed(2)} ms; ${vscode.env.appName} ${vscode.version}, Node ${process.versions.node})`,
   );
-  return { version, models, registries, inference, serve, environmentPanel: () => EnvironmentPanel.active, activation };
+  return { version, models, registries, inference, serve, modelTests, environmentPanel: () => EnvironmentPanel.active, activation };
 }
 
 export function deactivate(): void {}

@@ -14,6 +14,8 @@ export { tensorFromJson, tensorToJson } from '../../core/inference/json';
 export { writeNpy } from '../../core/inference/npy';
 export * from './lab';
 export { inferRemote } from '../../core/serve/client';
+export { modelTestDeps } from '../../core/modeltest/deps';
+export { runModelTest } from '../../core/modeltest/runner';
 
 /** The card's view of a summary: what the webview's schema allows, and the time it took. */
 export function summaryView(s: ModelSummary, ms: number): SummaryView {
