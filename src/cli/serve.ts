@@ -99,7 +99,7 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     await server.close();
     if (json) {
       flush();
-      out(JSON.stringify({ event: 'stopped', served: server.served }) + '\n');
+      out(JSON.stringify({ event: 'stopped', served: server.served, runs: backend.stats.runs, batching: backend.batching.enabled }) + '\n');
     } else out(`Stopped after ${server.served} request${server.served === 1 ? '' : 's'}.\n`);
     await backend.close();
     return 0;

@@ -73,13 +73,13 @@ export function waitForLine(child: ChildProcess, match: (line: string) => boolea
     const done = (e?: Error, line?: string) => {
       clearTimeout(timer);
       child.stdout!.off('data', onData);
-      child.stderr!.off('data', onErr);
+      child.stderr?.off('data', onErr);
       child.off('exit', onExit);
       if (e) reject(e);
       else resolve(line!);
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', onErr);
+    child.stderr?.on('data', onErr);
     child.on('exit', onExit);
   });
 }

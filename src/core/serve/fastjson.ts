@@ -17,20 +17,35 @@
 import type { DType } from '../onnx/dtypes';
 import { allocData, floatToHalf, type TensorData } from '../inference/tensor';
 
-/** A flat array of JSON numbers, not yet decoded: bytes [start, end) of the body, `count` numbers. */
+/**
+ * What looks like a flat array of JSON numbers, not yet decoded: bytes [start, end) of the body, between the
+ * brackets. Its grammar is checked by decodeRun; toArray() throws NotJson when it is not numbers after all.
+ */
 export class NumberRun {
   constructor(
     readonly buf: Uint8Array,
     readonly start: number,
     readonly end: number,
-    readonly count: number,
   ) {}
 
   /** The numbers as JSON.parse gives them. */
   toArray(): number[] {
     const text = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.start, this.end - this.start).toString('latin1');
-    return text.trim() === '' ? [] : text.split(',').map((t) => Number(t));
+    return text.split(',').map((t) => {
+      if (!NUMBER.test(t)) throw new NotJson();
+      return Number(t);
+    });
   }
+}
+
+const NUMBER = /^[ \t\r\n]*-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?[ \t\r\n]*$/;
+
+/** A NumberRun that is not a list of JSON numbers: the body must go to JSON.parse for its error message. */
+export class NotJson extends Error {}
+
+function indexOf(buf: Uint8Array, byte: number, from: number, to: number): number {
+  const at = buf.indexOf(byte, from);
+  return at >= 0 && at < to ? at : -1;
 }
 
 /** JSON with NumberRuns in place of the arrays of numbers, as plain values again (for the general path). */
@@ -144,26 +159,15 @@ export function parseJsonFast(buf: Uint8Array): unknown {
       }
       const first = buf[i]!;
       if (first === 0x2d || (first >= 0x30 && first <= 0x39)) {
-        // Try a run of numbers; anything else in the array and it is parsed again as a general array.
-        const start = i;
-        let count = 0;
-        for (;;) {
-          ws();
-          const d = buf[i]!;
-          if (!(d === 0x2d || (d >= 0x30 && d <= 0x39))) break;
-          number();
-          count++;
-          ws();
-          const sep = buf[i];
-          if (sep === 0x5d) {
-            const run = new NumberRun(buf, start, i, count);
-            i++;
-            return run;
-          }
-          if (sep !== 0x2c) break;
-          i++;
+        // A run of numbers, found with native byte searches: up to the next ']', with no '[', '{' or '"' inside.
+        // Its grammar is checked when it is decoded (decodeRun); a run that fails there sends the whole body to
+        // JSON.parse. Anything else in the array and it is parsed as a general array.
+        const close = indexOf(buf, 0x5d, i, n);
+        if (close > 0 && indexOf(buf, 0x5b, i, close) < 0 && indexOf(buf, 0x7b, i, close) < 0 && indexOf(buf, 0x22, i, close) < 0) {
+          const run = new NumberRun(buf, i, close);
+          i = close + 1;
+          return run;
         }
-        i = start;
       }
       const a: unknown[] = [];
       for (;;) {
@@ -208,106 +212,125 @@ const INT_RANGE: Partial<Record<DType, [number, number]>> = {
 /** Why a run could not become a tensor of the dtype; the caller words it (the general path does, from the values). */
 export class RunDecodeError extends Error {}
 
+const isWs = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
 /**
- * The numbers of a run as the data of a `dtype` tensor, or RunDecodeError for a value the dtype cannot hold (a
- * fraction for an integer type, out of range): the general path then reports it in its words.
+ * The numbers of a run as the data of a `count`-element `dtype` tensor. RunDecodeError when they cannot be (another
+ * count, a fraction for an integer type, out of range): the general path then says what is wrong in its words.
+ * NotJson when the run breaks JSON's number grammar.
  */
-export function decodeRun(run: NumberRun, dtype: DType): TensorData {
+export function decodeRun(run: NumberRun, dtype: DType, count: number): TensorData {
   if (dtype === 'string') throw new RunDecodeError('numbers for a string tensor');
-  const out = allocData(dtype, run.count);
+  const out = allocData(dtype, count);
   const buf = run.buf;
-  const text = () => Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const big = dtype === 'int64' || dtype === 'uint64';
   const f32 = dtype === 'float32';
+  const f64 = dtype === 'float64';
   const range = INT_RANGE[dtype];
-  let i = run.start;
   const end = run.end;
-  for (let k = 0; k < run.count; k++) {
-    while (i < end && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09 || buf[i] === 0x2c)) i++;
+  let i = run.start;
+  let k = 0;
+  for (;;) {
+    let c = buf[i]!;
+    while (isWs(c) && i < end) c = buf[++i]!;
+    if (i >= end) throw new NotJson();
+    if (k >= count) throw new RunDecodeError('more values than the shape holds');
     const s = i;
     let neg = false;
-    if (buf[i] === 0x2d) {
+    if (c === 0x2d) {
       neg = true;
-      i++;
+      c = buf[++i]!;
     }
     let m = 0;
     let sig = 0;
     let exp = 0;
     let dropped = false;
     let integer = true;
-    for (; i < end; i++) {
-      const c = buf[i]!;
-      if (c < 0x30 || c > 0x39) break;
-      if (sig < 15) {
-        m = m * 10 + (c - 0x30);
-        if (m > 0) sig++;
-      } else {
-        exp++;
-        if (c !== 0x30) dropped = true;
-      }
-    }
-    if (buf[i] === 0x2e) {
+    // -?(0|[1-9]\d*)
+    if (c === 0x30) c = buf[++i]!;
+    else if (c >= 0x31 && c <= 0x39 && i < end) {
+      do {
+        if (sig < 15) {
+          m = m * 10 + (c - 0x30);
+          sig++;
+        } else {
+          exp++;
+          if (c !== 0x30) dropped = true;
+        }
+        c = buf[++i]!;
+      } while (c >= 0x30 && c <= 0x39 && i < end);
+    } else throw new NotJson();
+    // (\.\d+)?
+    if (c === 0x2e && i < end) {
       integer = false;
-      for (i++; i < end; i++) {
-        const c = buf[i]!;
-        if (c < 0x30 || c > 0x39) break;
+      c = buf[++i]!;
+      if (!(c >= 0x30 && c <= 0x39) || i >= end) throw new NotJson();
+      do {
         if (sig < 15) {
           m = m * 10 + (c - 0x30);
           exp--;
           if (m > 0) sig++;
         } else if (c !== 0x30) dropped = true;
-      }
+        c = buf[++i]!;
+      } while (c >= 0x30 && c <= 0x39 && i < end);
     }
-    if (buf[i] === 0x65 || buf[i] === 0x45) {
+    // ([eE][+-]?\d+)?
+    if ((c === 0x65 || c === 0x45) && i < end) {
       integer = false;
-      i++;
+      c = buf[++i]!;
       let eneg = false;
-      if (buf[i] === 0x2b) i++;
-      else if (buf[i] === 0x2d) {
-        eneg = true;
-        i++;
+      if (c === 0x2b || c === 0x2d) {
+        eneg = c === 0x2d;
+        c = buf[++i]!;
       }
+      if (!(c >= 0x30 && c <= 0x39) || i >= end) throw new NotJson();
       let e = 0;
-      for (; i < end; i++) {
-        const c = buf[i]!;
-        if (c < 0x30 || c > 0x39) break;
+      do {
         if (e < 1e6) e = e * 10 + (c - 0x30);
-      }
+        c = buf[++i]!;
+      } while (c >= 0x30 && c <= 0x39 && i < end);
       exp += eneg ? -e : e;
     }
+    const tokenEnd = i;
+    while (isWs(c) && i < end) c = buf[++i]!;
+    if (i < end && c !== 0x2c) throw new NotJson();
     if (big) {
-      if (!integer) {
-        const v = Number(text().toString('latin1', s, i));
+      const t = latin1(buf, s, tokenEnd);
+      let b: bigint;
+      if (integer) b = BigInt(t);
+      else {
+        const v = Number(t);
         if (!Number.isInteger(v)) throw new RunDecodeError('not an integer');
-        setBig(out as BigInt64Array | BigUint64Array, k, BigInt(v), dtype);
-      } else setBig(out as BigInt64Array | BigUint64Array, k, BigInt(text().toString('latin1', s, i)), dtype);
-      continue;
-    }
-    let v: number;
-    const exact = exp === 0 ? m : exp > 0 && exp <= 22 ? m * POW10[exp]! : exp < 0 && exp >= -22 ? m / POW10[-exp]! : NaN;
-    if (Number.isNaN(exact)) v = Number(text().toString('latin1', s, i));
-    else if (!dropped) v = exact;
-    else if (f32) {
-      const next = exp > 0 ? (m + 1) * POW10[exp]! : (m + 1) / POW10[-exp]!;
-      v = Math.fround(exact) === Math.fround(next) ? exact : Number(text().toString('latin1', s, i));
-    } else v = Number(text().toString('latin1', s, i));
-    if (neg) v = -v;
-    if (f32 || dtype === 'float64') (out as Float32Array)[k] = v;
-    else if (dtype === 'float16') (out as Uint16Array)[k] = floatToHalf(v);
-    else if (dtype === 'bool') {
-      if (v !== 0 && v !== 1) throw new RunDecodeError('not a boolean');
-      (out as Uint8Array)[k] = v;
+        b = BigInt(v);
+      }
+      if (dtype === 'int64' ? b < -(2n ** 63n) || b > 2n ** 63n - 1n : b < 0n || b > 2n ** 64n - 1n) throw new RunDecodeError('out of range');
+      (out as BigInt64Array)[k++] = b;
     } else {
-      if (!Number.isInteger(v) || (range && (v < range[0] || v > range[1]))) throw new RunDecodeError('not an integer of the type');
-      (out as Int32Array)[k] = v;
+      let v: number;
+      const exact = exp === 0 ? m : exp > 0 && exp <= 22 ? m * POW10[exp]! : exp < 0 && exp >= -22 ? m / POW10[-exp]! : NaN;
+      if (exact !== exact) v = Number(latin1(buf, s, tokenEnd));
+      else if (!dropped) v = neg ? -exact : exact;
+      else if (f32) {
+        const next = exp > 0 ? (m + 1) * POW10[exp]! : (m + 1) / POW10[-exp]!;
+        v = Math.fround(exact) === Math.fround(next) ? (neg ? -exact : exact) : Number(latin1(buf, s, tokenEnd));
+      } else v = Number(latin1(buf, s, tokenEnd));
+      if (f32 || f64) (out as Float32Array)[k++] = v;
+      else if (dtype === 'float16') (out as Uint16Array)[k++] = floatToHalf(v);
+      else if (dtype === 'bool') {
+        if (v !== 0 && v !== 1) throw new RunDecodeError('not a boolean');
+        (out as Uint8Array)[k++] = v;
+      } else {
+        if (!Number.isInteger(v) || (range && (v < range[0] || v > range[1]))) throw new RunDecodeError('not an integer of the type');
+        (out as Int32Array)[k++] = v;
+      }
     }
+    if (i >= end) break;
+    i++; // the comma
   }
+  if (k !== count) throw new RunDecodeError('fewer values than the shape holds');
   return out;
 }
 
-function setBig(out: BigInt64Array | BigUint64Array, k: number, b: bigint, dtype: DType): void {
-  const lo = dtype === 'int64' ? -(2n ** 63n) : 0n;
-  const hi = dtype === 'int64' ? 2n ** 63n - 1n : 2n ** 64n - 1n;
-  if (b < lo || b > hi) throw new RunDecodeError('out of range');
-  out[k] = b;
+function latin1(buf: Uint8Array, from: number, to: number): string {
+  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1', from, to);
 }

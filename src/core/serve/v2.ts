@@ -16,7 +16,7 @@ import type { Logger } from '../log';
 import { DTYPES, dtypeFromV2, type DType } from '../onnx/dtypes';
 import { tensorFromJson, tensorToJson } from '../inference/json';
 import { elementCount, type Tensor, type TensorInfo } from '../inference/tensor';
-import { decodeRun, materialize, NumberRun, parseJsonFast, RunDecodeError } from './fastjson';
+import { decodeRun, materialize, NotJson, NumberRun, parseJsonFast, RunDecodeError } from './fastjson';
 
 /** What the server serves: one model, loaded, with a way to run it. */
 export interface V2Backend {
@@ -82,12 +82,15 @@ interface InferRequest {
 function parseRequest(body: unknown, b: V2Backend): { id?: string; feeds: Record<string, Tensor>; outputs?: string[] } {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object with "inputs"');
   const r = body as Partial<InferRequest>;
-  if (!Array.isArray(r.inputs) || r.inputs.length === 0) throw new HttpError(400, 'the request has no "inputs" array');
+  if ((r.inputs as unknown) instanceof NumberRun || !Array.isArray(r.inputs) || r.inputs.length === 0) throw new HttpError(400, 'the request has no "inputs" array of objects');
   if (r.id !== undefined && typeof r.id !== 'string') throw new HttpError(400, '"id" must be a string');
+  if (r.outputs !== undefined && !Array.isArray(r.outputs) && !((r.outputs as unknown) instanceof NumberRun)) throw new HttpError(400, '"outputs" must be an array of {"name"}');
   const feeds: Record<string, Tensor> = {};
   for (const [i, input] of r.inputs.entries()) {
-    if (!input || typeof input !== 'object') throw new HttpError(400, `inputs[${i}] is not an object`);
-    const { name, shape, datatype, data } = input;
+    if (!input || typeof input !== 'object' || (input as unknown) instanceof NumberRun) throw new HttpError(400, `inputs[${i}] is not an object`);
+    // Only "data" may stay a NumberRun (decoded below, once the dtype is known); the rest as JSON.parse gives it.
+    const { name, shape, datatype } = materialize({ ...input, data: undefined }) as Partial<InferRequest['inputs'][number]>;
+    const data = input.data;
     if (typeof name !== 'string') throw new HttpError(400, `inputs[${i}] has no "name"`);
     const info = b.inputs.find((x) => x.name === name);
     if (!info) throw new HttpError(400, `unexpected input '${name}': the model's inputs are ${b.inputs.map((x) => x.name).join(', ')}`);
@@ -97,10 +100,10 @@ function parseRequest(body: unknown, b: V2Backend): { id?: string; feeds: Record
     if (!dtype) throw new HttpError(400, `input '${name}': unknown datatype '${datatype}'`);
     if (info.dtype && dtype !== info.dtype) throw new HttpError(400, `input '${name}' is ${datatype} but the model expects ${v2Datatype(info.dtype)}`);
     if (feeds[name]) throw new HttpError(400, `input '${name}' is given twice`);
-    if (data instanceof NumberRun && data.count === elementCount(shape)) {
+    if (data instanceof NumberRun) {
       // The fast path: the numbers decoded straight into the typed array (fastjson.ts).
       try {
-        feeds[name] = { dtype, shape, data: decodeRun(data, dtype) };
+        feeds[name] = { dtype, shape, data: decodeRun(data, dtype, elementCount(shape)) };
         continue;
       } catch (e) {
         if (!(e instanceof RunDecodeError)) throw e;
@@ -114,6 +117,7 @@ function parseRequest(body: unknown, b: V2Backend): { id?: string; feeds: Record
     }
   }
   let outputs: string[] | undefined;
+  if ((r.outputs as unknown) instanceof NumberRun) r.outputs = materialize(r.outputs) as InferRequest['outputs'];
   if (r.outputs !== undefined) {
     if (!Array.isArray(r.outputs)) throw new HttpError(400, '"outputs" must be an array of {"name"}');
     outputs = r.outputs.map((o, i) => {
@@ -186,15 +190,25 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
     if (action === '/infer') {
       if (req.method !== 'POST') throw new HttpError(405, 'infer takes POST');
       const raw = await readBody(req, limit);
-      let body: unknown = parseJsonFast(raw);
-      if (body === undefined) {
+      let r: ReturnType<typeof parseRequest> | undefined;
+      const fast = parseJsonFast(raw);
+      if (fast !== undefined) {
+        try {
+          r = parseRequest(fast, backend);
+        } catch (e) {
+          if (!(e instanceof NotJson)) throw e;
+        }
+      }
+      if (!r) {
+        // Not the fast parser's kind of JSON, or not JSON at all: JSON.parse decides, and words the error.
+        let body: unknown;
         try {
           body = JSON.parse(raw.toString('utf8'));
         } catch (e) {
           throw new HttpError(400, `the request body is not JSON: ${describeError(e)}`);
         }
+        r = parseRequest(body, backend);
       }
-      const r = parseRequest(body, backend);
       let outputs: Record<string, Tensor>;
       try {
         outputs = await backend.infer(r.feeds, r.outputs);
