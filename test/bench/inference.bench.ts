@@ -1,7 +1,9 @@
 // What running a model through InferenceHost (a child process, IPC) costs against onnxruntime-node in-process:
 //
-//   npx tsx test/bench/inference.bench.ts [--threads 1] [--seconds 4] [--only det] [--cpus 1] [--no-pin]
+//   npx tsx test/bench/inference.bench.ts [--threads 1] [--seconds 4] [--only det] [--cpus 1] [--no-pin] [--worker dist/inference-worker.js]
 //
+// The worker is built from source for the run (test/support/inference.ts), or, with --worker, the bundle given:
+// `npm run bench` passes the release build's dist/inference-worker.js, the one the VSIX ships.
 // For each fixture model, on the same feeds (test/support/inference.ts FIXTURE_FEEDS) and the same session options:
 //   bare  `await session.run(feeds)` on a session created in this process (onnxruntime-node loaded here too)
 //   host  `await host.run(id, feeds)` from the caller's side: checks, queue, transfer both ways, the worker's run
@@ -20,8 +22,10 @@
 // when the two paths disagree on an output.
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { median } from '../../src/core/inference/bench';
+import { InferenceHost } from '../../src/core/inference/host';
 import type { Tensor } from '../../src/core/inference/tensor';
 import { FIXTURES, fixture } from '../support/fixtures';
 import { FIXTURE_FEEDS, testHost } from '../support/inference';
@@ -36,6 +40,7 @@ const SECONDS = Number(arg('seconds', '4'));
 const ONLY = arg('only', '');
 /** The CPUs to pin to: the last ones, as many as threads unless --cpus says otherwise. */
 const CPUS = Number(arg('cpus', String(THREADS)));
+const WORKER = arg('worker', '');
 
 /** Runs this script again under taskset, pinned; true when it did (this process then only waits for it). */
 function pinned(): boolean {
@@ -64,10 +69,11 @@ const f = (v: number, w = 9, d = 3) => v.toFixed(d).padStart(w);
 
 async function main(): Promise<void> {
   const ort: typeof Ort = await import('onnxruntime-node');
-  const host = testHost();
+  const host = WORKER ? new InferenceHost({ workerPath: path.resolve(WORKER) }) : testHost();
   const options = { intraOpThreads: THREADS, interOpThreads: 1, graphOptimizationLevel: 'all' as const };
   const pin = process.env.MODELYARD_BENCH_PINNED ? `pinned to CPU ${process.env.MODELYARD_BENCH_PINNED}` : 'not pinned';
   console.log(`onnxruntime-node ${ort.env.versions.node}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), load ${os.loadavg()[0]!.toFixed(2)}, intra-op threads ${THREADS}, ${pin}`);
+  console.log(`worker: ${WORKER ? path.relative(process.cwd(), path.resolve(WORKER)) : 'built from source for this run'}`);
   console.log(`${'model'.padEnd(37)}  bare ms  host ms  ratio  added ms |   run   worker    ipc     here`);
   const rows: Row[] = [];
   let failed = false;
