@@ -2,11 +2,20 @@
 //   activation  — activate() inside the real extension host (code-server), from the extension's performance marks;
 //                 baseline: loading onnxruntime-node in the same host, the cost that lazy loading keeps out of it.
 //   bundles     — release build sizes against their goals.
+//   registry    — loadRegistry at 5,000 tags beside a raw `git for-each-ref` (test/bench/registry.bench.ts), GTO as a peer.
+//   inference   — InferenceHost (the shipped worker) beside onnxruntime-node in-process, per fixture model
+//                 (test/bench/inference.bench.ts): the ratio for models of 5 ms or more, the ms added on the smallest.
+//   summary     — summarizeFile on a 100 MB model beside reading and hashing the same file (test/bench/summary.bench.ts).
+//   V2 server   — throughput of `modelyard serve` beside in-process runs (test/bench/serve.bench.ts), when it exists.
+// The test/bench/*.bench.ts scripts run bundled by esbuild (CommonJS, Node 20), as dist/ bundles the core, by plain
+// Node. MODELYARD_BENCH_GTO=0 skips the GTO peer (about two minutes); MODELYARD_BENCH_SECONDS sets the inference
+// bench's seconds per path and model (default 4).
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import util from 'node:util';
 import { ensureChromium } from './testenv.mjs';
 import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
@@ -15,6 +24,37 @@ import { makeTestWorkspace } from './workspace.mjs';
 const RUNS = Number(process.env.MODELYARD_BENCH_RUNS ?? 5);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (ms) => `${ms.toFixed(2)} ms`;
+
+/**
+ * test/bench/NAME.ts bundled into out/bench/NAME.cjs: esbuild, CommonJS, Node 20, as dist/ bundles the core, so the
+ * figures are the shipped code's and plain Node runs it without tsx. onnxruntime-node (native), esbuild (it builds
+ * workers for tests) and autocannon stay in node_modules. The .mjs helpers of scripts/ name their own location with
+ * import.meta.url, which CommonJS lacks: each gets its file's URL written in.
+ */
+async function benchBundle(name) {
+  const outfile = path.join(REPO, 'out', 'bench', `${name}.cjs`);
+  const importMetaUrl = {
+    name: 'import-meta-url',
+    setup(b) {
+      b.onLoad({ filter: /\.mjs$/ }, async (a) => ({
+        contents: (await fs.promises.readFile(a.path, 'utf8')).replaceAll('import.meta.url', JSON.stringify(pathToFileURL(a.path).href)),
+        loader: 'js',
+      }));
+    },
+  };
+  await esbuild.build({
+    entryPoints: [path.join(REPO, 'test', 'bench', `${name}.ts`)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['onnxruntime-node', 'esbuild', 'autocannon'],
+    plugins: [importMetaUrl],
+    logLevel: 'error',
+  });
+  return outfile;
+}
 
 function build(args) {
   if (spawnSync(process.execPath, ['esbuild.mjs', ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) {
@@ -94,8 +134,39 @@ if (s.length) {
 // Registry: loadRegistry on a generated repository (scripts/gen-registry-repo.mjs, cached in the temp folder) beside
 // a raw `git for-each-ref` of the same tags, its memory, its counts checked against the generator, and GTO as a peer.
 console.log('\nregistry: 2,000 commits, 200 models, 5,000 tags');
-// Bundled as dist/extension.js bundles the core (esbuild, CommonJS, Node 20), and run by plain Node, without tsx.
-const registryBundle = path.join(REPO, 'out', 'bench', 'registry.bench.cjs');
-await esbuild.build({ entryPoints: [path.join(REPO, 'test/bench/registry.bench.ts')], outfile: registryBundle, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
-const registry = spawnSync(process.execPath, ['--expose-gc', registryBundle], { cwd: REPO, stdio: 'inherit' });
+const registry = spawnSync(process.execPath, ['--expose-gc', await benchBundle('registry.bench')], { cwd: REPO, stdio: 'inherit' });
 if (registry.status !== 0) process.exitCode = 1;
+
+// Inference: onnxruntime-node's `session.run` in the bench's own process (the baseline) against InferenceHost with the
+// release build's worker, on each fixture model, interleaved in pairs, both pinned to one CPU.
+console.log('\ninference overhead: InferenceHost (dist/inference-worker.js) vs onnxruntime-node in-process, per fixture model');
+const inference = spawnSync(
+  process.execPath,
+  [await benchBundle('inference.bench'), '--worker', path.join(REPO, 'dist', 'inference-worker.js'), '--seconds', process.env.MODELYARD_BENCH_SECONDS ?? '4'],
+  { cwd: REPO, stdio: 'inherit' },
+);
+if (inference.status !== 0) process.exitCode = 1; // the two paths disagreed on an output: a bug
+
+// Summary: summarizeFile on a 100 MB model beside reading and hashing the same file.
+console.log('\nmodel summary: summarizeFile on a 100 MB model vs reading and hashing the file');
+const summary = spawnSync(process.execPath, [await benchBundle('summary.bench')], { cwd: REPO, stdio: 'inherit' });
+if (summary.status !== 0) process.exitCode = 1; // a wrong count or hash: a bug
+
+// ---- V2 server throughput ---------------------------------------------------------------------------------------
+// test/bench/serve.bench.ts is written beside this bench (the serve milestone); it runs here when it exists and
+// bundles. Its figures are its own (requests/s of `modelyard serve` against in-process runs); nothing is added here.
+console.log('\nV2 server throughput (test/bench/serve.bench.ts)');
+if (!fs.existsSync(path.join(REPO, 'test', 'bench', 'serve.bench.ts'))) {
+  console.log('  skipped: test/bench/serve.bench.ts does not exist yet');
+} else {
+  let serveBundle;
+  try {
+    serveBundle = await benchBundle('serve.bench');
+  } catch (e) {
+    console.log(`  skipped: it does not bundle yet (${String(e.message ?? e).split('\n')[0]})`);
+  }
+  if (serveBundle) {
+    const serve = spawnSync(process.execPath, [serveBundle], { cwd: REPO, stdio: 'inherit' });
+    if (serve.status !== 0) console.log(`  (serve.bench exited with ${serve.status ?? serve.signal})`);
+  }
+}
