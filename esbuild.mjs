@@ -136,7 +136,8 @@ if (watch) {
   console.log('[esbuild] watching for changes …');
 } else {
   fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
-  if (tests) fs.rmSync(path.join(root, 'out'), { recursive: true, force: true });
+  // Only what this build writes: other tools keep their own folders under out/ (test workers, bench bundles).
+  if (tests) for (const d of ['suite', 'bench']) fs.rmSync(path.join(root, 'out', 'test', d), { recursive: true, force: true });
   const results = await Promise.all(targets.map((t) => esbuild.build(t)));
   copyCodicons();
   fs.chmodSync(path.join(root, 'dist', 'cli.js'), 0o755);

@@ -10,7 +10,8 @@ import { registerRegistryCommands } from './registry/registryCommands';
 import { RegistryService } from './registry/registryService';
 import { DeploymentsView } from './views/deploymentsView';
 import { UserError } from '../core/errors';
-import { ModelCardEditor } from './onnx/cardEditor';
+import { ModelCardEditor, type ModelCard } from './onnx/cardEditor';
+import { PlaygroundPanel } from './panels/playgroundPanel';
 import { registerInferenceCommands } from './inference/inferenceCommands';
 import { InferenceService } from './inference/inferenceService';
 import { ServeManager } from './inference/serveManager';
@@ -28,6 +29,9 @@ export interface ModelyardApi {
   readonly inference: InferenceService;
   readonly serve: ServeManager;
   readonly modelTests: ModelTests;
+  /** Open model cards by URI, and open Playground panels. */
+  readonly modelCards: ReadonlyMap<string, ModelCard>;
+  readonly playgrounds: () => PlaygroundPanel[];
   readonly environmentPanel: () => EnvironmentPanel | undefined;
   /** Milliseconds, from performance marks: evaluating the bundle, VS Code's gap before activate(), activate() itself. */
   readonly activation: { evaluateMs: number; hostGapMs: number; activateMs: number };
@@ -39,7 +43,6 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
   const version = String((context.extension.packageJSON as { version?: string }).version ?? '0.0.0');
   const log = vscode.window.createOutputChannel('Modelyard', { log: true });
   context.subscriptions.push(log);
-  const envCtx: EnvironmentContext = { extensionUri: context.extensionUri, version, log };
 
   const registries = new RegistryService(log);
   const models = new ModelsTree(registries, log);
@@ -51,6 +54,16 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
   context.subscriptions.push(ModelCardEditor.register({ extensionUri: context.extensionUri, log }));
   // The inference worker and local servers start on first use; nothing here loads onnxruntime.
   const inference = new InferenceService(context.extensionUri, log);
+  const envCtx: EnvironmentContext = {
+    extensionUri: context.extensionUri,
+    version,
+    log,
+    onnxRuntime: async () => {
+      const host = await inference.get();
+      const [rt, providers] = await Promise.all([host.runtimeInfo(), host.availableProviders()]);
+      return { version: rt.ortVersion, executionProviders: providers, location: rt.location };
+    },
+  };
   const serve = new ServeManager(context.extensionUri, log);
   context.subscriptions.push(inference, serve, ...registerInferenceCommands({ extensionUri: context.extensionUri, log }, inference, serve, registries));
   const modelTests = new ModelTests(inference, registries, log);
@@ -112,7 +125,7 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
     `Modelyard ${version} activated in ${activation.activateMs.toFixed(2)} ms ` +
       `(bundle evaluated in ${activation.evaluateMs.toFixed(2)} ms; ${vscode.env.appName} ${vscode.version}, Node ${process.versions.node})`,
   );
-  return { version, models, registries, inference, serve, modelTests, environmentPanel: () => EnvironmentPanel.active, activation };
+  return { version, models, registries, inference, serve, modelTests, modelCards: ModelCardEditor.open, playgrounds: () => PlaygroundPanel.all, environmentPanel: () => EnvironmentPanel.active, activation };
 }
 
 export function deactivate(): void {}

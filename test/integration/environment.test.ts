@@ -7,7 +7,7 @@ import { activateModelyard, waitFor, workspaceRoot } from './helpers';
 describe('Environment panel', () => {
   after(() => vscode.commands.executeCommand('workbench.action.closeAllEditors'));
 
-  it('opens and reports onnxruntime-node as loaded inside this extension host', async () => {
+  it('opens and reports onnxruntime-node as the inference worker loaded it (never this extension host)', async () => {
     const api = await activateModelyard();
     await vscode.commands.executeCommand('modelyard.environment.show');
     const panel = await waitFor('the Environment panel', () => api.environmentPanel());
@@ -21,6 +21,8 @@ describe('Environment panel', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pkg = require(path.join(ext.extensionPath, 'node_modules', 'onnxruntime-node', 'package.json')) as { version: string };
     assert.equal(report.onnxruntime.value.version, pkg.version);
+    assert.equal(report.onnxruntime.value.location, require.resolve(path.join(ext.extensionPath, 'node_modules', 'onnxruntime-node')));
+    assert.ok(!Object.keys(require.cache).some((k) => k.includes(`${path.sep}onnxruntime-node${path.sep}`) && !k.endsWith('package.json')), 'not loaded in the extension host');
     assert.ok(report.onnxruntime.value.executionProviders.some((p) => p.name === 'cpu'));
     assert.equal(report.node.version, process.versions.node);
     assert.equal(report.host.appVersion, vscode.version);

@@ -32,6 +32,8 @@ export interface RuntimeInfo {
   /** The worker's pid. */
   pid: number;
   cpus: number;
+  /** The onnxruntime-node module the worker loaded. */
+  location: string;
 }
 
 export interface ProviderInfo {

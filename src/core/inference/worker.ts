@@ -232,8 +232,18 @@ async function main(): Promise<void> {
       arch: process.arch,
       pid: process.pid,
       cpus: os.availableParallelism?.() ?? os.cpus().length,
+      location: ortLocation(),
     },
   });
+}
+
+/** Where onnxruntime-node was loaded from: Show Environment names it, so that a user can tell which copy runs. */
+function ortLocation(): string {
+  try {
+    return require.resolve('onnxruntime-node');
+  } catch {
+    return '?';
+  }
 }
 
 void main();

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { buildEnvReport, envReportToMarkdown, loadOnnxRuntimeInfo, type EnvReport } from '../../core/env/report';
+import { buildEnvReport, envReportToMarkdown, type EnvReport, type OnnxRuntimeInfo } from '../../core/env/report';
 import type { Handlers } from '../../shared/contract';
 import { environmentContract, type EnvironmentToHost } from '../../shared/protocol/environment';
 import { ContractPanel, webviewOptions, type PanelOptions } from '../webview/panel';
@@ -8,6 +8,8 @@ export interface EnvironmentContext {
   extensionUri: vscode.Uri;
   version: string;
   log: vscode.LogOutputChannel;
+  /** onnxruntime-node as the inference worker loaded it: the extension host itself never loads it. */
+  onnxRuntime: () => Promise<OnnxRuntimeInfo>;
 }
 
 const UI_KIND: Record<number, string> = { [vscode.UIKind.Desktop]: 'Desktop', [vscode.UIKind.Web]: 'Web' };
@@ -26,8 +28,8 @@ export function environmentReport(ctx: EnvironmentContext): Promise<EnvReport> {
     log: ctx.log,
     loadOnnxRuntime: async () => {
       const t0 = performance.now();
-      const info = await loadOnnxRuntimeInfo();
-      ctx.log.info(`[env] onnxruntime-node ${info.version} loaded in ${(performance.now() - t0).toFixed(1)} ms from ${info.location}`);
+      const info = await ctx.onnxRuntime();
+      ctx.log.info(`[env] onnxruntime-node ${info.version} loaded by the inference worker in ${(performance.now() - t0).toFixed(1)} ms from ${info.location}`);
       return info;
     },
   });

@@ -60,6 +60,11 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
   /** Every message sent to the webview: the integration suite follows the panel through it. */
   readonly onDidPost = this.eventEmitter.event;
 
+  /** The loaded session, once the model is loaded. */
+  get sessionInfo(): SessionInfo | undefined {
+    return this.session;
+  }
+
   static get all(): PlaygroundPanel[] {
     return [...PlaygroundPanel.panels.values()];
   }

@@ -33,6 +33,11 @@ const PATH_LIKE = /[\\/]|\.onnx$/i;
 export class ModelTests extends Disposable {
   readonly controller = this._register(vscode.tests.createTestController('modelyard.modelTests', 'Model Tests'));
   private readonly data = new WeakMap<vscode.TestItem, Data>();
+  /** The last result of each test, by test item id: VS Code keeps results to itself, the integration suite reads these. */
+  readonly results = new Map<string, CaseResult>();
+  private readonly runEmitter = this._register(new vscode.EventEmitter<void>());
+  /** Fires when a test run ends. */
+  readonly onDidRun = this.runEmitter.event;
 
   constructor(
     private readonly inference: InferenceService,
@@ -47,8 +52,13 @@ export class ModelTests extends Disposable {
     this.controller.createRunProfile('Run', vscode.TestRunProfileKind.Run, (req, token) => this.run(req, token), true);
     const include = () => vscode.workspace.getConfiguration('modelyard.modelTests').get<string>('include', '**/*.modeltest.json');
     const watcher = this._register(vscode.workspace.createFileSystemWatcher(include()));
-    this._register(watcher.onDidCreate((uri) => void this.update(uri)));
-    this._register(watcher.onDidChange((uri) => void this.update(uri)));
+    const refresh = (uri: vscode.Uri) =>
+      this.update(uri).catch((e: unknown) => {
+        // Gone between the event and the read (a test writes and deletes a file): the delete event follows.
+        this.log.debug(`[tests] ${vscode.workspace.asRelativePath(uri)}: ${describeError(e)}`);
+      });
+    this._register(watcher.onDidCreate((uri) => void refresh(uri)));
+    this._register(watcher.onDidChange((uri) => void refresh(uri)));
     this._register(watcher.onDidDelete((uri) => this.controller.items.delete(uri.toString())));
   }
 
@@ -60,7 +70,7 @@ export class ModelTests extends Disposable {
     this.controller.items.forEach((item) => {
       if (!keep.has(item.id)) this.controller.items.delete(item.id);
     });
-    await Promise.all(files.map((f) => this.update(f)));
+    await Promise.all(files.map((f) => this.update(f).catch((e: unknown) => this.log.debug(`[tests] ${vscode.workspace.asRelativePath(f)}: ${describeError(e)}`))));
   }
 
   /** (Re)reads one file: its tests become children; a file that does not parse carries the error. */
@@ -167,16 +177,27 @@ export class ModelTests extends Disposable {
           }
         } catch (e) {
           const m = new vscode.TestMessage(describeError(e));
-          for (const c of cases) run.errored(c, m);
+          for (const c of cases) {
+            run.errored(c, m);
+            this.results.set(c.id, { name: c.label, status: 'errored', ms: 0, failures: [], message: describeError(e) });
+          }
           this.log.warn(`[tests] ${vscode.workspace.asRelativePath(file)}: ${describeError(e)}`);
         }
       }
     } finally {
       run.end();
+      this.runEmitter.fire();
     }
   }
 
+  /** Runs the tests of the given items (all when none), as the Testing view's Run does. */
+  runTests(items?: vscode.TestItem[]): Promise<void> {
+    const cts = new vscode.CancellationTokenSource();
+    return this.run(new vscode.TestRunRequest(items), cts.token).finally(() => cts.dispose());
+  }
+
   private report(run: vscode.TestRun, item: vscode.TestItem, r: CaseResult, model: string): void {
+    this.results.set(item.id, r);
     const mark = { passed: '✓', failed: '✗', errored: '!', skipped: '-' }[r.status];
     run.appendOutput(`${mark} ${item.parent?.label ?? ''} › ${item.label} (${model}) ${r.status}${r.status === 'passed' || r.status === 'failed' ? ` in ${r.ms.toFixed(2)} ms` : ''}${r.message ? `: ${r.message}` : ''}\r\n`, undefined, item);
     switch (r.status) {

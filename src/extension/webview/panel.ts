@@ -76,7 +76,8 @@ export abstract class ContractPanel<C extends PanelContract<{ type: string }, { 
     return this.panel.webview.postMessage(message);
   }
 
-  private async receive(raw: unknown): Promise<void> {
+  /** Handles a message as if the webview had sent it: validated, then dispatched (the integration suite drives panels through it). */
+  async receive(raw: unknown): Promise<void> {
     const v = validate(this.contract.toHost, raw);
     if (!v.ok) {
       this.droppedMessages++;
