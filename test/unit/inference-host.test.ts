@@ -437,6 +437,20 @@ process.on('message', () => {
     await h.dispose();
   });
 
+  it('quotes the line before a native abort, not the JavaScript stack trace Node prints after it', async () => {
+    const dies = path.join(tmp, 'node-abort.js');
+    fs.writeFileSync(
+      dies,
+      `process.send({ kind: 'ready', shared: false, runtime: { ortVersion: '1.30.0', ortCommonVersion: '1.30.0', node: process.version, platform: process.platform, arch: process.arch, pid: process.pid, cpus: 1 } });
+process.on('message', () => setTimeout(() => {
+  process.stderr.write('onnxruntime fatal: the graph could not be partitioned\\n', () => process.abort());
+}, 1));`,
+    );
+    const h = testHost({ workerPath: dies, log });
+    await rejectsWith(h.load({ path: fixture('hello_deepa.onnx') }), 'worker-exit', /^the inference worker stopped \(signal SIGABRT\) while loading .*; it said: onnxruntime fatal: the graph could not be partitioned\.$/);
+    await h.dispose();
+  });
+
   it('rejects calls in flight and later ones once disposed', async () => {
     const h = testHost();
     const s = await h.load({ path: fixture('ch_PP-OCRv4_det_infer.onnx') });

@@ -283,10 +283,12 @@ class WorkerProcess {
 
   /**
    * The worker's most telling last line of output: not a native stack frame ("3: 0xb8d0a3 node::Abort()"), not a JS
-   * one ("at …"), not Node's version banner, which follow the message on a crash.
+   * one ("at …", or "2: listOnTimeout (node:internal/timers:581:17)" as Node's abort report writes them), not the
+   * report's "----- JavaScript stack trace -----" headings, not Node's version banner, which follow the message on
+   * a crash.
    */
   private lastLine(): string | undefined {
-    const told = this.tail.filter((l) => !/^\s*(\d+: 0x|at |#\d+ |Node\.js v\d|\^+$)/.test(l));
+    const told = this.tail.filter((l) => !/^\s*(\d+: 0x|\d+: .*:\d+:\d+\)?$|at |#\d+ |Node\.js v\d|\^+$|-{3,} .* -{3,}$)/.test(l));
     const l = told[told.length - 1];
     return l ? firstLine(l).trim().slice(0, 300) : undefined;
   }
