@@ -193,8 +193,7 @@ export async function testCommand(args: string[], out: Out, log: Logger): Promis
   const count = (s: CaseResult['status']) => results.reduce((n, r) => n + r.tests.filter((t) => t.status === s).length, 0);
   const summary = { passed: count('passed'), failed: count('failed'), errored: count('errored'), skipped: count('skipped'), fileErrors: results.filter((r) => r.error).length, updated: results.reduce((n, r) => n + r.updated.length, 0) };
   if (values.json) {
-    const rel = (f: string) => path.relative(process.cwd(), f) || f;
-    out(JSON.stringify({ files: results.map((r) => ({ ...r, file: rel(r.file), updated: r.updated.map(rel) })), summary }) + '\n');
+    out(JSON.stringify({ files: results.map((r) => ({ ...r, file: shown(r.file), updated: r.updated.map(shown) })), summary }) + '\n');
   } else {
     out(
       `\n${summary.passed} passed, ${summary.failed} failed, ${summary.errored} errored, ${summary.skipped} skipped` +
@@ -206,8 +205,14 @@ export async function testCommand(args: string[], out: Out, log: Logger): Promis
   return summary.failed || summary.errored || summary.fileErrors ? 1 : 0;
 }
 
+/** A path inside the current folder relative to it, any other absolute. */
+function shown(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
 function fileText(r: FileResult): string {
-  const rel = path.relative(process.cwd(), r.file) || r.file;
+  const rel = shown(r.file);
   const lines = [`${rel}${r.model ? `  (${r.model})` : ''}`];
   if (r.error) lines.push(`  ERR  ${r.error}`);
   for (const t of r.tests) {
@@ -215,6 +220,6 @@ function fileText(r: FileResult): string {
     for (const f of t.failures) lines.push(`       ${f.message}`);
     if (t.status === 'errored' && t.message) lines.push(`       ${t.message}`);
   }
-  for (const u of r.updated) lines.push(`  wrote ${path.relative(process.cwd(), u) || u}`);
+  for (const u of r.updated) lines.push(`  wrote ${shown(u)}`);
   return lines.join('\n') + '\n';
 }

@@ -111,15 +111,18 @@ export function parseModelTestFile(text: string, file: string): { spec: ModelTes
   } catch (e) {
     const message = (e instanceof Error ? e.message : String(e)).replace(/\s*\(line \d+ column \d+\)/, '');
     const pos = /at position (\d+)/.exec(message)?.[1];
-    const at = pos !== undefined ? lineColumn(text, Number(pos)) : undefined;
-    throw new UserError(`${file}${at ? `:${at.line}:${at.column}` : ''} is not valid JSON: ${message.replace(/ in JSON at position \d+/, '')}.`, 'Fix the syntax and save the file.');
+    const offset = pos !== undefined ? Number(pos) : jsonErrorOffset(text);
+    const at = offset !== undefined ? lineColumn(text, offset) : undefined;
+    // V8 quotes the text around the error ("…"tests": [,]…" is not valid JSON); the line and column say it better.
+    const why = message.replace(/ in JSON at position \d+/, '').replace(/, "(?:[^"]|"(?!\s+is not valid JSON))*" is not valid JSON$/s, '').replace(/\.$/, '');
+    throw new UserError(`${file}${at ? `:${at.line}:${at.column}` : ''} is not valid JSON: ${why}.`, 'Fix the syntax and save the file.');
   }
   const r = modelTestFileSchema.safeParse(raw);
   if (!r.success) {
     const { path: at, message } = describeIssue(r.error.issues[0] as Issue, []);
     const where = at.length ? at.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : 'the file';
     const line = lineOfPath(text, at);
-    throw new UserError(`${file}${line ? `:${line}` : ''}: ${where} ${message}.`, 'See the format at the top of src/core/modeltest/format.ts (inputs: a file, {npy}, {json}, {value}, {image}, {wav}, {random}, {zeros: true}, {ones: true}; expected: a file, {value}, {top1}, {range}, {shape}).');
+    throw new UserError(`${file}${line ? `:${line}` : ''}: ${where} ${message}.`, 'An input is a file or one of {npy}, {json}, {value}, {image}, {wav}, {random}, {zeros: true}, {ones: true}; an expected output a file or one of {npy}, {json}, {value}, {top1}, {range}, {shape}.');
   }
   const names = new Set<string>();
   for (const t of r.data.tests) {
@@ -254,5 +257,65 @@ function describeIssue(issue: Issue, prefix: (string | number)[]): { path: (stri
       return { path: at, message: `must be ${(issue.values ?? []).map((v) => JSON.stringify(v)).join(' or ')}` };
     default:
       return { path: at, message: issue.message && issue.message !== 'Invalid input' ? issue.message : 'is not valid' };
+  }
+}
+
+/** The offset of the first character that breaks JSON's grammar (for messages that give none), or undefined. */
+export function jsonErrorOffset(text: string): number | undefined {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const expect = (re: RegExp) => {
+    re.lastIndex = i;
+    const m = re.exec(text);
+    if (!m) fail();
+    i += m![0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail();
+        expect(/"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y);
+        ws();
+        if (text[i] !== ':') fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === '}') return void i++;
+        if (text[i] !== ',') fail();
+        i++;
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') return void i++;
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ']') return void i++;
+        if (text[i] !== ',') fail();
+        i++;
+      }
+    }
+    if (c === '"') return expect(/"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y);
+    expect(/true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y);
+  };
+  try {
+    value();
+    ws();
+    return i < text.length ? i : undefined;
+  } catch (at) {
+    return typeof at === 'number' ? at : undefined;
   }
 }
