@@ -8,7 +8,7 @@ import { readNpy, writeNpy } from '../../src/core/inference/npy';
 import type { Tensor } from '../../src/core/inference/tensor';
 import { encodeWav } from '../../src/core/inference/wav';
 import { checkOutput } from '../../src/core/modeltest/check';
-import { parseModelTestFile, type ModelTestFile } from '../../src/core/modeltest/format';
+import { parseModelTestFile, type ModelTestCase, type ModelTestFile } from '../../src/core/modeltest/format';
 import { runModelTest, type ModelTestDeps } from '../../src/core/modeltest/runner';
 import { modelyard } from '../support/cli';
 import { fixture } from '../support/fixtures';
@@ -111,7 +111,7 @@ describe('the runner over injected deps: pass, fail, error, skip', () => {
   });
 
   it('with update, expected files are neither read nor checked; the others still are', async () => {
-    const t = { name: 'u', inputs: { x: { zeros: true } }, expected: { y: 'missing/y.npy' } };
+    const t: ModelTestCase = { name: 'u', inputs: { x: { zeros: true } }, expected: { y: 'missing/y.npy' } };
     const plain = await runModelTest(spec, t, tmp, deps(f32([2], [1, 2])));
     assert.equal(plain.status, 'errored');
     const updating = await runModelTest(spec, t, tmp, deps(f32([2], [1, 2])), { update: true });

@@ -275,6 +275,20 @@ export function jsonErrorOffset(text: string): number | undefined {
     if (!m) fail();
     i += m![0].length;
   };
+  const str = () => {
+    for (i++; i < text.length && text[i] !== '"'; i++) {
+      if (text.charCodeAt(i) < 0x20) fail();
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          expect(/u[0-9a-fA-F]{4}/y);
+          i--; // the loop steps past the last hex digit
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
+      }
+    }
+    if (i >= text.length) fail();
+    i++;
+  };
   const value = (): void => {
     ws();
     const c = text[i];
@@ -285,7 +299,7 @@ export function jsonErrorOffset(text: string): number | undefined {
       for (;;) {
         ws();
         if (text[i] !== '"') fail();
-        expect(/"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y);
+        str();
         ws();
         if (text[i] !== ':') fail();
         i++;
@@ -308,7 +322,7 @@ export function jsonErrorOffset(text: string): number | undefined {
         i++;
       }
     }
-    if (c === '"') return expect(/"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y);
+    if (c === '"') return str();
     expect(/true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y);
   };
   try {
