@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, ConsoleMessage, Frame, Page } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { assign, register } from '../../src/core/registry/write';
+import { decodeModel, encodeModel } from '../../src/core/onnx/model';
 
 const REPO = path.resolve(__dirname, '..', '..');
 
@@ -25,6 +26,7 @@ interface Scripts {
   launchChromium(executablePath: string): Promise<Browser>;
   startCodeServer(options: { installVsix?: string[]; smokeTestDriver?: boolean; log?: (line: string) => void }): Promise<Server>;
   makeTestWorkspace(dir: string): string;
+  makeTestWorkspaceWithTests(dir: string): Promise<string>;
 }
 async function loadScripts(): Promise<Scripts> {
   const load = (name: string) => import(pathToFileURL(path.join(REPO, 'scripts', name)).href) as Promise<Record<string, unknown>>;
@@ -66,12 +68,12 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
   before(async () => {
     const t0 = Date.now();
     fs.mkdirSync(RESULTS, { recursive: true });
-    const { packageVsix, ensureChromium, launchChromium, startCodeServer, makeTestWorkspace } = await loadScripts();
+    const { packageVsix, ensureChromium, launchChromium, startCodeServer, makeTestWorkspaceWithTests } = await loadScripts();
     const packaged = await packageVsix({ quiet: true });
     vsix = packaged.vsix;
     console.log(`# packaged ${path.basename(vsix)} (${(packaged.bytes / 1024 / 1024).toFixed(1)} MB) in ${ms(t0)}`);
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-e2e-'));
-    folder = makeTestWorkspace(path.join(work, 'workspace'));
+    folder = await makeTestWorkspaceWithTests(path.join(work, 'workspace'));
     await seedRegistry(folder);
     const t1 = Date.now();
     server = await startCodeServer({
@@ -173,7 +175,7 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     await page.screenshot({ path: path.join(RESULTS, 'e2e-registry.png') });
   });
 
-  it('Show Environment loads the VSIX onnxruntime-node in the extension host and shows git and the repository', async () => {
+  it('Show Environment shows the VSIX onnxruntime-node (loaded by the inference worker), git and the repository', async () => {
     await runCommand(page, 'Modelyard: Show Environment');
     // The report table, once gathered: its onnxruntime-node row shows either the version or why loading failed.
     const frame = await findFrame(page, 'tr[data-part="onnxruntime-node"]', 30_000);
@@ -240,6 +242,81 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     assert.ok(channel.some((c) => /Modelyard/.test(String(c))), `the Modelyard channel is selected: ${JSON.stringify(channel)}`);
   });
 
+  it('opens a model as a card, runs it in the Playground, and benchmarks it', async () => {
+    await quickOpen(page, 'hello_deepa.onnx');
+    const card = await findFrame(page, '.stats', 30_000);
+    assert.match(await card.locator('.stats').innerText(), /29\s*Nodes/);
+    assert.match(await card.locator('table.grid').first().innerText(), /onnx::Flatten_0\s+float32\s+\[1, 25, 96\]/);
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-card.png') });
+
+    await card.locator('#run').click();
+    const pg = await findFrame(page, '.input-card', 30_000);
+    await pg.locator('#run').click();
+    const row = pg.locator('table.outputs tr[data-output="39"]');
+    await row.waitFor({ timeout: 30_000 });
+    assert.match(await row.innerText(), /float32\s+\[1, 1\]/);
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-playground.png') });
+
+    await pg.locator('vscode-tab-header[data-tab="benchmark"]').click();
+    await pg.locator('#bench').click();
+    await pg.locator('figure.histogram').first().waitFor({ timeout: 60_000 });
+    assert.match(await pg.locator('table.bench').innerText(), /auto\s+100\s+\d/);
+    await pg.evaluate(() => document.querySelector('figure.histogram')?.scrollIntoView());
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-benchmark.png') });
+    assert.deepEqual(consoleProblems, [], 'no CSP violations in the card or the Playground');
+  });
+
+  it('serves the model locally and checks the endpoint against a local run', async () => {
+    const pg = await findFrame(page, '.input-card', 30_000);
+    await pg.locator('vscode-tab-header[data-tab="remote"]').click();
+    await pg.locator('#serve').click();
+    await page.locator('.statusbar-item', { hasText: /hello_deepa :\d+/ }).waitFor({ timeout: 30_000 });
+    await pg.locator('.serving').waitFor({ timeout: 10_000 });
+    await pg.locator('#remote').click();
+    await pg.locator('.verdict.ok').waitFor({ timeout: 30_000 });
+    // The page re-renders on each message: scroll from inside rather than through a handle that may be replaced.
+    await pg.evaluate(() => document.querySelector('.verdict')?.scrollIntoView());
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-serve.png') });
+    await runCommand(page, 'Modelyard: Stop Local Server');
+    await page.locator('.statusbar-item', { hasText: /hello_deepa :\d+/ }).waitFor({ state: 'detached', timeout: 15_000 });
+  });
+
+  it('compares two registered versions from the Models tree', async () => {
+    const modelsPane = page.locator('.part.sidebar .pane').filter({ has: page.locator('.pane-header', { hasText: /^Models/ }) });
+    // The activity-bar icon toggles: click it only when the Models view is not showing.
+    if (!(await modelsPane.isVisible())) await page.locator('.part.activitybar a.action-label[aria-label="Modelyard"]').click();
+    const row = (name: RegExp) => modelsPane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: name }) }).first();
+    if (!(await row(/^v1\.1\.0$/).isVisible())) await row(/^hello_deepa$/).click();
+    await row(/^v1\.1\.0$/).click({ button: 'right' });
+    await page.locator('.context-view .action-label', { hasText: /^Compare With…$/ }).click();
+    const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'hello_deepa@v1.0.0' }).first();
+    await pick.waitFor({ timeout: 15_000 });
+    await pick.click();
+    const pg = await findFrame(page, '#compare', 30_000);
+    await pg.locator('code.target', { hasText: 'hello_deepa@v1.0.0' }).waitFor({ timeout: 10_000 });
+    await pg.locator('#compare').click();
+    await pg.locator('.verdict').waitFor({ timeout: 60_000 });
+    // v1.1.0 is v1.0.0 with one weight nudged by 2%: a real difference, reported against the tolerances.
+    const table = await pg.locator('table.compare').innerText();
+    assert.match(table, /^39\s/m);
+    await pg.evaluate(() => document.querySelector('.verdict')?.scrollIntoView());
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-compare.png') });
+  });
+
+  it('runs the model tests from the Testing view', async () => {
+    await page.locator('.part.activitybar a.action-label[aria-label^="Testing"]').click();
+    await page.locator('.part.sidebar .monaco-list-row', { hasText: 'voice-activity' }).first().waitFor({ timeout: 30_000 });
+    await runCommand(page, 'Test: Run All Tests');
+    await page.locator('.part.sidebar', { hasText: '5/5' }).waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-tests.png') });
+  });
+
   it('offers Initialize Repository in a folder without git, and lists its model once the repository exists', async () => {
     const dir = plainFolder(work);
     const other = await browser!.newPage({ viewport: { width: 1440, height: 900 } });
@@ -272,7 +349,14 @@ async function seedRegistry(folder: string): Promise<void> {
   const env = { GIT_AUTHOR_NAME: 'Ada Modeler', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Ada Modeler', GIT_COMMITTER_EMAIL: 'ada@example.com' };
   Object.assign(process.env, env);
   await register(folder, 'hello_deepa', { version: 'v1.0.0', message: 'First wake-word model' });
-  fs.appendFileSync(path.join(folder, 'models', 'wakeword', 'hello_deepa.onnx'), Buffer.from([0]));
+  // "Retrained": the first weight of the first initializer nudged by 2%, a valid model that answers a little differently.
+  const file = path.join(folder, 'models', 'wakeword', 'hello_deepa.onnx');
+  const m = decodeModel(fs.readFileSync(file));
+  const w = m.graph!.initializer.find((t) => t.rawData.length >= 4)!;
+  const raw = Buffer.from(w.rawData);
+  raw.writeFloatLE(raw.readFloatLE(0) * 1.02, 0);
+  w.rawData = raw;
+  fs.writeFileSync(file, encodeModel(m));
   execFileSync('git', ['commit', '-qam', 'Retrain the wake-word model'], { cwd: folder, env: { ...process.env, ...env } });
   await register(folder, 'hello_deepa', { version: 'v1.1.0', message: 'Retrained on more speakers' });
   await assign(folder, 'hello_deepa', 'prod', { version: 'v1.0.0', message: 'Passed the on-device test' });
@@ -315,6 +399,18 @@ async function widenSidebar(page: Page, width: number): Promise<void> {
   await page.mouse.up();
   await page.mouse.move(900, 700);
   await page.waitForTimeout(300);
+}
+
+/** Opens a file by name with Quick Open (Ctrl+P). */
+async function quickOpen(page: Page, name: string): Promise<void> {
+  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 5 } }).catch(() => {});
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(name);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  await input.waitFor({ state: 'hidden', timeout: 10_000 });
 }
 
 /** Runs a command from the command palette: F1, its title, Enter. */

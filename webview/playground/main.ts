@@ -435,7 +435,7 @@ function benchTab(): HTMLElement {
   );
 }
 
-function compareTable(c: CompareView): HTMLElement {
+function compareTable(c: CompareView, remote = false): HTMLElement {
   return el(
     'section',
     { class: 'result' },
@@ -470,7 +470,9 @@ function compareTable(c: CompareView): HTMLElement {
         ),
       ),
     ),
-    el('p', { class: 'muted' }, `Latency: A ${formatMs(c.latencyA)}, B ${formatMs(c.latencyB)} (B/A ${(c.latencyB / c.latencyA).toFixed(2)}×)`),
+    remote
+      ? el('p', { class: 'muted' }, `Local run ${formatMs(c.latencyA)}; the endpoint's round trip ${formatMs(c.latencyB)} (HTTP, JSON and its own run).`)
+      : el('p', { class: 'muted' }, `Latency: A ${formatMs(c.latencyA)}, B ${formatMs(c.latencyB)} (B/A ${(c.latencyB / c.latencyA).toFixed(2)}×, medians of 5 runs each)`),
   );
 }
 
@@ -533,7 +535,7 @@ function remoteTab(): HTMLElement {
         : el('vscode-button', { id: 'serve', icon: 'broadcast', secondary: true, disabled: !!busy }, 'Serve This Model Locally'),
     ),
     errorBox('remote'),
-    r.result ? compareTable(r.result) : null,
+    r.result ? compareTable(r.result, true) : null,
   );
 }
 
