@@ -7,6 +7,8 @@
 //   null HTTP   a Node HTTP server in its own process that reads each body and answers a constant: no JSON
 //               parsing, no inference. What a Node server can answer on this machine at all, with autocannon
 //               beside it on the same CPUs: the ceiling of any server written in Node here.
+//   + JSON.parse  the same, parsing each body with JSON.parse into Float32Arrays: the floor of what a V2 REST
+//               server must do per request before any inference (the protocol sends tensors as decimal text).
 //   serve       `modelyard serve MODEL --port 0` (the CLI bundle, its worker process), batching on (default)
 //   serve -B    the same with --no-batching: one IPC round trip per request
 // The HTTP figures come from autocannon (programmatic API), 8 connections, POST /v2/models/NAME/infer with one
@@ -63,10 +65,12 @@ async function cannon(url: string, body: string): Promise<{ rps: number; p50: nu
 
 const NULL_SERVER = `
 const http = require('node:http');
+const parse = process.argv[1] === 'parse';
 const s = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
+    if (parse) for (const i of JSON.parse(Buffer.concat(chunks).toString('utf8')).inputs) new Float32Array(i.data);
     const out = '{"model_name":"m","outputs":[{"name":"y","datatype":"FP32","shape":[1,1],"data":[0.5]}]}';
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': out.length });
     res.end(out);
@@ -75,8 +79,8 @@ const s = http.createServer((req, res) => {
 s.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ url: 'http://127.0.0.1:' + s.address().port })));
 `;
 
-async function nullServer(body: string): Promise<Awaited<ReturnType<typeof cannon>>> {
-  const child = spawn(process.execPath, ['-e', NULL_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function nullServer(body: string, mode: 'null' | 'parse'): Promise<Awaited<ReturnType<typeof cannon>>> {
+  const child = spawn(process.execPath, ['-e', NULL_SERVER, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const line = await waitForLine(child, (l) => l.startsWith('{'));
     return await cannon(`${JSON.parse(line).url}/v2/models/m/infer`, body);
@@ -94,10 +98,16 @@ async function served(file: string, body: string, extra: string[]): Promise<Awai
     const answer = (await probe.json()) as { outputs?: { data: number[] }[] };
     if (probe.status !== 200 || answer.outputs?.length !== 1) throw new Error(`the server answered ${probe.status}: ${JSON.stringify(answer).slice(0, 300)}`);
     const r = await cannon(url, body);
-    return { ...r, check: `output ${JSON.stringify(answer.outputs[0]!.data.slice(0, 3))}` };
-  } finally {
+    let rest = '';
+    child.stdout!.on('data', (d: Buffer) => (rest += d.toString()));
     child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await new Promise((res) => child.once('exit', res));
+    const stopped = rest.split('\n').find((l) => l.includes('"stopped"'));
+    const s = stopped ? (JSON.parse(stopped) as { served: number; runs: number }) : undefined;
+    const batch = s ? `, ${(s.served / s.runs).toFixed(2)} requests per run` : '';
+    return { ...r, check: `output ${JSON.stringify(answer.outputs[0]!.data.slice(0, 3))}${batch}` };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
   }
 }
 
@@ -119,8 +129,12 @@ async function main(): Promise<void> {
   console.log(`onnxruntime-node ${ort.env.versions.node}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), load ${os.loadavg()[0]!.toFixed(2)}; ${CONNECTIONS} in flight, ${SECONDS} s each`);
   const base = await inProcess(ort, file, feeds);
   console.log(`in-process session.run      ${base.toFixed(0).padStart(7)} runs/s   (baseline)`);
-  const ceiling = await nullServer(body);
+  const ceiling = await nullServer(body, 'null');
   console.log(`null HTTP server            ${ceiling.rps.toFixed(0).padStart(7)} req/s    ${((ceiling.rps / base) * 100).toFixed(1).padStart(5)}% of baseline   p50 ${ceiling.p50} ms  p99 ${ceiling.p99} ms  errors ${ceiling.errors}`);
+  const parsing = await nullServer(body, 'parse');
+  console.log(
+    `null HTTP + JSON.parse      ${parsing.rps.toFixed(0).padStart(7)} req/s    ${((parsing.rps / base) * 100).toFixed(1).padStart(5)}% of baseline   ${((parsing.rps / ceiling.rps) * 100).toFixed(1).padStart(5)}% of null HTTP   p50 ${parsing.p50} ms  p99 ${parsing.p99} ms  errors ${parsing.errors}`,
+  );
   for (const [label, extra] of [
     ['modelyard serve (batching)', []],
     ['modelyard serve --no-batching', ['--no-batching']],

@@ -246,33 +246,42 @@ export function decodeRun(run: NumberRun, dtype: DType, count: number): TensorDa
     let exp = 0;
     let dropped = false;
     let integer = true;
-    // -?(0|[1-9]\d*)
+    // -?(0|[1-9]\d*). The byte at `end` is the closing ']', never a digit: the digit loops need no bound check.
+    // The first 15 significant digits go into m (exact below 2^53); later ones only move the exponent.
     if (c === 0x30) c = buf[++i]!;
-    else if (c >= 0x31 && c <= 0x39 && i < end) {
+    else if (((c - 0x31) >>> 0) < 9) {
       do {
-        if (sig < 15) {
-          m = m * 10 + (c - 0x30);
-          sig++;
-        } else {
-          exp++;
-          if (c !== 0x30) dropped = true;
-        }
+        m = m * 10 + (c - 0x30);
+        sig++;
         c = buf[++i]!;
-      } while (c >= 0x30 && c <= 0x39 && i < end);
+      } while (sig < 15 && ((c - 0x30) >>> 0) < 10);
+      while (((c - 0x30) >>> 0) < 10) {
+        exp++;
+        if (c !== 0x30) dropped = true;
+        c = buf[++i]!;
+      }
     } else throw new NotJson();
     // (\.\d+)?
-    if (c === 0x2e && i < end) {
+    if (c === 0x2e) {
       integer = false;
       c = buf[++i]!;
-      if (!(c >= 0x30 && c <= 0x39) || i >= end) throw new NotJson();
-      do {
-        if (sig < 15) {
-          m = m * 10 + (c - 0x30);
+      if (((c - 0x30) >>> 0) >= 10) throw new NotJson();
+      if (m === 0) {
+        while (c === 0x30) {
           exp--;
-          if (m > 0) sig++;
-        } else if (c !== 0x30) dropped = true;
+          c = buf[++i]!;
+        }
+      }
+      while (sig < 15 && ((c - 0x30) >>> 0) < 10) {
+        m = m * 10 + (c - 0x30);
+        exp--;
+        sig++;
         c = buf[++i]!;
-      } while (c >= 0x30 && c <= 0x39 && i < end);
+      }
+      while (((c - 0x30) >>> 0) < 10) {
+        if (c !== 0x30) dropped = true;
+        c = buf[++i]!;
+      }
     }
     // ([eE][+-]?\d+)?
     if ((c === 0x65 || c === 0x45) && i < end) {
