@@ -186,6 +186,31 @@ describe('modelyard serve (the CLI bundle)', () => {
     assert.deepEqual((nested.json.outputs as { data: number[] }[])[0]!.data, (r.json.outputs as { data: number[] }[])[0]!.data);
   });
 
+  it('takes and gives raw tensors with the binary tensor data extension', async () => {
+    const x = pseudoRandom(2400, 9);
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: HELLO_INPUT, shape: [1, 25, 96], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }], parameters: { binary_data_output: true } }));
+    const res = await fetch(`${model()}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+      body: Buffer.concat([header, Buffer.from(x.buffer)]),
+    });
+    assert.equal(res.status, 200);
+    const n = Number(res.headers.get('inference-header-content-length'));
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const answer = JSON.parse(bytes.subarray(0, n).toString());
+    assert.deepEqual(answer.outputs, [{ name: '39', datatype: 'FP32', shape: [1, 1], parameters: { binary_data_size: 4 } }]);
+    const y = new Float32Array(bytes.subarray(n).buffer.slice(bytes.byteOffset + n, bytes.byteOffset + n + 4));
+    const viaJson = await inferRemote(url, 'hello', { [HELLO_INPUT]: { dtype: 'float32', shape: [1, 25, 96], data: x } });
+    assert.equal(y[0], (viaJson.outputs['39']!.data as Float32Array)[0]);
+    const short = await fetch(`${model()}/infer`, {
+      method: 'POST',
+      headers: { 'inference-header-content-length': String(header.length) },
+      body: Buffer.concat([header, Buffer.from(x.buffer).subarray(0, 100)]),
+    });
+    assert.equal(short.status, 400);
+    assert.match(((await short.json()) as { error: string }).error, /does not fit the 100 bytes left/);
+  });
+
   it('answers concurrent requests each with its own output', async () => {
     const s = await host.load({ path: fixture('hello_deepa.onnx') });
     const inputs = Array.from({ length: 40 }, (_, k): Tensor => ({ dtype: 'float32', shape: [1, 25, 96], data: pseudoRandom(2400, 100 + k) }));

@@ -7,6 +7,11 @@
  *   GET  /v2/models/{m}[/versions/{v}]/ready        200 when ready
  *   POST /v2/models/{m}[/versions/{v}]/infer        {id?, inputs:[{name, shape, datatype, data}], outputs?:[{name}]}
  *
+ * The binary tensor data extension (KServe / Triton) is understood: with an Inference-Header-Content-Length header,
+ * the body is that many bytes of JSON, then raw little-endian tensors for the inputs whose parameters give a
+ * "binary_data_size"; "binary_data_output": true in the request's parameters (or "binary_data": true in an
+ * output's) answers outputs the same way.
+ *
  * Errors are `{"error": "…"}` with a 4xx status for what the client sent, 5xx for what went wrong here.
  */
 import http from 'node:http';
@@ -15,7 +20,7 @@ import { UserError, describeError, isUserError } from '../errors';
 import type { Logger } from '../log';
 import { DTYPES, dtypeFromV2, type DType } from '../onnx/dtypes';
 import { tensorFromJson, tensorToJson } from '../inference/json';
-import { elementCount, type Tensor, type TensorInfo } from '../inference/tensor';
+import { arrayTypeOf, elementCount, formatShape, type Tensor, type TensorInfo } from '../inference/tensor';
 import { decodeRun, materialize, NotJson, NumberRun, parseJsonFast, RunDecodeError } from './fastjson';
 
 /** What the server serves: one model, loaded, with a way to run it. */
@@ -76,20 +81,45 @@ function metadata(b: V2Backend): unknown {
 interface InferRequest {
   id?: string;
   inputs: { name: string; shape: number[]; datatype: string; data: unknown; parameters?: unknown }[];
-  outputs?: { name: string }[];
+  outputs?: { name: string; parameters?: unknown }[];
+  parameters?: unknown;
 }
 
-function parseRequest(body: unknown, b: V2Backend): { id?: string; feeds: Record<string, Tensor>; outputs?: string[] } {
+interface ParsedRequest {
+  id?: string;
+  feeds: Record<string, Tensor>;
+  outputs?: string[];
+  /** Outputs to answer as raw bytes after the JSON (the binary tensor data extension). */
+  binaryOutputs: Set<string> | 'all' | undefined;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** A tensor from raw little-endian bytes (the binary tensor data extension), copied into an aligned typed array. */
+function tensorFromBytes(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor {
+  const Ctor = arrayTypeOf(dtype);
+  if (!Ctor) throw new HttpError(400, `input '${name}': binary data for ${v2Datatype(dtype)} is not supported here; send it as JSON "data"`);
+  const count = elementCount(shape);
+  if (bytes.length !== count * Ctor.BYTES_PER_ELEMENT) {
+    throw new HttpError(400, `input '${name}' has ${bytes.length} bytes of binary data but its shape ${formatShape(shape)} of ${v2Datatype(dtype)} needs ${count * Ctor.BYTES_PER_ELEMENT}`);
+  }
+  const data = new Ctor(count);
+  new Uint8Array(data.buffer).set(bytes);
+  return { dtype, shape, data: data as Tensor['data'] };
+}
+
+function parseRequest(body: unknown, b: V2Backend, binary?: Uint8Array): ParsedRequest {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object with "inputs"');
   const r = body as Partial<InferRequest>;
   if ((r.inputs as unknown) instanceof NumberRun || !Array.isArray(r.inputs) || r.inputs.length === 0) throw new HttpError(400, 'the request has no "inputs" array of objects');
   if (r.id !== undefined && typeof r.id !== 'string') throw new HttpError(400, '"id" must be a string');
   if (r.outputs !== undefined && !Array.isArray(r.outputs) && !((r.outputs as unknown) instanceof NumberRun)) throw new HttpError(400, '"outputs" must be an array of {"name"}');
   const feeds: Record<string, Tensor> = {};
+  let binaryAt = 0;
   for (const [i, input] of r.inputs.entries()) {
     if (!input || typeof input !== 'object' || (input as unknown) instanceof NumberRun) throw new HttpError(400, `inputs[${i}] is not an object`);
     // Only "data" may stay a NumberRun (decoded below, once the dtype is known); the rest as JSON.parse gives it.
-    const { name, shape, datatype } = materialize({ ...input, data: undefined }) as Partial<InferRequest['inputs'][number]>;
+    const { name, shape, datatype, parameters } = materialize({ ...input, data: undefined }) as Partial<InferRequest['inputs'][number]>;
     const data = input.data;
     if (typeof name !== 'string') throw new HttpError(400, `inputs[${i}] has no "name"`);
     const info = b.inputs.find((x) => x.name === name);
@@ -100,6 +130,16 @@ function parseRequest(body: unknown, b: V2Backend): { id?: string; feeds: Record
     if (!dtype) throw new HttpError(400, `input '${name}': unknown datatype '${datatype}'`);
     if (info.dtype && dtype !== info.dtype) throw new HttpError(400, `input '${name}' is ${datatype} but the model expects ${v2Datatype(info.dtype)}`);
     if (feeds[name]) throw new HttpError(400, `input '${name}' is given twice`);
+    const binarySize = isObject(parameters) ? parameters.binary_data_size : undefined;
+    if (binarySize !== undefined) {
+      if (!binary) throw new HttpError(400, `input '${name}' has "binary_data_size" but the request has no Inference-Header-Content-Length header`);
+      if (!Number.isInteger(binarySize) || (binarySize as number) < 0 || binaryAt + (binarySize as number) > binary.length) {
+        throw new HttpError(400, `input '${name}': "binary_data_size" ${JSON.stringify(binarySize)} does not fit the ${binary.length - binaryAt} bytes left after the JSON header`);
+      }
+      feeds[name] = tensorFromBytes(name, dtype, shape, binary.subarray(binaryAt, binaryAt + (binarySize as number)));
+      binaryAt += binarySize as number;
+      continue;
+    }
     if (data instanceof NumberRun) {
       // The fast path: the numbers decoded straight into the typed array (fastjson.ts).
       try {
@@ -116,8 +156,20 @@ function parseRequest(body: unknown, b: V2Backend): { id?: string; feeds: Record
       throw new HttpError(400, describeError(e));
     }
   }
+  if (binary && binaryAt !== binary.length) throw new HttpError(400, `the request carries ${binary.length} bytes of binary data but its inputs name ${binaryAt}`);
   let outputs: string[] | undefined;
   if ((r.outputs as unknown) instanceof NumberRun) r.outputs = materialize(r.outputs) as InferRequest['outputs'];
+  const params = materialize(r.parameters);
+  let binaryOutputs: ParsedRequest['binaryOutputs'] = isObject(params) && params.binary_data_output === true ? 'all' : undefined;
+  if (Array.isArray(r.outputs)) {
+    for (const o of materialize(r.outputs) as unknown[]) {
+      if (isObject(o) && typeof o.name === 'string' && isObject(o.parameters) && o.parameters.binary_data === true) {
+        if (binaryOutputs === 'all') continue;
+        binaryOutputs ??= new Set<string>();
+        binaryOutputs.add(o.name);
+      }
+    }
+  }
   if (r.outputs !== undefined) {
     if (!Array.isArray(r.outputs)) throw new HttpError(400, '"outputs" must be an array of {"name"}');
     outputs = r.outputs.map((o, i) => {
@@ -126,7 +178,7 @@ function parseRequest(body: unknown, b: V2Backend): { id?: string; feeds: Record
       return o.name;
     });
   }
-  return { ...(r.id !== undefined ? { id: r.id } : {}), feeds, ...(outputs ? { outputs } : {}) };
+  return { ...(r.id !== undefined ? { id: r.id } : {}), feeds, ...(outputs ? { outputs } : {}), binaryOutputs };
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
@@ -189,25 +241,35 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
     if (version !== undefined && version !== backend.version) throw new HttpError(404, `unknown version '${version}' of '${backend.name}': it has ${backend.version}`);
     if (action === '/infer') {
       if (req.method !== 'POST') throw new HttpError(405, 'infer takes POST');
-      const raw = await readBody(req, limit);
-      let r: ReturnType<typeof parseRequest> | undefined;
+      const body = await readBody(req, limit);
+      // The binary tensor data extension: the JSON header is the first N bytes, raw tensors follow.
+      const headerLength = req.headers['inference-header-content-length'];
+      let binary: Uint8Array | undefined;
+      let raw = body;
+      if (headerLength !== undefined) {
+        const n = Number(headerLength);
+        if (!/^\d+$/.test(String(headerLength)) || n > body.length) throw new HttpError(400, `Inference-Header-Content-Length ${String(headerLength)} is not a length within the ${body.length}-byte body`);
+        raw = body.subarray(0, n);
+        binary = body.subarray(n);
+      }
+      let r: ParsedRequest | undefined;
       const fast = parseJsonFast(raw);
       if (fast !== undefined) {
         try {
-          r = parseRequest(fast, backend);
+          r = parseRequest(fast, backend, binary);
         } catch (e) {
           if (!(e instanceof NotJson)) throw e;
         }
       }
       if (!r) {
         // Not the fast parser's kind of JSON, or not JSON at all: JSON.parse decides, and words the error.
-        let body: unknown;
+        let json: unknown;
         try {
-          body = JSON.parse(raw.toString('utf8'));
+          json = JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'));
         } catch (e) {
           throw new HttpError(400, `the request body is not JSON: ${describeError(e)}`);
         }
-        r = parseRequest(body, backend);
+        r = parseRequest(json, backend, binary);
       }
       let outputs: Record<string, Tensor>;
       try {
@@ -217,15 +279,28 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
         throw new HttpError(isUserError(e) ? 400 : 500, describeError(e));
       }
       served++;
-      return send(res, 200, {
+      const wantsBinary = r.binaryOutputs;
+      const raws: Uint8Array[] = [];
+      const answer = {
         model_name: backend.name,
         model_version: backend.version,
         ...(r.id !== undefined ? { id: r.id } : {}),
         outputs: Object.entries(outputs).map(([n, t]) => {
+          if (wantsBinary && (wantsBinary === 'all' || wantsBinary.has(n)) && !Array.isArray(t.data)) {
+            const d = t.data;
+            raws.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+            return { name: n, datatype: v2Datatype(t.dtype), shape: t.shape, parameters: { binary_data_size: d.byteLength } };
+          }
           const j = tensorToJson(t);
           return { name: n, datatype: v2Datatype(t.dtype), shape: j.shape, data: j.data };
         }),
-      });
+      };
+      if (!raws.length) return send(res, 200, answer);
+      const header = Buffer.from(JSON.stringify(answer));
+      const bytes = Buffer.concat([header, ...raws]);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': header.length, 'content-length': bytes.length });
+      res.end(bytes);
+      return;
     }
     if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed here`);
     if (action === '/ready') return send(res, 200, { name: backend.name, ready: true });
