@@ -70,6 +70,13 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
       await backend.close();
       throw e;
     });
+    // Signals are caught before the first line is printed: a client that stops us as soon as it reads it must find
+    // the handlers in place. A second signal during the shutdown changes nothing.
+    let stopped!: () => void;
+    const stopping = new Promise<void>((resolve) => (stopped = resolve));
+    const onSignal = () => stopped();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const modelUrl = `${server.url}/v2/models/${encodeURIComponent(backend.name)}`;
     if (json) {
       out(JSON.stringify({ event: 'listening', url: server.url, model: backend.name, version: backend.version }) + '\n');
@@ -86,15 +93,7 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
           'Press Ctrl-C to stop.\n',
       );
     }
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await stopping;
     clearInterval(timer);
     await server.close();
     if (json) {
