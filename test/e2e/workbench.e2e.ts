@@ -269,8 +269,45 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     assert.deepEqual(consoleProblems, [], 'no CSP violations in the card or the Playground');
   });
 
+  it('runs the voice activity detector on a WAV file chosen in the Playground', async () => {
+    await runCommand(page, 'View: Hide Panel');
+    await quickOpen(page, 'silero_vad_v5.onnx');
+    const card = await findFrame(page, '.stats', 30_000);
+    await card.locator('#run').click();
+    const pg = await findFrame(page, '[data-input="input"]', 30_000);
+    const input = pg.locator('[data-input="input"]');
+    // The source select and the open length, as a user sets them (custom elements take their value and a change).
+    await input.locator('vscode-single-select').first().evaluate((e) => {
+      (e as unknown as { value: string }).value = 'wav';
+      e.dispatchEvent(new Event('change'));
+    });
+    await input.locator('vscode-textfield.dim-field').nth(1).evaluate((e) => {
+      (e as unknown as { value: string }).value = '512';
+      e.dispatchEvent(new Event('change'));
+    });
+    // "Choose File…" opens VS Code's own file dialog (a quick input in this workbench): type the path, Enter.
+    await pg.locator('[data-input="input"] .file vscode-button').click();
+    const dialog = page.locator('.quick-input-widget input.input');
+    await dialog.waitFor({ state: 'visible', timeout: 10_000 });
+    await dialog.fill(path.join(folder, 'samples', 'voiced-32ms.wav'));
+    // The dialog lists the folder's files as the path is typed; Enter takes the file once it is listed.
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'voiced-32ms.wav' }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+    await pg.locator('[data-input="input"] code.path', { hasText: 'voiced-32ms.wav' }).waitFor({ timeout: 10_000 });
+    await pg.locator('#run').click();
+    const row = pg.locator('table.outputs tr[data-output="output"]');
+    await row.waitFor({ timeout: 30_000 });
+    assert.match(await row.innerText(), /float32\s+\[1, 1\]/);
+    const history = await pg.locator('table.outputs').innerText();
+    assert.match(history, /stateN\s+float32\s+\[2, 1, 128\]/);
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-playground-wav.png') });
+  });
+
   it('serves the model locally and checks the endpoint against a local run', async () => {
-    const pg = await findFrame(page, '.input-card', 30_000);
+    await page.locator('.tab', { hasText: 'Playground: hello_deepa.onnx' }).click();
+    const pg = await findFrame(page, '[data-input="onnx::Flatten_0"]', 30_000);
     await pg.locator('vscode-tab-header[data-tab="remote"]').click();
     await pg.locator('#serve').click();
     await page.locator('.statusbar-item', { hasText: /hello_deepa :\d+/ }).waitFor({ timeout: 30_000 });
@@ -291,10 +328,17 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     if (!(await modelsPane.isVisible())) await page.locator('.part.activitybar a.action-label[aria-label="Modelyard"]').click();
     const row = (name: RegExp) => modelsPane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: name }) }).first();
     if (!(await row(/^v1\.1\.0$/).isVisible())) await row(/^hello_deepa$/).click();
+    await row(/^v1\.1\.0$/).click();
     await row(/^v1\.1\.0$/).click({ button: 'right' });
-    await page.locator('.context-view .action-label', { hasText: /^Compare With…$/ }).click();
+    const item = page.getByRole('menuitem', { name: 'Compare With…' });
+    await item.waitFor({ timeout: 10_000 });
+    await item.hover();
+    await item.click();
     const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'hello_deepa@v1.0.0' }).first();
-    await pick.waitFor({ timeout: 15_000 });
+    await pick.waitFor({ timeout: 15_000 }).catch(async (e: unknown) => {
+      await page.screenshot({ path: path.join(RESULTS, 'e2e-compare-failed.png') });
+      throw e;
+    });
     await pick.click();
     const pg = await findFrame(page, '#compare', 30_000);
     await pg.locator('code.target', { hasText: 'hello_deepa@v1.0.0' }).waitFor({ timeout: 10_000 });
@@ -309,7 +353,7 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
   });
 
   it('runs the model tests from the Testing view', async () => {
-    await page.locator('.part.activitybar a.action-label[aria-label^="Testing"]').click();
+    await runCommand(page, 'View: Show Testing');
     await page.locator('.part.sidebar .monaco-list-row', { hasText: 'voice-activity' }).first().waitFor({ timeout: 30_000 });
     await runCommand(page, 'Test: Run All Tests');
     await page.locator('.part.sidebar', { hasText: '5/5' }).waitFor({ timeout: 60_000 });
