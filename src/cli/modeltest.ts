@@ -2,15 +2,14 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { UserError, describeError, firstLine } from '../core/errors';
+import { UserError, describeError } from '../core/errors';
 import type { InferenceHost } from '../core/inference/host';
-import { makeInput, resolveShape, type InputSource } from '../core/inference/inputs';
-import { parseJson, tensorFromJson, tensorToJson } from '../core/inference/json';
-import { readNpy, writeNpy } from '../core/inference/npy';
-import type { Tensor, TensorInfo } from '../core/inference/tensor';
+import { tensorToJson } from '../core/inference/json';
+import { writeNpy } from '../core/inference/npy';
 import type { Logger } from '../core/log';
-import { parseModelTestFile, type InputRef } from '../core/modeltest/format';
-import { expectedFile, runModelTest, type CaseResult, type ModelTestDeps } from '../core/modeltest/runner';
+import { parseModelTestFile } from '../core/modeltest/format';
+import { modelTestDeps } from '../core/modeltest/deps';
+import { expectedFile, runModelTest, type CaseResult } from '../core/modeltest/runner';
 import { parse } from './inference';
 import { EXIT_CANCELLED, interruptSignal, resolveModel, withHost, writeAtomic } from './model';
 
@@ -38,76 +37,6 @@ export async function findModelTests(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-function sourceOf(ref: InputRef, baseDir: string, info: TensorInfo): InputSource | { json: string } {
-  const abs = (p: string) => path.resolve(baseDir, p);
-  if (typeof ref === 'string') {
-    const ext = path.extname(ref).toLowerCase();
-    if (ext === '.npy') return { kind: 'npy', path: abs(ref) };
-    if (ext === '.json') return { json: abs(ref) };
-    if (ext === '.wav') return { kind: 'wav', path: abs(ref) };
-    if (['.png', '.jpg', '.jpeg'].includes(ext)) return { kind: 'image', path: abs(ref) };
-    throw new UserError(`input '${info.name}': ${ref} is not a .npy, .json, .png, .jpg or .wav file.`);
-  }
-  if ('npy' in ref) return { kind: 'npy', path: abs(ref.npy) };
-  if ('json' in ref) return { json: abs(ref.json) };
-  if ('value' in ref) return { kind: 'json', text: JSON.stringify(ref.value) };
-  if ('image' in ref) {
-    const { image, ...pix } = ref;
-    return { kind: 'image', path: abs(image), ...pix };
-  }
-  if ('wav' in ref) return { kind: 'wav', path: abs(ref.wav), ...(ref.sampleRate ? { sampleRate: ref.sampleRate } : {}) };
-  if ('random' in ref) {
-    const r = ref.random;
-    return { kind: 'random', seed: r.seed, distribution: r.distribution, low: r.min, high: r.max, mean: r.mean, std: r.std };
-  }
-  if ('zeros' in ref) return { kind: 'zeros' };
-  return { kind: 'ones' };
-}
-
-async function readExpected(file: string): Promise<Tensor> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new UserError(
-      missing ? `the expected output ${file} does not exist.` : `${file} could not be read: ${firstLine((e as Error).message)}.`,
-      missing ? 'Run `modelyard test --update` to write it from the model’s current outputs.' : 'Check the file.',
-    );
-  }
-  if (file.toLowerCase().endsWith('.json')) return tensorFromJson(parseJson(bytes.toString('utf8'), file));
-  return readNpy(bytes, path.basename(file));
-}
-
-function depsFor(host: InferenceHost, id: string, inputs: TensorInfo[], outputs: TensorInfo[], signal: AbortSignal): ModelTestDeps {
-  return {
-    inputs,
-    outputs,
-    async input(ref, info, shape, baseDir) {
-      let source = sourceOf(ref, baseDir, info);
-      if ('json' in source) {
-        let text: string;
-        try {
-          text = await fsp.readFile(source.json, 'utf8');
-        } catch (e) {
-          throw new UserError(`input '${info.name}': ${source.json} could not be read: ${firstLine((e as Error).message)}.`, 'Check the path (relative to the test file).');
-        }
-        source = { kind: 'json', text };
-      }
-      const resolved = shape ?? resolveShape(info).shape;
-      return (await makeInput(info, resolved, source)).tensor;
-    },
-    async expected(ref) {
-      if ('file' in ref) return readExpected(ref.file);
-      return tensorFromJson(ref.value, { ...(ref.dtype ? { dtype: ref.dtype } : {}), ...(ref.shape ? { shape: ref.shape } : {}) });
-    },
-    async run(feeds) {
-      const r = await host.run(id, feeds, { signal });
-      return { outputs: r.outputs, ms: r.ms };
-    },
-  };
-}
-
 interface FileResult {
   file: string;
   model?: string;
@@ -126,7 +55,7 @@ async function runFile(host: InferenceHost, file: string, update: boolean, signa
     res.model = model.label;
     const s = await host.load(model.source, {}, { signal });
     try {
-      const deps = depsFor(host, s.id, s.inputs, s.outputs, signal);
+      const deps = modelTestDeps(host, s.id, s.inputs, s.outputs, signal);
       for (const t of spec.tests) {
         const r = await runModelTest(spec, t, baseDir, deps, { signal, update });
         if (signal.aborted) throw new UserError('cancelled.');
