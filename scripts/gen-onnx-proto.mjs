@@ -7,8 +7,10 @@
 //
 //   node scripts/gen-onnx-proto.mjs
 //
-// buf and protoc-gen-es come from node_modules (@bufbuild/buf, @bufbuild/protoc-gen-es) and work offline: the only
-// input is the local proto folder, and the template is given inline, so there is no buf.yaml or buf.gen.yaml to keep.
+// protoc-gen-es comes from node_modules; buf (@bufbuild/buf, pinned below) is fetched from npm by npx when this runs.
+// It is not a devDependency: its per-platform binaries are optional dependencies that npm leaves out of the lock file
+// on any one platform, which breaks `npm ci` everywhere else. Both work offline once fetched: the only input is the
+// local proto folder, and the template is given inline, so there is no buf.yaml or buf.gen.yaml to keep.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,7 +27,8 @@ const template = {
   plugins: [{ local: path.join(bin, 'protoc-gen-es'), out: outDir, opt: ['target=ts'], include_imports: false }],
 };
 
-const r = spawnSync(path.join(bin, 'buf'), ['generate', '--template', JSON.stringify(template), protoDir], {
+const BUF = '@bufbuild/buf@1.75.0';
+const r = spawnSync('npx', ['--yes', '--package', BUF, 'buf', 'generate', '--template', JSON.stringify(template), protoDir], {
   cwd: root,
   stdio: 'inherit',
 });
