@@ -272,9 +272,11 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
   it('runs the voice activity detector on a WAV file chosen in the Playground', async () => {
     await runCommand(page, 'View: Hide Panel');
     await quickOpen(page, 'silero_vad_v5.onnx');
-    const card = await findFrame(page, '.stats', 30_000);
+    // This card, not an earlier one whose frame may linger: its title names the file; Run… works once it has read it.
+    const card = await findFrame(page, 'h1:has-text("silero_vad_v5.onnx")', 30_000);
+    await card.locator('.stats').waitFor({ timeout: 30_000 });
     await card.locator('#run').click();
-    const pg = await findFrame(page, '[data-input="input"]', 30_000);
+    const pg = await findFrame(page, '[data-input="state"]', 30_000);
     const input = pg.locator('[data-input="input"]');
     // The source select and the open length, as a user sets them (custom elements take their value and a change).
     await input.locator('vscode-single-select').first().evaluate((e) => {
@@ -289,10 +291,16 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
     await pg.locator('[data-input="input"] .file vscode-button').click();
     const dialog = page.locator('.quick-input-widget input.input');
     await dialog.waitFor({ state: 'visible', timeout: 10_000 });
-    await dialog.fill(path.join(folder, 'samples', 'voiced-32ms.wav'));
-    // The dialog lists the folder's files as the path is typed; Enter takes the file once it is listed.
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'voiced-32ms.wav' }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
+    // Type the file's path and press Enter, as a user would. The dialog reads the folder as the path is typed and may
+    // take an Enter before it has: press again (with the path typed again) until it closes.
+    const wavPath = path.join(folder, 'samples', 'voiced-32ms.wav');
+    await dialog.fill(wavPath);
+    for (let i = 0; i < 30 && (await dialog.isVisible()); i++) {
+      await page.waitForTimeout(500);
+      if (!(await dialog.isVisible())) break;
+      if ((await dialog.inputValue().catch(() => wavPath)) !== wavPath) await dialog.fill(wavPath);
+      await page.keyboard.press('Enter');
+    }
     await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
     await pg.locator('[data-input="input"] code.path', { hasText: 'voiced-32ms.wav' }).waitFor({ timeout: 10_000 });
     await pg.locator('#run').click();
@@ -340,8 +348,8 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
       throw e;
     });
     await pick.click();
-    const pg = await findFrame(page, '#compare', 30_000);
-    await pg.locator('code.target', { hasText: 'hello_deepa@v1.0.0' }).waitFor({ timeout: 10_000 });
+    // Several Playgrounds are open by now: the one comparing v1.1.0 with v1.0.0 is the one showing that target.
+    const pg = await findFrame(page, 'code.target:has-text("hello_deepa@v1.0.0")', 30_000);
     await pg.locator('#compare').click();
     await pg.locator('.verdict').waitFor({ timeout: 60_000 });
     // v1.1.0 is v1.0.0 with one weight nudged by 2%: a real difference, reported against the tolerances.
