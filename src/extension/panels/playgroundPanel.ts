@@ -184,25 +184,35 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
     }
   }
 
-  private async load(options: SessionOptionsView): Promise<void> {
+  /**
+   * Loads the model with these options and makes it the panel's session. Every load takes a reference, also one that
+   * returns the session already held, so the previous reference is always released: the panel holds exactly one.
+   */
+  private async acquire(options: SessionOptionsView, signal?: AbortSignal): Promise<SessionInfo> {
+    const next = await this.ctx.inference.load(this.target.uri, this.target.label, sessionOptions(options), signal);
+    const previous = this.session;
+    this.session = next;
     this.sessionOpts = options;
+    if (previous) void this.ctx.inference.get().then((h) => h.release(previous.id));
+    return next;
+  }
+
+  private async load(options: SessionOptionsView): Promise<void> {
     await this.post({ type: 'busy', what: 'load' });
     try {
       const heavy = await loadHeavy();
-      const previous = this.session;
-      this.session = await this.ctx.inference.load(this.target.uri, this.target.label, sessionOptions(options));
-      if (previous && previous.id !== this.session.id) void this.ctx.inference.get().then((h) => h.release(previous.id));
-      const { shapes, guessed } = heavy.resolveShapes(this.session.inputs);
-      const sources = Object.fromEntries(this.session.inputs.map((i) => [i.name, heavy.suggestedSource(i)]));
+      const session = await this.acquire(options);
+      const { shapes, guessed } = heavy.resolveShapes(session.inputs);
+      const sources = Object.fromEntries(session.inputs.map((i) => [i.name, heavy.suggestedSource(i)]));
       // Only what ships with onnxruntime-node: CUDA and TensorRT need libraries installed apart.
       const providers = (await (await this.ctx.inference.get()).availableProviders()).filter((p) => p.bundled).map((p) => p.name);
-      this.ctx.log.info(`[playground] ${this.target.label} loaded in ${this.session.loadMs.toFixed(1)} ms${this.session.reused ? ' (reused)' : ''}`);
+      this.ctx.log.info(`[playground] ${this.target.label} loaded in ${session.loadMs.toFixed(1)} ms${session.reused ? ' (reused)' : ''}`);
       await this.post({
         type: 'session',
-        inputs: this.session.inputs,
-        outputs: this.session.outputs,
+        inputs: session.inputs,
+        outputs: session.outputs,
         providers,
-        loadMs: this.session.loadMs,
+        loadMs: session.loadMs,
         shapes,
         sources,
         guessed: guessed.map((g) => ({ input: g.input, index: g.index, reason: g.reason })),
@@ -217,11 +227,8 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
 
   private async ready(options: SessionOptionsView): Promise<{ heavy: HeavyModule; session: SessionInfo }> {
     const heavy = await loadHeavy();
-    if (!this.session || JSON.stringify(options) !== JSON.stringify(this.sessionOpts)) {
-      this.sessionOpts = options;
-      this.session = await this.ctx.inference.load(this.target.uri, this.target.label, sessionOptions(options));
-    }
-    return { heavy, session: this.session };
+    const same = this.session && JSON.stringify(options) === JSON.stringify(this.sessionOpts);
+    return { heavy, session: same ? this.session! : await this.acquire(options) };
   }
 
   private async run(specs: Record<string, InputSpec>, options: SessionOptionsView, signal: AbortSignal): Promise<void> {
@@ -263,27 +270,23 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
   }
 
   private async benchmark(m: Extract<PlaygroundToHost, { type: 'benchmark' }>, signal: AbortSignal): Promise<void> {
-    const heavy = await loadHeavy();
+    const { heavy, session } = await this.ready(m.options);
     const host = await this.ctx.inference.get();
     const threads = m.threads.length ? m.threads : [m.options.intraOpThreads];
-    const results: BenchView[] = [];
-    for (const [i, t] of threads.entries()) {
-      const options = { ...m.options, intraOpThreads: t };
-      const session = await this.ctx.inference.load(this.target.uri, this.target.label, sessionOptions(options), signal);
-      const { feeds } = await heavy.feedsFromSpecs(session.inputs, m.inputs, inferenceSettings().maxInputElements);
-      const r = await host.bench(session.id, feeds, {
-        warmup: m.warmup,
-        runs: m.runs,
-        ...(m.budgetMs ? { budgetMs: m.budgetMs } : {}),
-        signal,
-        onProgress: (p) => {
-          if (p.phase === 'measure' && (p.done % 10 === 0 || p.done === p.total)) void this.post({ type: 'benchProgress', done: p.done + i * m.runs, total: m.runs * threads.length });
-        },
-      });
-      if (session.id !== this.session?.id) void host.release(session.id);
-      results.push(heavy.benchView(t, r));
-      this.ctx.log.info(`[playground] ${this.target.label} benchmark, ${t || 'auto'} threads: p50 ${r.p50.toFixed(3)} ms, p90 ${r.p90.toFixed(3)} ms over ${r.runs} runs`);
-    }
+    const { feeds } = await heavy.feedsFromSpecs(session.inputs, m.inputs, inferenceSettings().maxInputElements);
+    const source = await this.ctx.inference.source(this.target.uri, this.target.label);
+    const sweep = await heavy.sweepThreads(host, source, feeds, threads, {
+      sessionOptions: sessionOptions(m.options),
+      warmup: m.warmup,
+      runs: m.runs,
+      ...(m.budgetMs ? { budgetMs: m.budgetMs } : {}),
+      signal,
+      onProgress: (t, p) => {
+        if (p.phase === 'measure' && (p.done % 10 === 0 || p.done === p.total)) void this.post({ type: 'benchProgress', done: p.done + threads.indexOf(t) * m.runs, total: m.runs * threads.length });
+      },
+    });
+    const results = sweep.map((e) => heavy.benchView(e.threads, e.result));
+    for (const e of sweep) this.ctx.log.info(`[playground] ${this.target.label} benchmark, ${e.threads || 'auto'} threads: p50 ${e.result.p50.toFixed(3)} ms, p90 ${e.result.p90.toFixed(3)} ms over ${e.result.runs} runs`);
     this.bench = results;
     await this.post({ type: 'benchmark', results });
   }
