@@ -6,7 +6,7 @@ import type { PlaygroundTab } from '../../shared/protocol/playground';
 import { registerCommand } from '../commands';
 import { modelTargetOf, requireModelTarget, type ModelTarget } from '../onnx/modelUri';
 import { PlaygroundPanel, type PlaygroundContext } from '../panels/playgroundPanel';
-import { gitUri } from '../registry/gitContent';
+import { gitUri, gitUriParts } from '../registry/gitContent';
 import type { RegistryService } from '../registry/registryService';
 import type { InferenceService } from './inferenceService';
 import type { ServeManager } from './serveManager';
@@ -20,10 +20,10 @@ interface Pick extends vscode.QuickPickItem {
 async function registryModelOf(registries: RegistryService, uri: vscode.Uri): Promise<{ root: string; name: string } | undefined> {
   let root: string | undefined;
   let rel: string | undefined;
-  if (uri.scheme === 'modelyard-git') {
-    const q = new URLSearchParams(uri.query);
-    root = q.get('root') ?? undefined;
-    rel = q.get('path') ?? undefined;
+  const git = gitUriParts(uri);
+  if (git) {
+    root = git.root;
+    rel = git.path;
   } else if (uri.scheme === 'file') {
     root = (await registries.repositories()).find((r) => uri.fsPath.startsWith(r + path.sep));
     rel = root ? path.relative(root, uri.fsPath).split(path.sep).join('/') : undefined;

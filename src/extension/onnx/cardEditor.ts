@@ -1,9 +1,8 @@
-import path from 'node:path';
 import * as vscode from 'vscode';
 import { describeError, isUserError } from '../../core/errors';
 import type { Handlers } from '../../shared/contract';
 import { cardContract, type CardToHost, type SummaryView } from '../../shared/protocol/card';
-import { GIT_SCHEME } from '../registry/gitContent';
+import { describeModelUri } from './modelUri';
 import { ContractPanel } from '../webview/panel';
 import { loadHeavy } from '../heavy';
 import type { ModelSummary } from '../../core/onnx/summary';
@@ -11,17 +10,6 @@ import type { ModelSummary } from '../../core/onnx/summary';
 export interface CardContext {
   extensionUri: vscode.Uri;
   log: vscode.LogOutputChannel;
-}
-
-/** What the card shows in its title: the file name, and the version when the URI reads one from git. */
-export function describeModelUri(uri: vscode.Uri): { label: string; detail: string; version?: string } {
-  const base = path.posix.basename(uri.path);
-  if (uri.scheme === GIT_SCHEME) {
-    const q = new URLSearchParams(uri.query);
-    const label = q.get('label') ?? q.get('commit')?.slice(0, 8) ?? '';
-    return { label: base, detail: `${q.get('path') ?? base} at ${label} (${q.get('commit')?.slice(0, 12) ?? ''})`, version: label };
-  }
-  return { label: base, detail: uri.scheme === 'file' ? vscode.workspace.asRelativePath(uri) : uri.toString(true) };
 }
 
 class ModelDocument implements vscode.CustomDocument {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { UserError } from '../../core/errors';
-import { gitUri } from '../registry/gitContent';
+import { gitUri, gitUriParts } from '../registry/gitContent';
 import type { Node } from '../registry/modelsTree';
 
 /** The URI of the model a command runs on, and what to call it. */
@@ -12,13 +12,21 @@ export interface ModelTarget {
   detail: string;
 }
 
-function fromUri(uri: vscode.Uri): ModelTarget {
-  if (uri.scheme === 'modelyard-git') {
-    const q = new URLSearchParams(uri.query);
-    const label = q.get('label') ?? `${path.posix.basename(uri.path)}@${q.get('commit')?.slice(0, 8)}`;
-    return { uri, label, detail: `${q.get('path')} at ${q.get('commit')?.slice(0, 12)}` };
+/** What a model URI is called: the file name, and for a version read from git its label and commit. */
+export function describeModelUri(uri: vscode.Uri): { label: string; detail: string; version?: string } {
+  const base = path.posix.basename(uri.path);
+  const git = gitUriParts(uri);
+  if (git) {
+    const version = git.label ?? git.commit.slice(0, 8);
+    return { label: base, detail: `${git.path} at ${version} (${git.commit.slice(0, 12)})`, version };
   }
-  return { uri, label: path.posix.basename(uri.path), detail: uri.scheme === 'file' ? vscode.workspace.asRelativePath(uri) : uri.toString(true) };
+  return { label: base, detail: uri.scheme === 'file' ? vscode.workspace.asRelativePath(uri) : uri.toString(true) };
+}
+
+function fromUri(uri: vscode.Uri): ModelTarget {
+  const d = describeModelUri(uri);
+  const git = gitUriParts(uri);
+  return { uri, label: git ? (git.label ?? `${d.label}@${d.version}`) : d.label, detail: d.detail };
 }
 
 /** The `.onnx` file of the active editor tab: a text editor, or a custom editor such as the model card. */

@@ -10,13 +10,21 @@ export function gitUri(root: string, commit: string, relPath: string, label?: st
   return vscode.Uri.from({ scheme: GIT_SCHEME, path: `/${label ? `${label}/` : ''}${relPath}`, query: q.toString() });
 }
 
-function parse(uri: vscode.Uri): { root: string; commit: string; path: string } {
+/** What a modelyard-git: URI names (see gitUri); undefined for any other URI. */
+export function gitUriParts(uri: vscode.Uri): { root: string; commit: string; path: string; label?: string } | undefined {
+  if (uri.scheme !== GIT_SCHEME) return undefined;
   const q = new URLSearchParams(uri.query);
   const root = q.get('root');
   const commit = q.get('commit');
   const p = q.get('path');
-  if (!root || !commit || !p) throw vscode.FileSystemError.FileNotFound(uri);
-  return { root, commit, path: p };
+  const label = q.get('label');
+  return root && commit && p ? { root, commit, path: p, ...(label ? { label } : {}) } : undefined;
+}
+
+function parse(uri: vscode.Uri): { root: string; commit: string; path: string } {
+  const parts = gitUriParts(uri);
+  if (!parts) throw vscode.FileSystemError.FileNotFound(uri);
+  return parts;
 }
 
 /** Serves model bytes of any version without a checkout. Read-only: every write is refused. */
