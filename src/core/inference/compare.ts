@@ -213,11 +213,15 @@ export async function compareSessions(host: InferenceHost, idA: string, idB: str
   return report;
 }
 
-function verdict(r: ComparisonReport): ComparisonReport['verdict'] {
+/**
+ * The verdict on compared outputs: every output's reasons, and the outputs only one side has. `names` says what the
+ * sides are in those reasons (a local run and a remote endpoint's answer, for instance).
+ */
+export function verdict(r: Pick<ComparisonReport, 'outputs' | 'onlyInA' | 'onlyInB'>, names?: { a: string; b: string }): ComparisonReport['verdict'] {
   const reasons = r.outputs.flatMap((o) => o.reasons);
-  for (const n of r.onlyInA) reasons.push(`output '${n}' is only in A`);
-  for (const n of r.onlyInB) reasons.push(`output '${n}' is only in B`);
-  if (r.outputs.length === 0 && reasons.length === 0) reasons.push('the models have no output in common');
+  for (const n of r.onlyInA) reasons.push(`output '${n}' is only in ${names?.a ?? 'A'}`);
+  for (const n of r.onlyInB) reasons.push(`output '${n}' is only in ${names?.b ?? 'B'}`);
+  if (r.outputs.length === 0 && reasons.length === 0) reasons.push(names ? `${names.a} and ${names.b} have no output in common` : 'the models have no output in common');
   return { pass: reasons.length === 0, reasons };
 }
 

@@ -10,7 +10,7 @@ export { summaryToMarkdown } from '../../core/onnx/report';
 export { InferenceHost, InferenceError, type SessionInfo, type Source } from '../../core/inference/host';
 export { resolveShapes } from '../../core/inference/inputs';
 export { sweepThreads } from '../../core/inference/bench';
-export { compareSessions, compareOutputs } from '../../core/inference/compare';
+export { DEFAULT_TOLERANCES, compareSessions, compareOutputs, verdict } from '../../core/inference/compare';
 export { tensorFromJson, tensorToJson } from '../../core/inference/json';
 export { writeNpy } from '../../core/inference/npy';
 export * from './lab';

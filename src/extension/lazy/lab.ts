@@ -140,15 +140,6 @@ export function benchView(threads: number, r: BenchResult): BenchView {
   };
 }
 
-/** A verdict for outputs compared apart from compareSessions (a remote endpoint's answer against a local run). */
-export function withVerdict(r: Omit<ComparisonReport, 'verdict'>): ComparisonReport {
-  const reasons = r.outputs.flatMap((o) => o.reasons);
-  for (const n of r.onlyInA) reasons.push(`output '${n}' is only in the local run`);
-  for (const n of r.onlyInB) reasons.push(`output '${n}' is only in the endpoint's answer`);
-  if (r.outputs.length === 0 && reasons.length === 0) reasons.push('no output in common');
-  return { ...r, verdict: { pass: reasons.length === 0, reasons } };
-}
-
 export function compareView(a: string, b: string, r: ComparisonReport): CompareView {
   const num = (x: number) => (Number.isFinite(x) ? x : null);
   return {

@@ -326,9 +326,13 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
     const { feeds } = await heavy.feedsFromSpecs(session.inputs, specs, inferenceSettings().maxInputElements);
     const local = await (await this.ctx.inference.get()).run(session.id, feeds, { signal });
     const remote = await heavy.inferRemote(url, model, feeds, { signal });
-    const report = heavy.compareOutputs(local.outputs, remote.outputs);
-    const tolerances = { atol: 1e-4, rtol: 1e-3, minCosine: 0.999 };
-    const full = heavy.withVerdict({ ...report, tolerances, latency: { a: local.ms, b: remote.ms, ratio: remote.ms / local.ms, runs: 1 } });
+    const report = heavy.compareOutputs(local.outputs, remote.outputs, heavy.DEFAULT_TOLERANCES);
+    const full = {
+      ...report,
+      tolerances: heavy.DEFAULT_TOLERANCES,
+      latency: { a: local.ms, b: remote.ms, ratio: remote.ms / local.ms, runs: 1 },
+      verdict: heavy.verdict(report, { a: 'the local run', b: "the endpoint's answer" }),
+    };
     this.ctx.log.info(`[playground] ${this.target.label} vs ${url}: ${full.verdict.pass ? 'same answers' : full.verdict.reasons.join('; ')}`);
     await this.post({ type: 'remote', url, result: heavy.compareView(`local ${this.target.label}`, `${url} (${model})`, full) });
   }
