@@ -6,7 +6,7 @@
  * "Infinity" and "-Infinity", which JSON cannot spell as numbers.
  */
 import { UserError, firstLine } from '../errors';
-import { dtypeFromV2, type DType } from '../onnx/dtypes';
+import { INT_RANGE, dtypeFromV2, type DType } from '../onnx/dtypes';
 import { allocData, elementCount, formatShape, halfToFloat, isBigIntDType, isFloatDType, isTensorDType, floatToHalf, type Tensor, type TensorInfo } from './tensor';
 
 export interface TensorJson {
@@ -28,14 +28,6 @@ export interface FromJsonOptions {
 
 type Scalar = number | string | boolean;
 
-const INT_RANGE: Partial<Record<DType, [number, number]>> = {
-  int8: [-128, 127],
-  uint8: [0, 255],
-  int16: [-32768, 32767],
-  uint16: [0, 65535],
-  int32: [-2147483648, 2147483647],
-  uint32: [0, 4294967295],
-};
 
 /** Parses JSON text, with a UserError that quotes the parser's complaint. */
 export function parseJson(text: string, what = 'the JSON'): unknown {

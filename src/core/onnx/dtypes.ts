@@ -71,6 +71,16 @@ export const DTYPES: Readonly<Record<DType, DTypeInfo>> = {
   int2: { onnx: 26, bits: 2 },
 };
 
+/** The values each integer type of up to 32 bits holds (64-bit ones are bigints, checked apart). */
+export const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+};
+
 const BY_ONNX = new Map<number, DType>(Object.entries(DTYPES).map(([k, v]) => [v.onnx, k as DType]));
 const BY_V2 = new Map<string, DType>(Object.entries(DTYPES).flatMap(([k, v]) => (v.v2 ? [[v.v2, k as DType] as const] : [])));
 

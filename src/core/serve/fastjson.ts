@@ -14,7 +14,7 @@
  * The parser gives up (returns undefined) on anything it is not sure of; the caller then uses JSON.parse, whose
  * error messages people know.
  */
-import type { DType } from '../onnx/dtypes';
+import { INT_RANGE, type DType } from '../onnx/dtypes';
 import { allocData, floatToHalf, type TensorData } from '../inference/tensor';
 
 /**
@@ -200,14 +200,6 @@ export function parseJsonFast(buf: Uint8Array): unknown {
 }
 
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
-const INT_RANGE: Partial<Record<DType, [number, number]>> = {
-  int8: [-128, 127],
-  uint8: [0, 255],
-  int16: [-32768, 32767],
-  uint16: [0, 65535],
-  int32: [-2147483648, 2147483647],
-  uint32: [0, 4294967295],
-};
 
 /** Why a run could not become a tensor of the dtype; the caller words it (the general path does, from the values). */
 export class RunDecodeError extends Error {}
