@@ -6,6 +6,7 @@ import { cardInitial, cardToWebview, type CardToHost, type CardToWebview, type S
 import type { TensorInfoView } from '../../src/shared/protocol/playground';
 import { Host, el, readInitial } from '../shared/host';
 import { formatDims, formatMs } from '../playground/format';
+import '../shared/base.css';
 import './style.css';
 
 interface State {

@@ -11,6 +11,7 @@ import {
   type EnvironmentToWebview,
 } from '../../src/shared/protocol/environment';
 import { Host, el, readInitial } from '../shared/host';
+import '../shared/base.css';
 import './style.css';
 
 interface State {

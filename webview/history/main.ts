@@ -16,6 +16,7 @@ import {
 } from '../../src/shared/protocol/history';
 import { Host, el, readInitial } from '../shared/host';
 import { ALL, GROUPS, GROUP_OF, ICON_OF, absoluteTime, matches, relativeTime, type FilterGroup, type Filters } from './format';
+import '../shared/base.css';
 import './style.css';
 
 interface State {

@@ -27,6 +27,7 @@ import {
 } from '../../src/shared/protocol/playground';
 import { Host, el, readInitial } from '../shared/host';
 import { formatDims, formatMs, formatNumber, histogramSvg } from './format';
+import '../shared/base.css';
 import './style.css';
 
 /** What the webview keeps across hides and reloads (versioned by Host). */
