@@ -84,6 +84,20 @@ function save(): void {
   host.state = state;
 }
 
+/** Changes part of the state: kept, and shown. */
+function setter<T extends object>(part: T): (next: Partial<T>) => void {
+  return (next) => {
+    Object.assign(part, next);
+    save();
+    render();
+  };
+}
+
+/** The run the outputs table shows: the one picked in the history, else the newest. */
+function selectedRun(): RunView | undefined {
+  return state.runs.find((r) => r.id === state.selectedRun) ?? state.runs[0];
+}
+
 function post(m: PlaygroundToHost): void {
   host.post(m);
 }
@@ -327,7 +341,7 @@ function outputsTable(run: RunView): HTMLElement {
 }
 
 function runTab(): HTMLElement {
-  const run = state.runs.find((r) => r.id === state.selectedRun) ?? state.runs[0];
+  const run = selectedRun();
   const running = busy?.what === 'run';
   return el(
     'div',
@@ -381,11 +395,7 @@ function runTab(): HTMLElement {
 
 function benchTab(): HTMLElement {
   const b = state.bench;
-  const set = (next: Partial<State['bench']>) => {
-    Object.assign(b, next);
-    save();
-    render();
-  };
+  const set = setter(b);
   const running = busy?.what === 'benchmark';
   return el(
     'div',
@@ -479,11 +489,7 @@ function compareTable(c: CompareView, remote = false): HTMLElement {
 
 function compareTab(): HTMLElement {
   const c = state.compare;
-  const set = (next: Partial<State['compare']>) => {
-    Object.assign(c, next);
-    save();
-    render();
-  };
+  const set = setter(c);
   return el(
     'div',
     { class: 'tab-body' },
@@ -508,11 +514,7 @@ function compareTab(): HTMLElement {
 
 function remoteTab(): HTMLElement {
   const r = state.remote;
-  const set = (next: Partial<State['remote']>) => {
-    Object.assign(r, next);
-    save();
-    render();
-  };
+  const set = setter(r);
   return el(
     'div',
     { class: 'tab-body' },
@@ -647,8 +649,8 @@ function wire(): void {
     post({ type: 'run', inputs: feeds(), options: state.options });
   });
   on('cancel', () => post({ type: 'cancel' }));
-  on('save-npy', () => post({ type: 'saveOutputs', run: (state.runs.find((r) => r.id === state.selectedRun) ?? state.runs[0])!.id, format: 'npy' }));
-  on('save-json', () => post({ type: 'saveOutputs', run: (state.runs.find((r) => r.id === state.selectedRun) ?? state.runs[0])!.id, format: 'json' }));
+  on('save-npy', () => post({ type: 'saveOutputs', run: selectedRun()!.id, format: 'npy' }));
+  on('save-json', () => post({ type: 'saveOutputs', run: selectedRun()!.id, format: 'json' }));
   on('bench', () => {
     lastError = undefined;
     const b = state.bench;
