@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { UserError, firstLine } from '../core/errors';
+import { UserError } from '../core/errors';
 import { InferenceError, InferenceHost, type Source } from '../core/inference/host';
 import { makeFeeds, type DimOverrides, type InputSource, type MadeFeeds } from '../core/inference/inputs';
 import { writeNpy } from '../core/inference/npy';
@@ -15,6 +15,7 @@ import type { Logger } from '../core/log';
 import { summarizeBytes, summarizeFile, type ModelSummary } from '../core/onnx/summary';
 import { readBlob } from '../core/registry/blobs';
 import { loadRegistry, resolveRef } from '../core/registry/registry';
+import { writeAtomic } from '../core/util/files';
 import { run } from '../core/util/proc';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
@@ -190,19 +191,6 @@ export async function feedsFor(inputs: readonly TensorInfo[], values: { input?: 
 
 // ---------------------------------------------------------------------------------------------------------------
 // Files
-
-/** Writes a file whole or not at all: to a temporary name beside it, then renamed over it. */
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  await fsp.mkdir(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  try {
-    await fsp.writeFile(tmp, data);
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw new UserError(`${file} could not be written: ${firstLine(e instanceof Error ? e.message : String(e))}.`, 'Check the folder and its permissions.');
-  }
-}
 
 /** A file name for an output ("logits/0:1" → "logits_0_1.npy"). */
 export function outputFileName(name: string): string {

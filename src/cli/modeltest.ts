@@ -11,7 +11,8 @@ import { parseModelTestFile } from '../core/modeltest/format';
 import { modelTestDeps } from '../core/modeltest/deps';
 import { expectedFile, runModelTest, type CaseResult } from '../core/modeltest/runner';
 import { parse } from './inference';
-import { EXIT_CANCELLED, interruptSignal, resolveModel, withHost, writeAtomic } from './model';
+import { writeAtomic } from '../core/util/files';
+import { EXIT_CANCELLED, interruptSignal, resolveModel, withHost } from './model';
 
 type Out = (s: string) => void;
 

@@ -1,7 +1,7 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { UserError, describeError, isUserError } from '../../core/errors';
+import { writeAtomic } from '../../core/util/files';
 import type { SessionInfo, SessionOptions } from '../../core/inference/host';
 import type { Tensor } from '../../core/inference/tensor';
 import type { Handlers } from '../../shared/contract';
@@ -254,7 +254,7 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
       const uri = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(defaultFolder(), `${base}.run${run}.json`)), filters: { JSON: ['json'] }, title: 'Save outputs as JSON' });
       if (!uri) return;
       const json = Object.entries(outputs).map(([n, t]) => heavy.tensorToJson(t, n));
-      await writeAtomically(uri.fsPath, Buffer.from(JSON.stringify(json, null, 1)));
+      await writeAtomic(uri.fsPath, Buffer.from(JSON.stringify(json, null, 1)));
       void vscode.window.showInformationMessage(`Saved ${json.length} outputs to ${path.basename(uri.fsPath)}.`);
       return;
     }
@@ -263,7 +263,7 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
     const names: string[] = [];
     for (const [n, t] of Object.entries(outputs)) {
       const file = path.join(folder[0].fsPath, `${base}.run${run}.${n.replace(/[^A-Za-z0-9_.-]+/g, '_')}.npy`);
-      await writeAtomically(file, heavy.writeNpy(t));
+      await writeAtomic(file, heavy.writeNpy(t));
       names.push(path.basename(file));
     }
     void vscode.window.showInformationMessage(`Saved ${names.join(', ')}.`);
@@ -300,7 +300,7 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
     });
     if (!uri) return;
     const doc = { model: this.target.label, uri: this.target.uri.toString(), at: new Date().toISOString(), results: this.bench };
-    await writeAtomically(uri.fsPath, Buffer.from(JSON.stringify(doc, null, 2)));
+    await writeAtomic(uri.fsPath, Buffer.from(JSON.stringify(doc, null, 2)));
   }
 
   private async compare(specs: Record<string, InputSpec>, options: SessionOptionsView, tolerances: { atol: number; rtol: number; minCosine: number }, signal: AbortSignal): Promise<void> {
@@ -340,16 +340,4 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
 
 function defaultFolder(): string {
   return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
-}
-
-/** Writes through a temporary file and a rename: a failed save never leaves half a file. */
-async function writeAtomically(file: string, data: Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw new UserError(`could not save ${path.basename(file)}: ${describeError(e)}.`, 'Choose a folder you can write to.');
-  }
 }
