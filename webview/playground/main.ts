@@ -13,6 +13,7 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import {
   playgroundInitial,
   playgroundToWebview,
+  randomSourceFor,
   type BenchView,
   type CompareView,
   type InputSource,
@@ -105,12 +106,6 @@ function post(m: PlaygroundToHost): void {
 // ------------------------------------------------------------------------------------------------------------------
 // Inputs
 
-function defaultSource(info: TensorInfoView): InputSource {
-  const integer = /int|bool/.test(info.dtype ?? '');
-  return integer
-    ? { kind: 'random', seed: 0, distribution: 'uniform', min: 0, max: info.dtype === 'bool' ? 1 : 10, mean: 0, std: 1 }
-    : { kind: 'random', seed: 0, distribution: 'uniform', min: -1, max: 1, mean: 0, std: 1 };
-}
 
 let guessed: { input: string; index: number; reason: string }[] = [];
 
@@ -118,7 +113,7 @@ function ensureSpecs(shapes: Record<string, number[]>, sources: Record<string, I
   for (const info of inputs ?? []) {
     const spec = state.specs[info.name];
     const shape = shapes[info.name] ?? [];
-    if (!spec || spec.shape.length !== shape.length) state.specs[info.name] = { shape, source: sources[info.name] ?? defaultSource(info) };
+    if (!spec || spec.shape.length !== shape.length) state.specs[info.name] = { shape, source: sources[info.name] ?? randomSourceFor(info.dtype) };
   }
 }
 
@@ -159,7 +154,7 @@ const SOURCES = [
 function sourceFor(kind: InputSource['kind'], info: TensorInfoView): InputSource {
   switch (kind) {
     case 'random':
-      return defaultSource(info);
+      return randomSourceFor(info.dtype);
     case 'zeros':
     case 'ones':
       return { kind };

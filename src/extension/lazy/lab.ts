@@ -8,15 +8,14 @@ import type { ComparisonReport } from '../../core/inference/compare';
 import { inputRole, makeFeeds, makeInput, type InputSource as CoreSource } from '../../core/inference/inputs';
 import { tensorStats, topK } from '../../core/inference/stats';
 import { isFloatDType, type Tensor, type TensorInfo } from '../../core/inference/tensor';
-import type { BenchView, CompareView, InputSource, InputSpec, OutputView, RunView } from '../../shared/protocol/playground';
+import { randomSourceFor, type BenchView, type CompareView, type InputSource, type InputSpec, type OutputView, type RunView } from '../../shared/protocol/playground';
 
 /** The first source the Playground offers for an input (see inputRole). */
 export function suggestedSource(info: TensorInfo): InputSource {
   const role = inputRole(info);
   if (role === 'sample-rate') return { kind: 'json', text: '16000' };
   if (role === 'state') return { kind: 'zeros' };
-  const integer = !!info.dtype && !isFloatDType(info.dtype);
-  return { kind: 'random', seed: 0, distribution: 'uniform', min: integer ? 0 : -1, max: info.dtype === 'bool' ? 1 : integer ? 10 : 1, mean: 0, std: 1 };
+  return randomSourceFor(info.dtype);
 }
 
 /** The core's source for a webview source. */

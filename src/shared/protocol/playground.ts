@@ -52,6 +52,12 @@ export const inputSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('wav'), path: str, sampleRate: z.optional(z.int().check(z.minimum(1000), z.maximum(384_000))) }),
 ]);
 
+/** The random source the Playground starts an input with: a small range of integers, or uniform floats in [-1, 1). */
+export function randomSourceFor(dtype: string | undefined): Extract<z.infer<typeof inputSourceSchema>, { kind: 'random' }> {
+  const integer = !!dtype && !/^float(16|32|64)$/.test(dtype);
+  return { kind: 'random', seed: 0, distribution: 'uniform', min: integer ? 0 : -1, max: dtype === 'bool' ? 1 : integer ? 10 : 1, mean: 0, std: 1 };
+}
+
 export const inputSpecSchema = z.object({
   shape: z.array(z.int().check(z.minimum(0), z.maximum(2 ** 31))).check(z.maxLength(64)),
   source: inputSourceSchema,
