@@ -127,7 +127,8 @@ export class ModelTests extends Disposable {
     const ac = new AbortController();
     token.onCancellationRequested(() => ac.abort());
     // Requested items grouped by file: each file's model loads once.
-    const byFile = new Map<string, { file: vscode.Uri; names?: Set<string> }>();
+    // A file asked for runs all its tests, whatever else of it was asked for too, in any order.
+    const byFile = new Map<string, { file: vscode.Uri; all: boolean; names: Set<string> }>();
     const queue: vscode.TestItem[] = [];
     if (req.include) queue.push(...req.include);
     else this.controller.items.forEach((i) => queue.push(i));
@@ -135,20 +136,19 @@ export class ModelTests extends Disposable {
       if (req.exclude?.includes(item)) continue;
       const d = this.data.get(item);
       const file = d?.kind === 'case' ? d.file : item.uri!;
-      const entry = byFile.get(file.toString()) ?? { file };
-      if (d?.kind === 'case') (entry.names ??= new Set()).add(d.name);
-      else entry.names = undefined;
+      const entry = byFile.get(file.toString()) ?? { file, all: false, names: new Set<string>() };
+      if (d?.kind === 'case') entry.names.add(d.name);
+      else entry.all = true;
       byFile.set(file.toString(), entry);
-      if (d?.kind !== 'case') entry.names = undefined;
     }
     try {
-      for (const { file, names } of byFile.values()) {
+      for (const { file, all, names } of byFile.values()) {
         if (token.isCancellationRequested) break;
         const fileItem = await this.update(file);
         const spec = (this.data.get(fileItem) as FileData | undefined)?.spec;
         const cases: vscode.TestItem[] = [];
         fileItem.children.forEach((c) => {
-          if (!names || names.has((this.data.get(c) as CaseData).name)) cases.push(c);
+          if (!req.exclude?.includes(c) && (all || names.has((this.data.get(c) as CaseData).name))) cases.push(c);
         });
         if (!spec) {
           run.errored(fileItem, new vscode.TestMessage(fileItem.error instanceof vscode.MarkdownString ? fileItem.error.value : String(fileItem.error ?? 'the file cannot be read')));
