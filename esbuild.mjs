@@ -32,28 +32,12 @@ const common = {
 /** @type {esbuild.BuildOptions[]} */
 const targets = [
   {
+    // Each entry is a bundle of its own (no code splitting in CommonJS):
+    //   extension         what VS Code loads and activates
+    //   heavy             what only some commands need, loaded on first use (src/extension/heavy.ts)
+    //   inference-worker  the child process that owns onnxruntime-node: inference never runs in the extension host
     ...common,
-    entryPoints: { extension: 'src/extension/main.ts' },
-    outdir: 'dist',
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: nodeExternals,
-  },
-  {
-    // What only some commands need, loaded on first use (src/extension/heavy.ts): activation never evaluates it.
-    ...common,
-    entryPoints: { heavy: 'src/extension/lazy/index.ts' },
-    outdir: 'dist',
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: nodeExternals,
-  },
-  {
-    // The child process that owns onnxruntime-node: inference never runs in the extension host.
-    ...common,
-    entryPoints: { 'inference-worker': 'src/core/inference/worker.ts' },
+    entryPoints: { extension: 'src/extension/main.ts', heavy: 'src/extension/lazy/index.ts', 'inference-worker': 'src/core/inference/worker.ts' },
     outdir: 'dist',
     platform: 'node',
     format: 'cjs',
