@@ -129,23 +129,10 @@ export function parseModelTestFile(text: string, file: string): { spec: ModelTes
     if (names.has(t.name)) throw new UserError(`${file}: two tests are named '${t.name}'.`, 'Give each test its own name.');
     names.add(t.name);
   }
-  return { spec: r.data, locations: locate(text, r.data.tests.map((t) => t.name)) };
-}
-
-/** The line of each test's "name" (0-based), found in the text: JSON.parse forgets positions. */
-function locate(text: string, names: string[]): CaseLocation[] {
-  const lines = text.split('\n');
-  let from = 0;
-  return names.map((name) => {
-    const needle = JSON.stringify(name);
-    for (let i = from; i < lines.length; i++) {
-      if (/"name"\s*:/.test(lines[i]!) && lines[i]!.includes(needle)) {
-        from = i + 1;
-        return { name, line: i };
-      }
-    }
-    return { name, line: 0 };
-  });
+  // JSON.parse forgets positions: each test's line (0-based) is where its "name" is, found by the same walk that
+  // points schema errors at their line.
+  const locations = r.data.tests.map((t, i) => ({ name: t.name, line: (lineOfPath(text, ['tests', i, 'name']) ?? 1) - 1 }));
+  return { spec: r.data, locations };
 }
 
 export function toleranceOf(file: ModelTestFile, test: ModelTestCase, expected?: ExpectedRef): Tolerance {
