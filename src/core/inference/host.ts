@@ -410,7 +410,7 @@ interface SessionRecord {
 
 /** The options as a canonical string: equal settings, equal key. */
 function optionsKey(o: SessionOptions): string {
-  return JSON.stringify([o.intraOpThreads ?? 0, o.interOpThreads ?? 0, o.graphOptimizationLevel ?? 'all', o.executionProviders?.length ? o.executionProviders : ['cpu']]);
+  return JSON.stringify([o.intraOpThreads ?? 0, o.interOpThreads ?? 0, o.graphOptimizationLevel ?? 'all', o.executionProviders?.length ? o.executionProviders : ['cpu'], o.optimizedModelFilePath ?? '']);
 }
 
 export class InferenceHost {

@@ -20,6 +20,8 @@ export interface SessionOptions {
   graphOptimizationLevel?: GraphOptimizationLevel;
   /** onnxruntime-node's names, in order of preference: 'cpu', 'cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'. Default ['cpu']. */
   executionProviders?: string[];
+  /** Where onnxruntime writes the graph as optimized (fused) for this session: to see which fusions happened. */
+  optimizedModelFilePath?: string;
 }
 
 export interface RuntimeInfo {

@@ -64,6 +64,7 @@ function sessionOptions(o: SessionOptions): Ort.InferenceSession.SessionOptions 
     graphOptimizationLevel: o.graphOptimizationLevel ?? 'all',
     ...(o.intraOpThreads ? { intraOpNumThreads: o.intraOpThreads } : {}),
     ...(o.interOpThreads ? { interOpNumThreads: o.interOpThreads } : {}),
+    ...(o.optimizedModelFilePath ? { optimizedModelFilePath: o.optimizedModelFilePath } : {}),
     // Fatal only: onnxruntime's warnings (unused initializers …) are noise to people, and its errors are thrown
     // (they would reach the log twice). A fatal message is what precedes a native abort: the host keeps it.
     logSeverityLevel: 4,
