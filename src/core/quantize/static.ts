@@ -1,0 +1,545 @@
+/**
+ * int8 static quantization in the QDQ form, as onnxruntime.quantization.quantize_static writes it by default:
+ * QuantizeLinear→DequantizeLinear pairs on the float activations around Conv, MatMul and Gemm (ranges from
+ * calibrate.ts), int8 symmetric weights behind a DequantizeLinear, and int32 biases whose scale is
+ * x_scale·w_scale. onnxruntime's QDQ transformers then fold each DQ→Conv→Q group into QLinearConv (MatMul into
+ * QLinearMatMul, Gemm into QGemm), which is where the speed comes from: a DQ'd weight alone is not folded and is
+ * slower than float.
+ *
+ * Beyond Python's quantizer (which leaves these to onnxruntime's preprocessing step), two rewrites keep the int8
+ * groups whole: a BatchNormalization that follows a Conv is folded into its weights and bias (otherwise the float BN
+ * would sit between the Conv and its output Q, and the Conv's range would be the pre-BN one), and a Relu, or a Clip
+ * from 0, after a quantized node is dropped, its range taken by the node's output Q (a range starting at 0 clamps
+ * exactly as Relu does; Clip's top is within the range too).
+ *
+ * Opsets below 13 have no per-channel QuantizeLinear (`axis` came in 13) and opset 9 has no QuantizeLinear at all,
+ * so those models get the com.microsoft QuantizeLinear/DequantizeLinear contrib ops instead, which onnxruntime's QDQ
+ * selectors accept as well (test/unit/quantize-static.test.ts checks QLinearConv forms from them).
+ */
+import { create } from '@bufbuild/protobuf';
+import { UserError } from '../errors';
+import { ValueInfoProtoSchema, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb';
+import { attrFloat, attrInt, attrInts, DT, getAttr, makeNode, makeTensor, nodeLabel, type QModel, type Scope, type Weight } from './graph';
+import { INT8_SYMMETRIC, minMax, qparams, quantizeArray, quantizePerChannel, QRANGE, rint, type QParams, type QType } from './math';
+import { excludedBy, throwIfCancelled, type Exclusions, type FormResult, type NodeDecision, type StaticOptions } from './types';
+
+/** The op types quantized (inputs, weights and outputs). */
+export const STATIC_OP_TYPES: ReadonlySet<string> = new Set(['Conv', 'MatMul', 'Gemm']);
+
+const MS = 'com.microsoft';
+
+/** What the quantizer means to do with one candidate node, before ranges are known. */
+interface Plan {
+  node: NodeProto;
+  label: string;
+  /** Activation inputs to quantize (A; and B for a MatMul of two activations). */
+  acts: string[];
+  /** The constant B input (input 1); absent for a MatMul of two activations. */
+  weight?: Weight;
+  /** Conv's bias or Gemm's C (input 2). */
+  bias?: Weight;
+  /** A BatchNormalization folded into this Conv. */
+  bn?: NodeProto;
+  /** A Relu or Clip(0, max) dropped into this node's output range. */
+  act?: { node: NodeProto; max: number };
+  /** The value the rewritten node writes (the BN's or activation's output when those are absorbed). */
+  out: string;
+  /** Why the node stays float (decided before ranges). */
+  keep?: string;
+}
+
+/**
+ * Names every unnamed node of the main graph (`Conv_12`: op type and position), so that reports, exclusions and the
+ * sensitivity pass can refer to each. Deterministic: the same model gets the same names, which the sensitivity pass
+ * relies on when it rebuilds the model. Returns how many nodes were named.
+ */
+export function ensureNodeNames(m: QModel): number {
+  let named = 0;
+  m.graph.node.forEach((n, i) => {
+    if (n.name) return;
+    n.name = m.names.fresh(`${n.opType}_${i}`);
+    named++;
+  });
+  return named;
+}
+
+/**
+ * The activation values calibration must measure for quantizeStatic with these options: the float inputs and the
+ * (BN- and Relu-absorbed) outputs of every main-graph Conv, MatMul and Gemm that would be quantized.
+ */
+export function calibrationTargets(m: QModel, opts: { exclude?: Exclusions; keepFloat?: ReadonlySet<string> }): string[] {
+  const scope = m.scopes()[0]!;
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const p of planNodes(m, scope, opts)) {
+    if (p.keep) continue;
+    for (const v of [...p.acts, p.out]) {
+      if (!seen.has(v)) {
+        seen.add(v);
+        out.push(v);
+      }
+    }
+  }
+  return out;
+}
+
+/** Rewrites `m` in place into the QDQ form. */
+export function quantizeStatic(m: QModel, opts: StaticOptions): FormResult {
+  const decisions: NodeDecision[] = [];
+  const notes: string[] = [];
+  const scopes = m.scopes();
+  const scope = scopes[0]!;
+  for (const s of scopes.slice(1)) {
+    for (const n of s.graph.node) {
+      if (STATIC_OP_TYPES.has(n.opType) && n.domain === '') {
+        decisions.push({ node: nodeLabel(n), opType: n.opType, graph: s.path, action: 'kept', reason: 'inside a subgraph (If/Loop/Scan body): static quantization covers the main graph, where calibration measures ranges' });
+      }
+    }
+  }
+  const opset = m.opset('');
+  if (opset < 7) throw new UserError(`the model imports ONNX opset ${opset}; static quantization needs opset 7 or later.`, 'Convert the model to a newer opset first (onnx.version_converter).');
+  const contrib = opset < 13;
+  const actType: QType = opts.activationType ?? 'uint8';
+  const perChannel = opts.perChannel ?? false;
+  const ranges = opts.ranges;
+
+  const plans = planNodes(m, scope, opts);
+  // Ranges decide last: a node whose values were not measured stays float.
+  for (const p of plans) {
+    if (p.keep) continue;
+    const missing = [...p.acts, p.out].filter((v) => !ranges.has(v));
+    if (missing.length) p.keep = `no calibrated range for ${missing.map((v) => `'${v}'`).join(', ')} (calibration did not measure ${missing.length > 1 ? 'them' : 'it'})`;
+  }
+
+  // onnxruntime folds Q/DQ groups into default-domain QLinearConv/QLinearMatMul, which exist from opset 10: in an
+  // opset-9 model that fold fails session creation ("No Op registered for QLinearConv with domain_version of 9"),
+  // contrib Q/DQ or not. So opset 9 goes to 10 when its nodes allow it, or stays float.
+  if (opset < 10 && plans.some((p) => !p.keep)) {
+    const blocker = opset10Blocker(m);
+    if (blocker) {
+      for (const p of plans) p.keep ??= `the model's opset ${opset} cannot hold int8 groups (onnxruntime forms QLinearConv, which needs opset 10), and ${blocker}, so the opset was not upgraded`;
+    } else {
+      const changed = upgradeTo10(m);
+      notes.push(`ONNX opset upgraded from ${opset} to 10 (onnxruntime's QLinearConv needs it)${changed ? `: ${changed} Slice/TopK node${changed > 1 ? 's' : ''} now take their attributes as inputs` : ''}.`);
+    }
+  }
+  const q = new Rewriter(m, scope, contrib, actType);
+  const converted = plans.filter((p) => !p.keep);
+  for (const p of plans) {
+    if (p.keep) decisions.push({ node: p.label, opType: p.node.opType, graph: 'main', action: 'kept', reason: p.keep });
+  }
+  let folded = 0;
+  let fused = 0;
+  converted.forEach((p, i) => {
+    throwIfCancelled(opts.signal);
+    for (const a of p.acts) q.activation(a, ranges.get(a)!);
+    const r = ranges.get(p.out)!;
+    // An absorbed Relu/Clip starts the range at 0 (so that Q clamps as Relu does) and ends it at Clip's top.
+    q.activation(p.out, p.act ? { min: 0, max: Math.max(0, Math.min(r.max, p.act.max)) } : r);
+    const how = q.quantizeNode(p, perChannel);
+    if (p.bn) folded++;
+    if (p.act) fused++;
+    decisions.push({
+      node: p.label,
+      opType: p.node.opType,
+      graph: 'main',
+      action: 'converted',
+      form: `QDQ ${actType} activations, int8 ${how} weights${p.bn ? ' (+BatchNormalization folded)' : ''}${p.act ? ` (+${p.act.node.opType} fused)` : ''}`,
+      reason: `calibrated ranges for ${[...p.acts, p.out].map((v) => `'${v}'`).join(', ')}`,
+    });
+    opts.progress?.((i + 1) / converted.length);
+  });
+  q.finish();
+  if (converted.length) {
+    if (contrib) {
+      m.ensureOpset(MS, 1);
+      notes.push(
+        `QuantizeLinear/DequantizeLinear from the com.microsoft domain: the model's ONNX opset ${m.opset('')} has no per-channel QuantizeLinear (axis needs opset 13), and upgrading to 13 would touch many other nodes; onnxruntime folds the contrib Q/DQ into QLinearConv the same way.`,
+      );
+    }
+    if (folded) notes.push(`${folded} BatchNormalization node${folded > 1 ? 's' : ''} folded into the preceding Conv's weights and bias.`);
+    if (fused) notes.push(`${fused} Relu/Clip node${fused > 1 ? 's' : ''} absorbed into the output range of the node before.`);
+    const dropped = m.pruneUnusedWeights();
+    if (dropped) notes.push(`${dropped} float weight${dropped > 1 ? 's' : ''} no longer read were dropped.`);
+  }
+  return { decisions, notes };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Planning
+
+function planNodes(m: QModel, scope: Scope, opts: { exclude?: Exclusions; keepFloat?: ReadonlySet<string> }): Plan[] {
+  const plans: Plan[] = [];
+  const ir = m.irVersion;
+  const isFloat = (name: string) => {
+    const t = scope.elemType(name);
+    return t === undefined || t === DT.FLOAT;
+  };
+  const floatWeight = (name: string | undefined) => {
+    const w = name ? scope.weight(name, ir) : undefined;
+    return w && w.proto.dataType === DT.FLOAT ? w : undefined;
+  };
+  for (const n of scope.graph.node) {
+    if (!STATIC_OP_TYPES.has(n.opType) || n.domain !== '') continue;
+    const label = nodeLabel(n);
+    const plan: Plan = { node: n, label, acts: [n.input[0]!], out: n.output[0]! };
+    plans.push(plan);
+    const keep = (why: string) => (plan.keep = why);
+    const ex = excludedBy(opts.exclude, n.opType, n.name);
+    if (ex) {
+      keep(ex);
+      continue;
+    }
+    if (n.name && opts.keepFloat?.has(n.name)) {
+      keep('kept in float: it hurt fidelity most (sensitivity pass)');
+      continue;
+    }
+    const a = n.input[0];
+    if (!a || scope.weight(a, ir)) {
+      keep('its first input is a constant, not an activation');
+      continue;
+    }
+    if (!isFloat(a)) {
+      keep(`its input is ${scope.elemType(a)}, not float32`);
+      continue;
+    }
+    const wName = n.input[1];
+    const w = floatWeight(wName);
+    if (n.opType === 'MatMul' && wName && !scope.weight(wName, ir)) {
+      // Two activations (attention scores × values): both get Q/DQ, as quantize_static does; QLinearMatMul takes them.
+      if (!isFloat(wName)) {
+        keep(`its second input is ${scope.elemType(wName)}, not float32`);
+        continue;
+      }
+      plan.acts.push(wName);
+    } else if (!w) {
+      keep(wName && scope.weight(wName, ir) ? 'its weight is not float32' : 'its weight is computed, not a constant');
+      continue;
+    } else {
+      plan.weight = w;
+      const rank = w.proto.dims.length;
+      if ((n.opType === 'Conv' && rank < 3) || (n.opType !== 'Conv' && rank < 2)) {
+        keep(`its weight has rank ${rank}`);
+        continue;
+      }
+    }
+    if (n.opType === 'Conv' && n.input[2]) {
+      const b = floatWeight(n.input[2]);
+      if (!b) {
+        keep('its bias is computed, not a float constant');
+        continue;
+      }
+      plan.bias = b;
+    }
+    if (n.opType === 'Gemm' && n.input[2]) {
+      // QGemm takes an int32 bias of scale x_scale·w_scale: only a 1-D C, added as is (alpha = beta = 1).
+      const c = floatWeight(n.input[2]);
+      const cols = Number(plan.weight!.proto.dims[attrInt(n, 'transB', 0) ? 0 : 1]);
+      if (c && c.proto.dims.length === 1 && Number(c.proto.dims[0]) === cols && attrFloat(n, 'alpha', 1) === 1 && attrFloat(n, 'beta', 1) === 1) plan.bias = c;
+      else {
+        keep('its C input is not a 1-D constant bias with alpha = beta = 1');
+        continue;
+      }
+    }
+    // Absorb what follows into the output: BatchNormalization (Conv only), then Relu or Clip from 0.
+    let next = soleConsumer(scope, plan.out);
+    if (n.opType === 'Conv' && next && next.opType === 'BatchNormalization' && next.domain === '' && next.input[0] === plan.out && foldableBn(m, scope, next, Number(plan.weight!.proto.dims[0]))) {
+      plan.bn = next;
+      plan.out = next.output[0]!;
+      next = soleConsumer(scope, plan.out);
+    }
+    if (next && next.domain === '' && next.input[0] === plan.out) {
+      const max = reluLikeMax(m, scope, next);
+      if (max !== undefined) {
+        plan.act = { node: next, max };
+        plan.out = next.output[0]!;
+      }
+    }
+  }
+  return plans;
+}
+
+/** The node that alone reads `name` in this graph (not a graph output, not read by a subgraph), if any. */
+function soleConsumer(scope: Scope, name: string): NodeProto | undefined {
+  const c = scope.consumers.get(name);
+  if (!c || c.length !== 1 || scope.outputs.has(name) || scope.capturedBySubgraphs.has(name)) return undefined;
+  const n = c[0]!;
+  return n.input.filter((i) => i === name).length === 1 ? n : undefined;
+}
+
+function foldableBn(m: QModel, scope: Scope, bn: NodeProto, channels: number): boolean {
+  if (bn.output.slice(1).some(Boolean)) return false; // training outputs in use
+  if (getAttr(bn, 'spatial') && attrInt(bn, 'spatial', 1) !== 1) return false;
+  if (getAttr(bn, 'training_mode') && attrInt(bn, 'training_mode', 0) !== 0) return false;
+  return bn.input.slice(1, 5).length === 4 && bn.input.slice(1, 5).every((i) => {
+    const w = scope.weight(i, m.irVersion);
+    return w && w.proto.dataType === DT.FLOAT && w.proto.dims.length === 1 && Number(w.proto.dims[0]) === channels;
+  });
+}
+
+/** For a Relu, or a Clip whose minimum is exactly 0: the top of its range (Infinity for Relu); else undefined. */
+function reluLikeMax(m: QModel, scope: Scope, n: NodeProto): number | undefined {
+  if (n.opType === 'Relu') return Infinity;
+  if (n.opType !== 'Clip') return undefined;
+  let lo: number | undefined;
+  let hi = Infinity;
+  if (m.opset('') < 11) {
+    lo = getAttr(n, 'min') ? attrFloat(n, 'min', 0) : undefined;
+    if (getAttr(n, 'max')) hi = attrFloat(n, 'max', Infinity);
+  } else {
+    const scalar = (name: string | undefined) => {
+      const w = name ? scope.weight(name, m.irVersion) : undefined;
+      const v = w && w.proto.dataType === DT.FLOAT ? m.floatWeight(w) : undefined;
+      return v && v.length === 1 ? v[0]! : undefined;
+    };
+    lo = scalar(n.input[1]);
+    if (n.input[2]) {
+      const v = scalar(n.input[2]);
+      if (v === undefined) return undefined;
+      hi = v;
+    }
+  }
+  return lo === 0 && hi > 0 ? hi : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Opset 9 → 10
+
+/**
+ * Ops whose opset-10 version differs from opset 9 in a way that matters: Slice and TopK move attributes to inputs
+ * (converted here), Upsample is deprecated (Resize replaces it with other inputs), Dropout's mask becomes bool.
+ * AveragePool and MaxPool only gain ceil_mode (default 0: unchanged).
+ */
+function opset10Blocker(m: QModel): string | undefined {
+  if (m.proto.functions.length) return 'it has model-local functions';
+  for (const s of m.scopes()) {
+    for (const n of s.graph.node) {
+      if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+      if (n.opType === 'Upsample') return `it uses Upsample (${nodeLabel(n)}), deprecated in opset 10`;
+      if (n.opType === 'Dropout' && n.output[1]) return `its Dropout ${nodeLabel(n)} outputs a mask (bool from opset 10)`;
+    }
+  }
+  return undefined;
+}
+
+/** Sets the default opset to 10, moving Slice's and TopK's attributes to int64 inputs. Returns how many nodes changed. */
+function upgradeTo10(m: QModel): number {
+  let changed = 0;
+  for (const s of m.scopes()) {
+    for (const n of s.graph.node) {
+      if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+      const input = (base: string, values: number[]): string => {
+        const name = m.names.fresh(`${n.name || n.opType}_${base}`);
+        s.addInitializer(makeTensor(name, 'int64', [values.length], BigInt64Array.from(values, BigInt)));
+        return name;
+      };
+      if (n.opType === 'Slice') {
+        const starts = attrInts(n, 'starts') ?? [];
+        const ends = attrInts(n, 'ends') ?? [];
+        const axes = attrInts(n, 'axes');
+        n.attribute = [];
+        n.input = [n.input[0]!, input('starts', starts), input('ends', ends), ...(axes ? [input('axes', axes)] : [])];
+        changed++;
+      } else if (n.opType === 'TopK') {
+        const k = attrInt(n, 'k', 1);
+        n.attribute = n.attribute.filter((a) => a.name !== 'k');
+        n.input = [n.input[0]!, input('k', [k])];
+        changed++;
+      }
+    }
+  }
+  const o = m.proto.opsetImport.find((x) => x.domain === '' || x.domain === 'ai.onnx');
+  if (o) o.version = 10n;
+  return changed;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rewriting
+
+interface ActQ {
+  scale: string;
+  zp: string;
+  params: QParams;
+}
+
+/** Collects the new nodes and tensors, then rebuilds the main graph's node list in one pass (finish). */
+class Rewriter {
+  /** Activation value → its Q/DQ parameters (one pair per value, shared by all its readers). */
+  private readonly acts = new Map<string, ActQ>();
+  /** Node → the nodes to put just before it (weight and bias DQs) and its replacement inputs/outputs. */
+  private readonly before = new Map<NodeProto, NodeProto[]>();
+  private readonly dropped = new Set<NodeProto>();
+  private readonly weightCache = new Map<string, { q: string; scale: string; zp: string; params: QParams[]; axis?: number }>();
+  private readonly newInputs: TensorProto[] = [];
+
+  constructor(
+    private readonly m: QModel,
+    private readonly scope: Scope,
+    private readonly contrib: boolean,
+    private readonly actType: QType,
+  ) {}
+
+  private init(t: TensorProto): void {
+    this.scope.addInitializer(t);
+    this.newInputs.push(t);
+  }
+
+  activation(name: string, r: { min: number; max: number }): void {
+    if (this.acts.has(name)) return;
+    const params = qparams(r.min, r.max, QRANGE[this.actType], false);
+    const scale = this.m.names.fresh(`${name}_scale`);
+    const zp = this.m.names.fresh(`${name}_zero_point`);
+    this.init(makeTensor(scale, 'float32', [], new Float32Array([params.scale])));
+    this.init(makeTensor(zp, this.actType, [], this.actType === 'uint8' ? new Uint8Array([params.zeroPoint]) : new Int8Array([params.zeroPoint])));
+    this.acts.set(name, { scale, zp, params });
+  }
+
+  private dq(input: string, scale: string, zp: string, output: string, axis?: number): NodeProto {
+    return makeNode('DequantizeLinear', [input, scale, zp], [output], {
+      name: this.m.names.fresh(`${output}_node`),
+      ...(this.contrib ? { domain: MS } : {}),
+      ...(axis !== undefined ? { attrs: { axis } } : {}),
+    });
+  }
+
+  /** The weight (BN-folded when asked) as int8 initializers; per-channel along `axis` when given. */
+  private weight(p: Plan, axis: number | undefined, values: Float32Array, shape: number[], cacheable: boolean) {
+    const key = `${p.weight!.name}|${axis ?? ''}`;
+    const hit = cacheable ? this.weightCache.get(key) : undefined;
+    if (hit) return hit;
+    const base = p.bn ? `${p.label}_weight` : p.weight!.name;
+    const data = new Int8Array(values.length);
+    let params: QParams[];
+    if (axis !== undefined) params = quantizePerChannel(values, shape, axis, INT8_SYMMETRIC, true, data);
+    else {
+      const r = minMax(values);
+      params = [qparams(r.min, r.max, INT8_SYMMETRIC, true)];
+      quantizeArray(values, params[0]!, INT8_SYMMETRIC, data);
+    }
+    const q = this.m.names.fresh(`${base}_quantized`);
+    const scale = this.m.names.fresh(`${base}_scale`);
+    const zp = this.m.names.fresh(`${base}_zero_point`);
+    const pshape = axis !== undefined ? [params.length] : [];
+    this.init(makeTensor(q, 'int8', shape, data));
+    this.init(makeTensor(scale, 'float32', pshape, Float32Array.from(params, (x) => x.scale)));
+    this.init(makeTensor(zp, 'int8', pshape, new Int8Array(params.length)));
+    const out = { q, scale, zp, params, ...(axis !== undefined ? { axis } : {}) };
+    if (cacheable) this.weightCache.set(key, out);
+    return out;
+  }
+
+  /** Quantizes a planned node's weight and bias; returns "per-channel" or "per-tensor". */
+  quantizeNode(p: Plan, perChannel: boolean): string {
+    const n = p.node;
+    const pre: NodeProto[] = [];
+    let how = 'per-tensor';
+    if (p.weight) {
+      const shape = p.weight.proto.dims.map(Number);
+      let values = this.m.floatWeight(p.weight)!;
+      let bias = p.bias ? this.m.floatWeight(p.bias)! : undefined;
+      if (p.bn) ({ values, bias } = foldBn(this.m, this.scope, p.bn, values, shape, bias));
+      // The output-channel axis: Conv's weight is [M, C/g, k…]; MatMul's B is [K, N]; Gemm's B is [K, N] or, transposed, [N, K].
+      let axis: number | undefined;
+      if (perChannel) {
+        if (n.opType === 'Conv') axis = 0;
+        else if (shape.length === 2) axis = n.opType === 'Gemm' && attrInt(n, 'transB', 0) ? 0 : 1;
+      }
+      if (axis !== undefined) how = 'per-channel';
+      const w = this.weight(p, axis, values, shape, !p.bn);
+      const wOut = this.m.names.fresh(`${w.q}_dequantized`);
+      pre.push(this.dq(w.q, w.scale, w.zp, wOut, w.axis));
+      n.input[1] = wOut;
+      if (bias) {
+        const x = this.acts.get(p.acts[0]!)!.params.scale;
+        const scales = Float32Array.from(bias, (_, c) => Math.fround(x * w.params[w.params.length === 1 ? 0 : c]!.scale));
+        const data = new Int32Array(bias.length);
+        for (let c = 0; c < bias.length; c++) {
+          const s = scales[c]!;
+          data[c] = s > 0 ? Math.max(-2147483648, Math.min(2147483647, rint(bias[c]! / s))) : 0;
+        }
+        const base = p.bias && !p.bn ? p.bias.name : `${p.label}_bias`;
+        const bq = this.m.names.fresh(`${base}_quantized`);
+        const bs = this.m.names.fresh(`${bq}_scale`);
+        const bz = this.m.names.fresh(`${bq}_zero_point`);
+        const perC = w.params.length > 1;
+        this.init(makeTensor(bq, 'int32', [bias.length], data));
+        this.init(makeTensor(bs, 'float32', perC ? [bias.length] : [], perC ? scales : new Float32Array([scales[0] ?? 1])));
+        this.init(makeTensor(bz, 'int32', perC ? [bias.length] : [], new Int32Array(perC ? bias.length : 1)));
+        const bOut = this.m.names.fresh(`${bq}_dequantized`);
+        pre.push(this.dq(bq, bs, bz, bOut, perC ? 0 : undefined));
+        n.input[2] = bOut;
+      }
+    }
+    if (p.bn) this.dropped.add(p.bn);
+    if (p.act) this.dropped.add(p.act.node);
+    n.output[0] = p.out;
+    this.before.set(n, pre);
+    return how;
+  }
+
+  /** Rebuilds the node list: weight DQs before their node, a Q→DQ pair after each quantized activation's producer. */
+  finish(): void {
+    const g = this.scope.graph;
+    const domain = this.contrib ? { domain: MS } : {};
+    const pair = (from: string, name: string, to: string): NodeProto[] => {
+      const a = this.acts.get(name)!;
+      const qOut = this.m.names.fresh(`${name}_QuantizeLinear_Output`);
+      return [makeNode('QuantizeLinear', [from, a.scale, a.zp], [qOut], { name: this.m.names.fresh(`${name}_QuantizeLinear`), ...domain }), this.dq(qOut, a.scale, a.zp, to)];
+    };
+    const nodes: NodeProto[] = [];
+    // A graph input keeps its name: its readers are moved to the DQ's output.
+    const inputDq = new Map<string, string>();
+    const inputQ = new Set<NodeProto>();
+    for (const i of g.input) {
+      if (!this.acts.has(i.name)) continue;
+      const to = this.m.names.fresh(`${i.name}_DequantizeLinear_Output`);
+      const [qn, dqn] = pair(i.name, i.name, to);
+      inputDq.set(i.name, to);
+      inputQ.add(qn!);
+      nodes.push(qn!, dqn!);
+    }
+    // A node's output is renamed, and the DQ writes the old name, as quantize_static does: every reader (a graph
+    // output and subgraphs included) reads the DQ, and the producer's only reader is the Q, which onnxruntime needs
+    // to fold the group.
+    const done = new Set<string>();
+    for (const n of g.node) {
+      if (this.dropped.has(n)) continue;
+      nodes.push(...(this.before.get(n) ?? []), n);
+      n.output.forEach((o, k) => {
+        if (!o || !this.acts.has(o) || done.has(o)) return;
+        done.add(o);
+        const pre = this.m.names.fresh(`${o}_float`);
+        n.output[k] = pre;
+        nodes.push(...pair(pre, o, o));
+      });
+    }
+    if (inputDq.size) {
+      for (const n of nodes) if (!inputQ.has(n)) n.input = n.input.map((i) => inputDq.get(i) ?? i);
+    }
+    g.node = nodes;
+    if (this.m.irVersion < 4) {
+      // Before IR 4 every initializer must also be declared as a graph input.
+      for (const t of this.newInputs) {
+        g.input.push(create(ValueInfoProtoSchema, { name: t.name, type: { value: { case: 'tensorType', value: { elemType: t.dataType, shape: { dim: t.dims.map((d) => ({ value: { case: 'dimValue' as const, value: d } })) } } } } }));
+      }
+    }
+    this.scope.reindex();
+  }
+}
+
+/** BatchNormalization folded into a Conv's weight [M, …] and bias [M]: w·γ/√(σ²+ε), (b − μ)·γ/√(σ²+ε) + β. */
+function foldBn(m: QModel, scope: Scope, bn: NodeProto, w: Float32Array, shape: number[], b: Float32Array | undefined): { values: Float32Array; bias: Float32Array } {
+  const get = (i: number) => m.floatWeight(scope.weight(bn.input[i]!, m.irVersion)!)!;
+  const [gamma, beta, mean, variance] = [get(1), get(2), get(3), get(4)];
+  const eps = attrFloat(bn, 'epsilon', 1e-5);
+  const channels = shape[0]!;
+  const inner = w.length / channels;
+  const values = new Float32Array(w.length);
+  const bias = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    const s = gamma[c]! / Math.sqrt(variance[c]! + eps);
+    for (let i = 0; i < inner; i++) values[c * inner + i] = w[c * inner + i]! * s;
+    bias[c] = ((b ? b[c]! : 0) - mean[c]!) * s + beta[c]!;
+  }
+  return { values, bias };
+}
