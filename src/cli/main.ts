@@ -15,6 +15,7 @@ import {
 import { benchCommand, compareCommand, inspectCommand, runCommand } from './inference';
 import { EXIT_CANCELLED, isCancelled } from './model';
 import { testCommand } from './modeltest';
+import { QUANTIZE_HELP, quantizeCommand } from './quantize';
 import { serveCommand } from './serve';
 
 declare const MODELYARD_VERSION: string;
@@ -55,6 +56,7 @@ read from the git repository of the current folder or --repo DIR without a check
                                        With --json: JSON lines on stdout (listening, request, stopped).
                                        Ctrl-C or SIGTERM stops it.
 
+${QUANTIZE_HELP}
 Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
   models                               The models, their latest versions and stages.
   show REF                             A model version's commit, path and size. REF: name, name@v1.2.3,
@@ -146,6 +148,7 @@ const COMMANDS: Record<string, Command> = {
   compare: compareCommand,
   test: testCommand,
   serve: serveCommand,
+  quantize: quantizeCommand,
 };
 
 function isArgError(e: unknown): boolean {

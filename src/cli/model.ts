@@ -13,6 +13,7 @@ import { writeNpy } from '../core/inference/npy';
 import { formatShape, type Tensor, type TensorInfo } from '../core/inference/tensor';
 import type { Logger } from '../core/log';
 import { summarizeBytes, summarizeFile, type ModelSummary } from '../core/onnx/summary';
+import { CancelledError } from '../core/quantize/types';
 import { readBlob } from '../core/registry/blobs';
 import { loadRegistry, resolveRef } from '../core/registry/registry';
 import { writeAtomic } from '../core/util/files';
@@ -31,6 +32,11 @@ export interface ResolvedModel {
   version?: string;
   bytes?: Uint8Array;
   path?: string;
+  /** For a registry reference: the model file's place in the working tree (outputs are written beside it). */
+  file?: string;
+  /** For a registry reference: the model's registry name, and the commit the version points at. */
+  registryName?: string;
+  commit?: string;
 }
 
 /** The git repository a registry reference is resolved in: --repo, or the one holding `cwd`. */
@@ -77,6 +83,9 @@ export async function resolveModel(arg: string, opts: { repo?: string; cwd?: str
     name: r.model.name.replace(/[:/]/g, '-'),
     ...(r.version ? { version: r.version.version } : {}),
     bytes,
+    file: path.join(root, r.path),
+    registryName: r.model.name,
+    commit: r.commit,
   };
 }
 
@@ -119,7 +128,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
 }
 
 export function isCancelled(e: unknown): boolean {
-  return e instanceof InferenceError && e.reason === 'cancelled';
+  return (e instanceof InferenceError && e.reason === 'cancelled') || e instanceof CancelledError;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { DeploymentsView } from './views/deploymentsView';
 import { UserError } from '../core/errors';
 import { ModelCardEditor, type ModelCard } from './onnx/cardEditor';
 import { PlaygroundPanel } from './panels/playgroundPanel';
+import { QuantizePanel } from './panels/quantizePanel';
 import { registerInferenceCommands } from './inference/inferenceCommands';
 import { InferenceService } from './inference/inferenceService';
 import { ServeManager } from './inference/serveManager';
@@ -32,6 +33,7 @@ export interface ModelyardApi {
   /** Open model cards by URI, and open Playground panels. */
   readonly modelCards: ReadonlyMap<string, ModelCard>;
   readonly playgrounds: () => PlaygroundPanel[];
+  readonly quantizePanels: () => QuantizePanel[];
   readonly environmentPanel: () => EnvironmentPanel | undefined;
   /** Milliseconds, from performance marks: evaluating the bundle, VS Code's gap before activate(), activate() itself. */
   readonly activation: { evaluateMs: number; hostGapMs: number; activateMs: number };
@@ -125,7 +127,7 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
     `Modelyard ${version} activated in ${activation.activateMs.toFixed(2)} ms ` +
       `(bundle evaluated in ${activation.evaluateMs.toFixed(2)} ms; ${vscode.env.appName} ${vscode.version}, Node ${process.versions.node})`,
   );
-  return { version, models, registries, inference, serve, modelTests, modelCards: ModelCardEditor.open, playgrounds: () => PlaygroundPanel.all, environmentPanel: () => EnvironmentPanel.active, activation };
+  return { version, models, registries, inference, serve, modelTests, modelCards: ModelCardEditor.open, playgrounds: () => PlaygroundPanel.all, quantizePanels: () => QuantizePanel.all, environmentPanel: () => EnvironmentPanel.active, activation };
 }
 
 export function deactivate(): void {}

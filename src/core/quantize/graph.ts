@@ -100,6 +100,7 @@ export class Scope {
    * IR 4 and later (a caller may override it, so it is not a constant).
    */
   weight(name: string, irVersion = 8): Weight | undefined {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- walks outwards from this scope
     for (let s: Scope | undefined = this; s; s = s.parent) {
       const init = s.initializers.get(name);
       if (init) {
@@ -140,6 +141,7 @@ export class Scope {
 
   /** The declared element type and shape of a value (graph input/output, value_info, initializer), if known. */
   valueInfo(name: string): ValueInfoProto | undefined {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- walks outwards from this scope
     for (let s: Scope | undefined = this; s; s = s.parent) {
       const g = s.graph;
       const v = g.valueInfo.find((x) => x.name === name) ?? g.input.find((x) => x.name === name) ?? g.output.find((x) => x.name === name);

@@ -6,6 +6,7 @@ import type { PlaygroundTab } from '../../shared/protocol/playground';
 import { registerCommand } from '../commands';
 import { modelTargetOf, requireModelTarget, type ModelTarget } from '../onnx/modelUri';
 import { PlaygroundPanel, type PlaygroundContext } from '../panels/playgroundPanel';
+import { QuantizePanel } from '../panels/quantizePanel';
 import { gitUri, gitUriParts } from '../registry/gitContent';
 import type { RegistryService } from '../registry/registryService';
 import type { InferenceService } from './inferenceService';
@@ -85,6 +86,7 @@ export function registerInferenceCommands(
   };
   return [
     registerCommand('modelyard.playground.open', log, (arg?: unknown, tab?: PlaygroundTab) => PlaygroundPanel.show(playground, requireModelTarget(arg), tab ?? 'run')),
+    registerCommand('modelyard.model.quantize', log, (arg?: unknown) => QuantizePanel.show({ extensionUri: ctx.extensionUri, log, registries }, requireModelTarget(arg))),
     registerCommand('modelyard.model.benchmark', log, (arg?: unknown) => PlaygroundPanel.show(playground, requireModelTarget(arg), 'benchmark')),
     registerCommand('modelyard.model.compare', log, async (arg?: unknown, other?: unknown) => {
       const a = requireModelTarget(arg);

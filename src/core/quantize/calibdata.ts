@@ -1,0 +1,206 @@
+/**
+ * Calibration (and validation) samples for quantization, read the way the Playground and model tests read inputs:
+ *
+ *   - a folder of files, one sample each (.npy, .json, .png/.jpg, .wav) for the model's data input; the other
+ *     inputs get what the Playground gives them (16000 for a sample rate, zeros for a recurrent state);
+ *   - a folder of folders, one sample each, holding <input name>.npy / .json / .png / .wav per input;
+ *   - a `*.modeltest.json` file: each test's inputs;
+ *   - nothing: seeded random samples (reported as such: fidelity on random inputs says less).
+ *
+ * Every sample is checked against the model's inputs here, so a wrong shape is reported with the sample's name.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { firstLine, UserError } from '../errors';
+import { checkFeeds } from '../inference/check';
+import { inputRole, makeFeeds, makeInput, resolveShape, type InputSource } from '../inference/inputs';
+import { feedsFromJson, parseJson } from '../inference/json';
+import type { Tensor, TensorInfo } from '../inference/tensor';
+import { parseModelTestFile } from '../modeltest/format';
+import { sourceOf } from '../modeltest/deps';
+
+export interface SampleSet {
+  feeds: Record<string, Tensor>[];
+  /** One per sample: the file, folder or test it came from. */
+  labels: string[];
+  /** Where the samples came from, for the report: "calibration/ (24 files)", "vad.modeltest.json (3 tests)", "random (seed 1…8)". */
+  source: string;
+  kind: 'folder' | 'tests' | 'random';
+}
+
+const EXT_SOURCE: Record<string, (p: string) => InputSource | { json: string }> = {
+  '.npy': (p) => ({ kind: 'npy', path: p }),
+  '.json': (p) => ({ json: p }),
+  '.png': (p) => ({ kind: 'image', path: p }),
+  '.jpg': (p) => ({ kind: 'image', path: p }),
+  '.jpeg': (p) => ({ kind: 'image', path: p }),
+  '.wav': (p) => ({ kind: 'wav', path: p }),
+};
+
+export const SAMPLE_EXTENSIONS = Object.keys(EXT_SOURCE);
+
+const HINT_LAYOUT =
+  'Give a folder with one file a sample (.npy, .json, .png, .jpg or .wav) for the model\'s data input, or one folder a sample holding <input name>.npy (or .json …) for each input, or a .modeltest.json file.';
+
+/** Samples from `location` (see the file comment), at most `max` of them, each checked against `inputs`. */
+export async function loadSamples(location: string | undefined, inputs: readonly TensorInfo[], opts: { max?: number; randomCount?: number; seed?: number } = {}): Promise<SampleSet> {
+  const max = opts.max ?? 64;
+  if (!location) return randomSamples(inputs, opts.randomCount ?? 8, opts.seed ?? 1);
+  let stat: fs.Stats;
+  try {
+    stat = await fsp.stat(location);
+  } catch {
+    throw new UserError(`the calibration data ${location} does not exist.`, HINT_LAYOUT);
+  }
+  const set = stat.isDirectory() ? await fromFolder(location, inputs, max) : location.endsWith('.modeltest.json') ? await fromTests(location, inputs, max) : undefined;
+  if (!set) throw new UserError(`the calibration data ${location} is a file, but not a .modeltest.json file.`, HINT_LAYOUT);
+  if (set.feeds.length === 0) throw new UserError(`${location} holds no samples Modelyard can read.`, HINT_LAYOUT);
+  set.feeds.forEach((f, i) => checkSample(inputs, f, set.labels[i]!));
+  return set;
+}
+
+/** Checks a sample, naming it in the error: "calibration sample cal/003.npy: input 'x' has shape …". */
+export function checkSample(inputs: readonly TensorInfo[], feeds: Record<string, Tensor>, label: string): void {
+  try {
+    checkFeeds(inputs, feeds);
+  } catch (e) {
+    if (e instanceof UserError) {
+      throw new UserError(`calibration sample ${label}: ${e.message}`, `${e.hint ? `${e.hint} ` : ''}Every sample must fit the model's inputs.`);
+    }
+    throw e;
+  }
+}
+
+async function randomSamples(inputs: readonly TensorInfo[], n: number, seed: number): Promise<SampleSet> {
+  const feeds: Record<string, Tensor>[] = [];
+  for (let i = 0; i < n; i++) feeds.push((await makeFeeds(inputs, { seed: seed + i })).feeds);
+  return { feeds, labels: feeds.map((_, i) => `random #${seed + i}`), source: `random inputs (${n}, seeds ${seed}–${seed + n - 1})`, kind: 'random' };
+}
+
+/** The model's one data input (not a sample rate or a state); undefined when it has several or none. */
+function dataInput(inputs: readonly TensorInfo[]): TensorInfo | undefined {
+  const data = inputs.filter((i) => inputRole(i) === 'data');
+  return data.length === 1 ? data[0] : undefined;
+}
+
+async function valueFrom(info: TensorInfo, src: InputSource | { json: string }, label: string): Promise<Tensor> {
+  try {
+    if ('json' in src) {
+      const text = await fsp.readFile(src.json, 'utf8');
+      return (await makeInput(info, resolveShape(info).shape, { kind: 'json', text })).tensor;
+    }
+    const shape = resolveShape(info).shape;
+    return (await makeInput(info, shape, src)).tensor;
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`calibration sample ${label}: ${e.message}`, e.hint);
+    throw new UserError(`calibration sample ${label} could not be read: ${firstLine(e instanceof Error ? e.message : String(e))}.`, HINT_LAYOUT);
+  }
+}
+
+/** The other inputs' defaults (sample rate, state), as the Playground makes them. */
+async function defaults(inputs: readonly TensorInfo[], except: string[]): Promise<Record<string, Tensor>> {
+  const rest = inputs.filter((i) => !except.includes(i.name));
+  return rest.length ? (await makeFeeds(rest, { seed: 1 })).feeds : {};
+}
+
+async function fromFolder(dir: string, inputs: readonly TensorInfo[], max: number): Promise<SampleSet> {
+  const entries = (await fsp.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  const folders = entries.filter((e) => e.isDirectory());
+  const files = entries.filter((e) => e.isFile() && path.extname(e.name).toLowerCase() in EXT_SOURCE);
+  const feeds: Record<string, Tensor>[] = [];
+  const labels: string[] = [];
+  const rel = (p: string) => path.join(path.basename(dir), path.relative(dir, p));
+  if (folders.length && !files.length) {
+    for (const f of folders.slice(0, max)) {
+      const sampleDir = path.join(dir, f.name);
+      const inside = await fsp.readdir(sampleDir);
+      const sample: Record<string, Tensor> = {};
+      for (const info of inputs) {
+        const file = inside.find((n) => path.parse(n).name === info.name || path.parse(n).name === safeName(info.name));
+        if (file && path.extname(file).toLowerCase() in EXT_SOURCE) {
+          sample[info.name] = await valueFrom(info, EXT_SOURCE[path.extname(file).toLowerCase()]!(path.join(sampleDir, file)), rel(path.join(sampleDir, file)));
+        }
+      }
+      const data = inputs.filter((i) => inputRole(i) === 'data' && !(i.name in sample));
+      if (data.length) {
+        throw new UserError(
+          `calibration sample ${rel(sampleDir)} has no file for input ${data.map((i) => `'${i.name}'`).join(', ')}.`,
+          `Put ${data.map((i) => `${safeName(i.name)}.npy`).join(', ')} (or .json, .png, .wav) in each sample folder.`,
+        );
+      }
+      Object.assign(sample, await defaults(inputs, Object.keys(sample)));
+      feeds.push(sample);
+      labels.push(rel(sampleDir));
+    }
+    return { feeds, labels, source: `${path.basename(dir)}/ (${feeds.length} sample folders)`, kind: 'folder' };
+  }
+  const data = dataInput(inputs);
+  for (const f of files.slice(0, max)) {
+    const file = path.join(dir, f.name);
+    const ext = path.extname(f.name).toLowerCase();
+    if (!data) {
+      if (ext !== '.json') {
+        throw new UserError(
+          `calibration sample ${rel(file)} is one ${ext} file, but the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}).`,
+          'Use one folder a sample with a file for each input, or a JSON file {"input name": value, …} a sample.',
+        );
+      }
+      let sample: Record<string, Tensor>;
+      try {
+        sample = feedsFromJson(parseJson(await fsp.readFile(file, 'utf8'), rel(file)), inputs);
+      } catch (e) {
+        if (e instanceof UserError) throw new UserError(`calibration sample ${rel(file)}: ${e.message}`, e.hint);
+        throw e;
+      }
+      Object.assign(sample, await defaults(inputs, Object.keys(sample)));
+      feeds.push(sample);
+    } else {
+      const sample = { [data.name]: await valueFrom(data, EXT_SOURCE[ext]!(file), rel(file)) };
+      Object.assign(sample, await defaults(inputs, [data.name]));
+      feeds.push(sample);
+    }
+    labels.push(rel(file));
+  }
+  return { feeds, labels, source: `${path.basename(dir)}/ (${feeds.length} files)`, kind: 'folder' };
+}
+
+async function fromTests(file: string, inputs: readonly TensorInfo[], max: number): Promise<SampleSet> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file} could not be read: ${firstLine((e as Error).message)}.`, 'Check the path.');
+  }
+  const { spec } = parseModelTestFile(text, file);
+  const baseDir = path.dirname(file);
+  const feeds: Record<string, Tensor>[] = [];
+  const labels: string[] = [];
+  for (const t of spec.tests.slice(0, max)) {
+    const label = `${path.basename(file)} › ${t.name}`;
+    const sample: Record<string, Tensor> = {};
+    for (const info of inputs) {
+      const ref = t.inputs[info.name];
+      if (ref === undefined) continue;
+      const shape = t.shapes?.[info.name];
+      const src = sourceOf(ref, baseDir, info);
+      try {
+        if ('json' in src) {
+          sample[info.name] = (await makeInput(info, shape ?? resolveShape(info).shape, { kind: 'json', text: await fsp.readFile(src.json, 'utf8') })).tensor;
+        } else sample[info.name] = (await makeInput(info, shape ?? resolveShape(info).shape, src)).tensor;
+      } catch (e) {
+        if (e instanceof UserError) throw new UserError(`calibration sample ${label}: ${e.message}`, e.hint);
+        throw e;
+      }
+    }
+    Object.assign(sample, await defaults(inputs, Object.keys(sample)));
+    feeds.push(sample);
+    labels.push(label);
+  }
+  return { feeds, labels, source: `${path.basename(file)} (${feeds.length} tests)`, kind: 'tests' };
+}
+
+/** An input name as a file name: ONNX names may hold '/', ':' and the like. */
+export function safeName(name: string): string {
+  return name.replace(/[^\w.-]+/g, '_');
+}

@@ -1,0 +1,659 @@
+/**
+ * Quantization, end to end: read the model (external data included), refuse what cannot be quantized with a reason,
+ * run a form (or, in Auto mode, profile the model and try the forms that suit it), write the result beside the
+ * original (whole or not at all), then measure it against the original in onnxruntime: sizes, fidelity per output
+ * on the calibration or validation samples, latency from interleaved runs, and a verdict against thresholds.
+ *
+ * Shared by `modelyard quantize` and the editor (which runs the CLI in a child process, so that a long quantization
+ * never blocks the extension host and Cancel can simply end it).
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { firstLine, UserError } from '../errors';
+import { compareOutputs } from '../inference/compare';
+import type { InferenceHost, SessionInfo } from '../inference/host';
+import { decodeModel, encodeModel, type ModelProto } from '../onnx/model';
+import { create } from '@bufbuild/protobuf';
+import { StringStringEntryProtoSchema, TensorProto_DataLocation, type TensorProto } from '../onnx/gen/onnx_pb';
+import { writeAtomic } from '../util/files';
+import { calibrate } from './calibrate';
+import { loadSamples, type SampleSet } from './calibdata';
+import { quantizeDynamic, quantizedOps } from './dynamic';
+import { convertFp16, convertFp32 } from './fp16';
+import { QModel, subgraphsOf, type Scope } from './graph';
+import { sensitivity } from './sensitivity';
+import { calibrationTargets, ensureNodeNames, quantizeStatic } from './static';
+import { CancelledError, MODE_LABELS, parseExclusions, throwIfCancelled, type Exclusions, type FormResult, type NodeDecision, type QuantMode } from './types';
+import { quantizeWeightOnly } from './weightonly';
+
+export type FormMode = Exclude<QuantMode, 'auto'>;
+
+export interface Thresholds {
+  /** Worst output cosine similarity accepted (float outputs). */
+  minCosine: number;
+  /** Lowest top-1 agreement accepted, for outputs with a class axis. */
+  minTop1: number;
+  /** Highest latency ratio quantized/original accepted; undefined: latency is reported, not judged. */
+  maxLatencyRatio?: number;
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = { minCosine: 0.99, minTop1: 0.99 };
+
+export interface QuantizeSettings {
+  mode: QuantMode;
+  perChannel?: boolean;
+  /** Op types or node names kept in float. */
+  exclude?: string[];
+  /** int4 / int8-weight. */
+  blockSize?: 16 | 32 | 64 | 128 | 256;
+  symmetric?: boolean;
+  /** int8-static. */
+  calibrationMethod?: 'minmax' | 'percentile';
+  percentile?: number;
+  /** int8-static: keep the layers that hurt fidelity most in float until the gate passes. Default true. */
+  sensitivity?: boolean;
+  /** fp16. */
+  keepIoTypes?: boolean;
+  blockOps?: string[];
+  keepBatchNorm?: boolean;
+  clamp?: boolean;
+}
+
+export interface QuantizeRequest extends QuantizeSettings {
+  /** The model file (its external data beside it). */
+  input: string;
+  /** The model's bytes when they do not come from `input` (a registry version read from git); `input` names it. */
+  bytes?: Uint8Array;
+  /** What to call the source in reports ("vad@v1.2.0"); default the file name. */
+  label?: string;
+  /** Where to write; default beside the input, "<name>.<mode>.onnx". Never the input itself. */
+  output?: string;
+  /** Calibration data: a folder or a .modeltest.json file (see calibdata.ts). Also the validation samples. */
+  calibration?: string;
+  /** Validation data when it differs from the calibration data. */
+  validation?: string;
+  thresholds?: Partial<Thresholds>;
+  /** Interleaved timed runs of each model for the latency ratio. Default 10; 0 skips latency. */
+  latencyRuns?: number;
+  host: InferenceHost;
+  signal?: AbortSignal;
+  progress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  stage: 'read' | 'calibrate' | 'quantize' | 'sensitivity' | 'write' | 'evaluate' | 'auto';
+  message: string;
+  /** 0..1 within the whole job, when known. */
+  fraction?: number;
+}
+
+export interface OutputFidelity {
+  name: string;
+  /** Worst over the samples. */
+  cosine: number | null;
+  maxAbsError: number;
+  /** Mean over the samples, for outputs with a class axis. */
+  top1?: number;
+  pass: boolean;
+  reasons: string[];
+}
+
+export interface Profile {
+  kind: 'matmul-heavy' | 'conv-heavy' | 'mixed' | 'small';
+  weightBytes: number;
+  /** Float weight bytes read by MatMul/Gemm, by Conv/ConvTranspose, by anything else. */
+  matmulBytes: number;
+  convBytes: number;
+  otherBytes: number;
+  ops: Record<string, number>;
+  opset: number;
+}
+
+export interface Candidate {
+  mode: FormMode;
+  sizeRatio: number;
+  worstCosine: number | null;
+  minTop1: number | null;
+  latencyRatio: number | null;
+  pass: boolean;
+  reasons: string[];
+  /** Set when the form could not run at all. */
+  error?: string;
+}
+
+export interface QuantizeReport {
+  version: 1;
+  mode: FormMode;
+  requestedMode: QuantMode;
+  /** What produced it, for the tag message and for running it again. */
+  settings: QuantizeSettings & { tool: string };
+  source: { file: string; label: string; bytes: number; sha256: string; weightBytes: number };
+  output: { file: string; bytes: number; sha256: string; externalData?: string };
+  sizeRatio: number;
+  /** Seconds spent in the form itself, and fp32 weight megabytes per second. */
+  seconds: number;
+  mbPerSecond: number;
+  calibration?: { source: string; samples: number; method: string; seconds: number };
+  sensitivity?: { keptFloat: string[]; ranking: { node: string; cosine: number }[] };
+  fidelity: { samples: number; source: string; kind: SampleSet['kind']; outputs: OutputFidelity[]; worstCosine: number | null };
+  latency?: { originalMs: number; quantizedMs: number; ratio: number; runs: number };
+  decisions: NodeDecision[];
+  converted: number;
+  kept: number;
+  notes: string[];
+  thresholds: Thresholds;
+  verdict: { pass: boolean; reasons: string[] };
+  profile: Profile;
+  auto?: { candidates: Candidate[]; chosen: FormMode; why: string };
+}
+
+const EXT: Record<FormMode, string> = { 'int8-dynamic': 'int8', 'int8-static': 'int8-static', int4: 'int4', 'int8-weight': 'int8-weight', fp16: 'fp16', fp32: 'fp32' };
+
+/** The default output path: beside the input, "<name>.<form>.onnx". */
+export function defaultOutput(input: string, mode: QuantMode): string {
+  const base = path.basename(input).replace(/\.onnx$/i, '');
+  return path.join(path.dirname(input), `${base}.${mode === 'auto' ? 'auto' : EXT[mode]}.onnx`);
+}
+
+/** Models above this many bytes of weights are written with external data (protobuf's hard limit is 2 GiB). */
+export const EXTERNAL_DATA_THRESHOLD = 1_800_000_000;
+
+export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
+  const signal = req.signal;
+  const progress = req.progress ?? (() => undefined);
+  const thresholds: Thresholds = { ...DEFAULT_THRESHOLDS, ...req.thresholds };
+  const label = req.label ?? path.basename(req.input);
+  const output = path.resolve(req.output ?? defaultOutput(req.input, req.mode));
+  if (!req.bytes && path.resolve(req.input) === output) {
+    throw new UserError(`the output ${output} is the model itself.`, 'Quantization never writes over the original: choose another output file.');
+  }
+
+  progress({ stage: 'read', message: `Reading ${label}`, fraction: 0 });
+  const bytes = req.bytes ?? (await readModelFile(req.input));
+  const baseDir = path.dirname(path.resolve(req.input));
+  const fresh = () => new QModel(decodeModel(bytes, label), baseDir);
+  const probe = fresh();
+  const already = quantizedOps(probe);
+  const alreadyList = Object.entries(already);
+  if (alreadyList.length && req.mode !== 'fp32') {
+    throw new UserError(
+      `${label} is already quantized: it holds ${alreadyList.map(([op, n]) => `${n} ${op}`).join(', ')}.`,
+      'Quantize the float original instead (quantizing twice loses fidelity twice), or pick fp16 → fp32 for a float16 model.',
+    );
+  }
+  const profile = profileModel(probe);
+  const exclude = parseExclusions(req.exclude, new Set(Object.keys(profile.ops)));
+  const unknownNames = [...exclude.nodeNames].filter((n) => !nodeNames(probe).has(n));
+  if (unknownNames.length) {
+    throw new UserError(
+      `--exclude names ${unknownNames.map((n) => `'${n}'`).join(', ')}, which ${unknownNames.length > 1 ? 'are' : 'is'} neither an op type of the model nor a node name.`,
+      `The model's op types: ${Object.keys(profile.ops).sort().join(', ')}.`,
+    );
+  }
+
+  // Samples: calibration (static) and validation (every form's fidelity). Without data, seeded random inputs.
+  const sourceSession = await req.host.load(req.bytes ? { bytes, key: `quantize-src-${sha256(bytes)}`, label } : { path: path.resolve(req.input) }, undefined, { signal });
+  try {
+    const calibration = req.calibration ? await loadSamples(req.calibration, sourceSession.inputs) : undefined;
+    const validation = req.validation ? await loadSamples(req.validation, sourceSession.inputs) : (calibration ?? (await loadSamples(undefined, sourceSession.inputs)));
+    const ctx: Ctx = { req, bytes, fresh, exclude, thresholds, calibration, validation, sourceSession, progress, label, baseDir };
+
+    let result: Built;
+    let auto: QuantizeReport['auto'];
+    if (req.mode === 'auto') {
+      ({ result, auto } = await runAuto(ctx, profile));
+    } else {
+      result = await build(ctx, req.mode);
+    }
+    throwIfCancelled(signal);
+
+    progress({ stage: 'write', message: `Writing ${path.basename(output)}`, fraction: 0.8 });
+    const written = await writeModel(result.model, output);
+    throwIfCancelled(signal);
+
+    progress({ stage: 'evaluate', message: 'Measuring fidelity and latency against the original', fraction: 0.85 });
+    const evaluation = result.evaluation ?? (await evaluate(ctx, { path: output }, req.latencyRuns ?? 10));
+    const sourceBytes = bytes.length + externalBytes(probe);
+    const weightBytes = profile.weightBytes;
+    const verdictReasons = [...evaluation.reasons];
+    const report: QuantizeReport = {
+      version: 1,
+      mode: result.mode,
+      requestedMode: req.mode,
+      settings: { ...settingsOf(req), mode: result.mode, tool: 'modelyard' },
+      source: { file: req.input, label, bytes: sourceBytes, sha256: sha256(bytes), weightBytes },
+      output: { file: output, bytes: written.bytes, sha256: written.sha256, ...(written.externalData ? { externalData: written.externalData } : {}) },
+      sizeRatio: written.bytes / sourceBytes,
+      seconds: result.seconds,
+      mbPerSecond: result.seconds > 0 ? weightBytes / 1e6 / result.seconds : Infinity,
+      ...(result.calibration ? { calibration: result.calibration } : {}),
+      ...(result.sensitivity ? { sensitivity: result.sensitivity } : {}),
+      fidelity: { samples: validation.feeds.length, source: validation.source, kind: validation.kind, outputs: evaluation.outputs, worstCosine: evaluation.worstCosine },
+      ...(evaluation.latency ? { latency: evaluation.latency } : {}),
+      decisions: result.form.decisions,
+      converted: result.form.decisions.filter((d) => d.action === 'converted').reduce((n, d) => n + countOf(d), 0),
+      kept: result.form.decisions.filter((d) => d.action === 'kept').length,
+      notes: [...result.form.notes, ...(validation.kind === 'random' ? ['Fidelity was measured on random inputs: give calibration or validation data for a figure that means more.'] : [])],
+      thresholds,
+      verdict: { pass: verdictReasons.length === 0, reasons: verdictReasons },
+      profile,
+      ...(auto ? { auto } : {}),
+    };
+    if (report.converted === 0) {
+      report.verdict.pass = false;
+      report.verdict.reasons.unshift('no node was converted: the output is the original model re-encoded');
+    }
+    progress({ stage: 'evaluate', message: 'Done', fraction: 1 });
+    return report;
+  } finally {
+    req.host.release(sourceSession.id);
+  }
+}
+
+interface Ctx {
+  req: QuantizeRequest;
+  bytes: Uint8Array;
+  fresh: () => QModel;
+  exclude: Exclusions;
+  thresholds: Thresholds;
+  calibration?: SampleSet;
+  validation: SampleSet;
+  sourceSession: SessionInfo;
+  progress: (p: Progress) => void;
+  label: string;
+  baseDir: string;
+}
+
+interface Built {
+  mode: FormMode;
+  model: ModelProto;
+  form: FormResult;
+  seconds: number;
+  calibration?: QuantizeReport['calibration'];
+  sensitivity?: QuantizeReport['sensitivity'];
+  /** Auto mode measured it already. */
+  evaluation?: Evaluation;
+}
+
+/** A decision summarising several nodes ("37 nodes") counts as that many. */
+function countOf(d: NodeDecision): number {
+  const m = /^(\d+) nodes?$/.exec(d.node);
+  return m ? Number(m[1]) : 1;
+}
+
+function settingsOf(req: QuantizeRequest): QuantizeSettings {
+  const keys: (keyof QuantizeSettings)[] = ['mode', 'perChannel', 'exclude', 'blockSize', 'symmetric', 'calibrationMethod', 'percentile', 'sensitivity', 'keepIoTypes', 'blockOps', 'keepBatchNorm', 'clamp'];
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (req[k] !== undefined) out[k] = req[k];
+  return out as unknown as QuantizeSettings;
+}
+
+/** Runs one form on a fresh copy of the model. */
+async function build(ctx: Ctx, mode: FormMode): Promise<Built> {
+  const { req } = ctx;
+  const common = { exclude: ctx.exclude, signal: req.signal, progress: (f: number) => ctx.progress({ stage: 'quantize', message: `Quantizing (${MODE_LABELS[mode]})`, fraction: 0.2 + 0.5 * f }) };
+  ctx.progress({ stage: 'quantize', message: `Quantizing (${MODE_LABELS[mode]})`, fraction: 0.2 });
+  const t0 = performance.now();
+  const m = ctx.fresh();
+  switch (mode) {
+    case 'int8-dynamic':
+      return done(mode, m, quantizeDynamic(m, { ...common, perChannel: req.perChannel }), t0);
+    case 'int4':
+    case 'int8-weight':
+      return done(mode, m, quantizeWeightOnly(m, { ...common, bits: mode === 'int4' ? 4 : 8, blockSize: req.blockSize ?? 32, symmetric: req.symmetric ?? true }), t0);
+    case 'fp16':
+      return done(
+        mode,
+        m,
+        convertFp16(m, { ...common, keepIoTypes: req.keepIoTypes ?? true, blockOps: req.blockOps, keepBatchNorm: req.keepBatchNorm ?? true, ...(req.clamp === false ? { clamp: false as const } : {}) }),
+        t0,
+      );
+    case 'fp32':
+      return done(mode, m, convertFp32(m, common), t0);
+    case 'int8-static':
+      return buildStatic(ctx);
+  }
+}
+
+function done(mode: FormMode, m: QModel, form: FormResult, t0: number): Built {
+  return { mode, model: m.proto, form, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function buildStatic(ctx: Ctx): Promise<Built> {
+  const { req } = ctx;
+  const samples = ctx.calibration ?? ctx.validation;
+  const method = req.calibrationMethod ?? 'minmax';
+  ctx.progress({ stage: 'calibrate', message: `Calibrating on ${samples.source}`, fraction: 0.1 });
+  const named = ctx.fresh();
+  ensureNodeNames(named);
+  const namedBytes = encodeModel(named.proto);
+  const keepNone: ReadonlySet<string> = new Set();
+  const t0 = performance.now();
+  const ranges = await calibrate(namedBytes, samples.feeds, req.host, {
+    method,
+    ...(req.percentile ? { percentile: req.percentile } : {}),
+    tensors: calibrationTargets(named, { exclude: ctx.exclude, keepFloat: keepNone }),
+    signal: req.signal,
+    progress: (n) => ctx.progress({ stage: 'calibrate', message: `Calibrating: sample ${n} of ${samples.feeds.length}`, fraction: 0.1 + (0.1 * n) / samples.feeds.length }),
+  });
+  const calSeconds = (performance.now() - t0) / 1000;
+  const make = (keepFloat: ReadonlySet<string>) => {
+    const m = new QModel(decodeModel(namedBytes, ctx.label), ctx.baseDir);
+    const form = quantizeStatic(m, { ranges, perChannel: req.perChannel, exclude: ctx.exclude, keepFloat, signal: req.signal });
+    return { m, form };
+  };
+  const t1 = performance.now();
+  let { m, form } = make(keepNone);
+  let seconds = (performance.now() - t1) / 1000;
+  let sens: Built['sensitivity'];
+  if (req.sensitivity !== false) {
+    // Measure first; only a model that fails the fidelity gate pays for the sensitivity pass.
+    const first = await evaluate(ctx, { bytes: encodeModel(m.proto), key: `static-${Math.random()}` }, 0);
+    if (first.worstCosine !== null && first.worstCosine < ctx.thresholds.minCosine) {
+      ctx.progress({ stage: 'sensitivity', message: `Worst cosine ${first.worstCosine.toFixed(4)}: finding the layers that hurt fidelity most`, fraction: 0.5 });
+      const candidates = form.decisions.filter((d) => d.action === 'converted' && d.graph === 'main').map((d) => d.node);
+      const s = await sensitivity(namedBytes, (keep) => encodeModel(make(keep).m.proto), candidates, ctx.validation.feeds.slice(0, 8), req.host, {
+        minCosine: ctx.thresholds.minCosine,
+        maxKeep: Math.max(1, Math.ceil(candidates.length / 4)),
+        signal: req.signal,
+        progress: (f) => ctx.progress({ stage: 'sensitivity', message: 'Sensitivity pass', fraction: 0.5 + 0.25 * f }),
+      });
+      sens = { keptFloat: s.keepFloat, ranking: s.ranking.slice(0, 20) };
+      if (s.keepFloat.length) {
+        const t2 = performance.now();
+        ({ m, form } = make(new Set(s.keepFloat)));
+        seconds += (performance.now() - t2) / 1000;
+        form.notes.push(`The sensitivity pass kept ${s.keepFloat.length} layer(s) in float: ${s.keepFloat.join(', ')} (worst cosine ${first.worstCosine.toFixed(4)} → ${s.cosine.toFixed(4)}).`);
+      } else {
+        form.notes.push(`The sensitivity pass found no layer whose float version lifts the worst cosine (${first.worstCosine.toFixed(4)}) to ${ctx.thresholds.minCosine}.`);
+      }
+    }
+  }
+  return {
+    mode: 'int8-static',
+    model: m.proto,
+    form,
+    seconds,
+    calibration: { source: samples.source, samples: samples.feeds.length, method: method === 'percentile' ? `percentile ${req.percentile ?? 99.999}` : 'MinMax', seconds: calSeconds },
+    ...(sens ? { sensitivity: sens } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Auto
+
+async function runAuto(ctx: Ctx, profile: Profile): Promise<{ result: Built; auto: NonNullable<QuantizeReport['auto']> }> {
+  const tries: FormMode[] =
+    profile.kind === 'conv-heavy'
+      ? ['int8-static', 'fp16']
+      : profile.kind === 'matmul-heavy'
+        ? ['int8-dynamic', 'int4', 'int8-static', 'fp16']
+        : profile.kind === 'mixed'
+          ? ['int8-static', 'int8-dynamic', 'fp16']
+          : ['fp16'];
+  const candidates: Candidate[] = [];
+  const built = new Map<FormMode, Built>();
+  for (const [i, mode] of tries.entries()) {
+    throwIfCancelled(ctx.req.signal);
+    ctx.progress({ stage: 'auto', message: `Auto: trying ${MODE_LABELS[mode]} (${i + 1} of ${tries.length})`, fraction: 0.1 + (0.6 * i) / tries.length });
+    try {
+      const b = await build(ctx, mode);
+      const bytes = encodeModel(b.model);
+      const ev = await evaluate(ctx, { bytes, key: `auto-${mode}-${Math.random()}` }, Math.min(ctx.req.latencyRuns ?? 10, 10));
+      b.evaluation = ev;
+      built.set(mode, b);
+      const top1s = ev.outputs.map((o) => o.top1).filter((x): x is number => x !== undefined);
+      candidates.push({
+        mode,
+        sizeRatio: bytes.length / (ctx.bytes.length || 1),
+        worstCosine: ev.worstCosine,
+        minTop1: top1s.length ? Math.min(...top1s) : null,
+        latencyRatio: ev.latency?.ratio ?? null,
+        pass: ev.reasons.length === 0 && b.form.decisions.some((d) => d.action === 'converted'),
+        reasons: b.form.decisions.some((d) => d.action === 'converted') ? ev.reasons : ['no node was converted'],
+      });
+    } catch (e) {
+      if (e instanceof CancelledError) throw e;
+      candidates.push({ mode, sizeRatio: 1, worstCosine: null, minTop1: null, latencyRatio: null, pass: false, reasons: [], error: firstLine(e instanceof Error ? e.message : String(e)) });
+    }
+  }
+  // The best passing form: the lowest size × latency product (a form that is smaller and faster wins; fp16, which
+  // halves the size but does not run faster on CPU, wins only when no int8/int4 form passes).
+  const score = (c: Candidate) => c.sizeRatio * (c.latencyRatio ?? 1);
+  const passing = candidates.filter((c) => c.pass).sort((a, b) => score(a) - score(b));
+  const chosen = passing[0];
+  if (!chosen) {
+    const lines = candidates.map((c) => `${c.mode}: ${c.error ?? c.reasons.join('; ')}`);
+    throw new UserError(
+      `Auto found no form that passes the fidelity gate (cosine ≥ ${ctx.thresholds.minCosine}): ${lines.join(' | ')}.`,
+      'Give calibration data from real inputs (random inputs calibrate badly), exclude the layers that suffer, or lower modelyard.quantize.minCosine.',
+    );
+  }
+  const why = `${MODE_LABELS[chosen.mode]}: passes the gate (worst cosine ${chosen.worstCosine?.toFixed(4) ?? 'n/a'}) with size ×${chosen.sizeRatio.toFixed(2)}${chosen.latencyRatio !== null ? ` and latency ×${chosen.latencyRatio.toFixed(2)}` : ''}, the best size × latency of the ${passing.length} passing form(s); the model is ${profile.kind}.`;
+  return { result: built.get(chosen.mode)!, auto: { candidates, chosen: chosen.mode, why } };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluation
+
+interface Evaluation {
+  outputs: OutputFidelity[];
+  worstCosine: number | null;
+  latency?: QuantizeReport['latency'];
+  reasons: string[];
+}
+
+async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Array; key: string }, runs: number): Promise<Evaluation> {
+  const { host, signal } = ctx.req;
+  const q = await host.load(quantized, undefined, { signal });
+  try {
+    const acc = new Map<string, { cos: number | null; maxAbs: number; top1: number[]; reasons: Set<string> }>();
+    for (const feeds of ctx.validation.feeds) {
+      throwIfCancelled(signal);
+      const a = await host.run(ctx.sourceSession.id, feeds, { signal });
+      const b = await host.run(q.id, feeds, { signal });
+      const cmp = compareOutputs(a.outputs, b.outputs, { atol: Infinity, rtol: Infinity, minCosine: -1 });
+      for (const o of cmp.outputs) {
+        let e = acc.get(o.name);
+        if (!e) acc.set(o.name, (e = { cos: null, maxAbs: 0, top1: [], reasons: new Set() }));
+        if (o.cosine !== null) e.cos = e.cos === null ? o.cosine : Math.min(e.cos, o.cosine);
+        if (Number.isFinite(o.maxAbsError)) e.maxAbs = Math.max(e.maxAbs, o.maxAbsError);
+        else e.reasons.add(`output '${o.name}' has values that are not finite`);
+        if (o.top1) e.top1.push(o.top1.agreement);
+        if (!o.compared) e.reasons.add(`output '${o.name}' changed shape or type (${o.dtypeA} [${o.shapeA}] → ${o.dtypeB} [${o.shapeB}])`);
+      }
+      for (const n of cmp.onlyInA) acc.set(n, { cos: null, maxAbs: Infinity, top1: [], reasons: new Set([`output '${n}' is missing from the quantized model`]) });
+    }
+    const outputs: OutputFidelity[] = [...acc].map(([name, e]) => {
+      const top1 = e.top1.length ? e.top1.reduce((s, x) => s + x, 0) / e.top1.length : undefined;
+      const reasons = [...e.reasons];
+      if (e.cos !== null && e.cos < ctx.thresholds.minCosine) reasons.push(`output '${name}': cosine ${e.cos.toFixed(4)} < ${ctx.thresholds.minCosine}`);
+      if (top1 !== undefined && top1 < ctx.thresholds.minTop1) reasons.push(`output '${name}': top-1 agreement ${(top1 * 100).toFixed(1)}% < ${(ctx.thresholds.minTop1 * 100).toFixed(1)}%`);
+      return { name, cosine: e.cos, maxAbsError: e.maxAbs, ...(top1 !== undefined ? { top1 } : {}), pass: reasons.length === 0, reasons };
+    });
+    const cosines = outputs.map((o) => o.cosine).filter((c): c is number => c !== null);
+    const reasons = outputs.flatMap((o) => o.reasons);
+    let latency: Evaluation['latency'];
+    if (runs > 0) {
+      const feeds = ctx.validation.feeds[0]!;
+      // Warm both, then alternate A, B, A, B … so that drift (thermal, other load) hits both alike.
+      await host.run(ctx.sourceSession.id, feeds, { signal });
+      await host.run(q.id, feeds, { signal });
+      const ta: number[] = [];
+      const tb: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        throwIfCancelled(signal);
+        ta.push((await host.run(ctx.sourceSession.id, feeds, { signal })).ms);
+        tb.push((await host.run(q.id, feeds, { signal })).ms);
+      }
+      const a = median(ta);
+      const b = median(tb);
+      latency = { originalMs: a, quantizedMs: b, ratio: a > 0 ? b / a : NaN, runs };
+      if (ctx.thresholds.maxLatencyRatio !== undefined && latency.ratio > ctx.thresholds.maxLatencyRatio) {
+        reasons.push(`latency ratio ${latency.ratio.toFixed(2)} > ${ctx.thresholds.maxLatencyRatio}`);
+      }
+    }
+    return { outputs, worstCosine: cosines.length ? Math.min(...cosines) : null, ...(latency ? { latency } : {}), reasons };
+  } finally {
+    host.release(q.id);
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Profile
+
+/** What kind of model this is, by where its float weight bytes go. */
+export function profileModel(m: QModel): Profile {
+  const ops: Record<string, number> = {};
+  let matmulBytes = 0;
+  let convBytes = 0;
+  let otherBytes = 0;
+  const counted = new Set<TensorProto>();
+  for (const s of m.scopes()) {
+    for (const n of s.graph.node) {
+      ops[n.opType] = (ops[n.opType] ?? 0) + 1;
+      for (const input of n.input) {
+        const w = input ? s.weight(input, m.irVersion) : undefined;
+        if (!w || counted.has(w.proto) || !isFloat(w.proto)) continue;
+        counted.add(w.proto);
+        const b = tensorBytes(w.proto);
+        if (n.opType === 'MatMul' || n.opType === 'Gemm') matmulBytes += b;
+        else if (n.opType === 'Conv' || n.opType === 'ConvTranspose') convBytes += b;
+        else otherBytes += b;
+      }
+    }
+  }
+  // Float weights nobody reads directly (e.g. behind an Identity) still count toward the total.
+  for (const s of m.scopes()) for (const t of s.graph.initializer) if (!counted.has(t) && isFloat(t)) otherBytes += tensorBytes(t);
+  const weightBytes = matmulBytes + convBytes + otherBytes;
+  const kind: Profile['kind'] =
+    weightBytes < 16_384 ? 'small' : matmulBytes >= 0.6 * weightBytes ? 'matmul-heavy' : convBytes >= 0.6 * weightBytes ? 'conv-heavy' : 'mixed';
+  return { kind, weightBytes, matmulBytes, convBytes, otherBytes, ops, opset: m.opset('') };
+}
+
+function isFloat(t: TensorProto): boolean {
+  return t.dataType === 1 || t.dataType === 10 || t.dataType === 11 || t.dataType === 16;
+}
+
+/** A tensor's data bytes, wherever they are kept. */
+function tensorBytes(t: TensorProto): number {
+  if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) return Number(t.externalData.find((e) => e.key === 'length')?.value ?? 0);
+  if (t.rawData.length) return t.rawData.length;
+  // float_data holds float32, double_data float64, int32_data the bits of float16/bfloat16 (one a value).
+  return t.floatData.length * 4 + t.doubleData.length * 8 + t.int32Data.length * 2;
+}
+
+function nodeNames(m: QModel): Set<string> {
+  const out = new Set<string>();
+  for (const s of m.scopes()) for (const n of s.graph.node) if (n.name) out.add(n.name);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading and writing
+
+async function readModelFile(file: string): Promise<Uint8Array> {
+  try {
+    return await fsp.readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`${file} does not exist.`, 'Check the path.');
+    if (code === 'ERR_FS_FILE_TOO_LARGE') throw new UserError(`${file} is over 2 GiB, which no ONNX file can be (protobuf's limit).`, 'Models this large keep their weights in external data files beside a small .onnx file.');
+    throw new UserError(`${file} could not be read: ${firstLine((e as Error).message)}.`, 'Check the file and its permissions.');
+  }
+}
+
+/** Bytes of external data the model reads. */
+function externalBytes(m: QModel): number {
+  let n = 0;
+  for (const s of m.scopes()) for (const t of s.graph.initializer) if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) n += tensorBytes(t);
+  return n;
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/**
+ * Writes the model whole or not at all. Weights still kept in the source's external data are read in; when the
+ * model's weights pass EXTERNAL_DATA_THRESHOLD they go to "<output>.data" beside it (written first, so a model file
+ * never points to data that is not there yet).
+ */
+export async function writeModel(model: ModelProto, output: string, threshold = EXTERNAL_DATA_THRESHOLD, baseDir?: string): Promise<{ bytes: number; sha256: string; externalData?: string }> {
+  const tensors = allTensors(model);
+  const m = new QModel(model, baseDir);
+  // Materialise external weights (of the source) so the output owns all its data.
+  for (const t of tensors) {
+    if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) {
+      const data = m.tensor(t).data as ArrayBufferView;
+      t.rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      t.dataLocation = TensorProto_DataLocation.DEFAULT;
+      t.externalData = [];
+    }
+  }
+  const total = tensors.reduce((n, t) => n + t.rawData.length, 0);
+  if (total <= threshold) {
+    const bytes = encodeModel(model);
+    await writeAtomic(output, bytes);
+    return { bytes: bytes.length, sha256: sha256(bytes) };
+  }
+  const dataName = `${path.basename(output)}.data`;
+  const dataFile = path.join(path.dirname(output), dataName);
+  const tmp = `${dataFile}.${process.pid}.tmp`;
+  const fd = await fsp.open(tmp, 'w');
+  let offset = 0;
+  try {
+    for (const t of tensors) {
+      if (t.rawData.length < 1024) continue;
+      // ONNX external data: 4 KiB alignment lets runtimes map the file.
+      const pad = (4096 - (offset % 4096)) % 4096;
+      if (pad) await fd.write(new Uint8Array(pad), 0, pad, offset);
+      offset += pad;
+      await fd.write(t.rawData, 0, t.rawData.length, offset);
+      t.externalData = [
+        { key: 'location', value: dataName },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(t.rawData.length) },
+      ].map((kv) => create(StringStringEntryProtoSchema, kv));
+      offset += t.rawData.length;
+      t.rawData = new Uint8Array(0);
+      t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+    }
+    await fd.close();
+    await fsp.rename(tmp, dataFile);
+  } catch (e) {
+    await fd.close().catch(() => undefined);
+    await fsp.rm(tmp, { force: true });
+    throw new UserError(`${dataFile} could not be written: ${firstLine((e as Error).message)}.`, 'Check the free disk space and the folder\'s permissions.');
+  }
+  const bytes = encodeModel(model);
+  await writeAtomic(output, bytes);
+  return { bytes: bytes.length + offset, sha256: sha256(bytes), externalData: dataName };
+}
+
+/** Every TensorProto holding weights: initializers and Constant values, in every graph. */
+function allTensors(model: ModelProto): TensorProto[] {
+  const out: TensorProto[] = [];
+  const visit = (s: Pick<Scope, 'graph'>): void => {
+    out.push(...s.graph.initializer);
+    for (const n of s.graph.node) {
+      if (n.opType === 'Constant') for (const a of n.attribute) if (a.t) out.push(a.t);
+      for (const sg of subgraphsOf(n)) visit({ graph: sg.graph });
+    }
+  };
+  visit({ graph: model.graph! });
+  return out;
+}
+
+/** Exists for tests: whether a path has a leftover temporary file of an interrupted write. */
+export function strayTemporaries(dir: string): string[] {
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
+}

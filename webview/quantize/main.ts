@@ -1,0 +1,387 @@
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-icon/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import {
+  quantizeInitial,
+  quantizeToWebview,
+  type QuantizeOptionsView,
+  type QuantizeToHost,
+  type QuantizeToWebview,
+  type ReportView,
+} from '../../src/shared/protocol/quantize';
+import { Host, el, readInitial } from '../shared/host';
+import '../shared/base.css';
+import './style.css';
+
+interface State {
+  uri: string;
+  options: QuantizeOptionsView;
+  report?: ReportView;
+  registered?: { name: string; version: string; tag: string };
+  registerName?: string;
+}
+
+const STATE_VERSION = 1;
+const host = new Host<QuantizeToHost, QuantizeToWebview, State>(quantizeToWebview, STATE_VERSION);
+const app = document.getElementById('app')!;
+const initial = readInitial(quantizeInitial);
+
+const DEFAULT_OPTIONS: QuantizeOptionsView = {
+  mode: initial?.defaults.mode ?? 'auto',
+  perChannel: true,
+  exclude: '',
+  blockSize: 32,
+  symmetric: true,
+  method: 'minmax',
+  sensitivity: true,
+  keepIoTypes: true,
+  calibration: '',
+};
+const kept = host.state;
+const state: State = kept && kept.uri === initial?.model.uri ? kept : { uri: initial?.model.uri ?? '', options: { ...DEFAULT_OPTIONS } };
+
+let running: { message: string; fraction?: number } | undefined;
+let error: { message: string; hint?: string } | undefined;
+let cancelled = false;
+
+const MODES: readonly (readonly [QuantizeOptionsView['mode'], string, string])[] = [
+  ['auto', 'Auto', 'Profiles the model, tries the forms that suit it, and keeps the best one that passes the fidelity gate.'],
+  ['int8-dynamic', 'int8 dynamic', 'MatMul and Gemm weights in int8, activations quantized at run time (DynamicQuantizeMatMul). Fast on CPU for MatMul-heavy models; no calibration.'],
+  ['int8-static', 'int8 static (QDQ)', 'Weights and activations in int8 from calibration ranges; Conv, MatMul and Gemm run as QLinearConv / QGemm. Best for Conv models; needs representative inputs.'],
+  ['int4', 'int4 weight-only', 'MatMul / Gemm weights in 4 bits per block (MatMulNBits): the smallest file for weight-heavy models.'],
+  ['int8-weight', 'int8 weight-only', 'MatMul / Gemm weights in 8 bits per block (MatMulNBits).'],
+  ['fp16', 'float16', 'Half the size; inputs and outputs stay float32. No speed-up on CPU.'],
+  ['fp32', 'float16 → float32', 'Converts a float16 model back to float32.'],
+];
+
+const LABEL: Record<string, string> = Object.fromEntries(MODES.map(([m, l]) => [m, l]));
+
+function save(): void {
+  host.state = state;
+}
+
+function setOptions(next: Partial<QuantizeOptionsView>): void {
+  Object.assign(state.options, next);
+  save();
+  render();
+}
+
+function post(m: QuantizeToHost): void {
+  host.post(m);
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+// Controls
+
+function field(label: string, control: Node, hint?: string): HTMLElement {
+  return el('label', { class: 'field' }, el('span', { class: 'field-label' }, label), control, hint ? el('span', { class: 'field-hint' }, hint) : null);
+}
+
+function select<T extends string>(value: T, options: readonly (readonly [T, string])[], onChange: (v: T) => void, attrs: Record<string, string | undefined> = {}): HTMLElement {
+  const s = el('vscode-single-select', attrs, ...options.map(([v, label]) => el('vscode-option', { value: v, selected: v === value }, label)));
+  s.addEventListener('change', () => onChange((s as unknown as { value: T }).value));
+  return s;
+}
+
+function checkbox(label: string, checked: boolean, onChange: (v: boolean) => void, attrs: Record<string, string | undefined> = {}): HTMLElement {
+  const c = el('vscode-checkbox', { checked, label, ...attrs });
+  c.addEventListener('change', () => onChange((c as unknown as { checked: boolean }).checked));
+  return c;
+}
+
+function textfield(value: string, onChange: (v: string) => void, attrs: Record<string, string | boolean | undefined> = {}): HTMLElement {
+  const f = el('vscode-textfield', { value, ...attrs });
+  f.addEventListener('change', () => onChange((f as unknown as { value: string }).value));
+  return f;
+}
+
+function button(label: string, onClick: () => void, attrs: Record<string, string | boolean | undefined> = {}): HTMLElement {
+  const b = el('vscode-button', attrs, label);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+const fileName = (p: string) => p.split(/[\\/]/).pop() ?? p;
+
+function calibrationControls(): HTMLElement {
+  const o = state.options;
+  const tests = initial?.testFiles ?? [];
+  const current = o.calibration;
+  const options: [string, string][] = [['', 'Random inputs (seeded)'], ...tests.map((t): [string, string] => [t, `Model tests: ${fileName(t)}`])];
+  if (current && !options.some(([v]) => v === current)) options.push([current, `Folder: ${fileName(current)}`]);
+  return el(
+    'div',
+    { class: 'calibration' },
+    select(current, options, (v) => setOptions({ calibration: v }), { class: 'calibration-select', 'aria-label': 'Calibration data' }),
+    button('Folder…', () => post({ type: 'pickCalibration', kind: 'folder' }), { secondary: true, icon: 'folder-opened' }),
+    button('Tests File…', () => post({ type: 'pickCalibration', kind: 'tests' }), { secondary: true, icon: 'beaker' }),
+  );
+}
+
+function settings(): HTMLElement {
+  const o = state.options;
+  const mode = MODES.find(([m]) => m === o.mode)!;
+  const forMode: HTMLElement[] = [];
+  if (o.mode === 'int8-dynamic' || o.mode === 'int8-static' || o.mode === 'auto') {
+    forMode.push(checkbox('Per-channel weight scales', o.perChannel, (v) => setOptions({ perChannel: v }), { class: 'per-channel' }));
+  }
+  if (o.mode === 'int8-static' || o.mode === 'auto') {
+    forMode.push(
+      field('Calibration method', select(o.method, [['minmax', 'MinMax'], ['percentile', 'Percentile (99.999)']] as const, (v) => setOptions({ method: v }))),
+      checkbox('Sensitivity pass: keep the layers that hurt fidelity most in float', o.sensitivity, (v) => setOptions({ sensitivity: v })),
+    );
+  }
+  if (o.mode === 'int4' || o.mode === 'int8-weight' || o.mode === 'auto') {
+    forMode.push(
+      field(
+        'Block size',
+        select(String(o.blockSize) as '32', [['16', '16'], ['32', '32'], ['64', '64'], ['128', '128'], ['256', '256']] as const, (v) => setOptions({ blockSize: Number(v) as 32 })),
+      ),
+      checkbox('Symmetric (no zero points)', o.symmetric, (v) => setOptions({ symmetric: v })),
+    );
+  }
+  if (o.mode === 'fp16' || o.mode === 'auto') forMode.push(checkbox('Keep float32 inputs and outputs', o.keepIoTypes, (v) => setOptions({ keepIoTypes: v })));
+  return el(
+    'section',
+    { class: 'settings' },
+    el('h2', {}, 'Settings'),
+    el('div', { class: 'grid' }, field('Form', select(o.mode, MODES.map(([m, l]) => [m, l] as const), (v) => setOptions({ mode: v }), { class: 'mode-select', 'aria-label': 'Form' }), mode[2])),
+    el('div', { class: 'grid' }, field('Calibration and validation data', calibrationControls(), 'A folder (one .npy/.json/image/.wav a sample, or one folder a sample), or model tests. Fidelity is measured on these inputs.')),
+    el('div', { class: 'grid' }, field('Keep in float', textfield(o.exclude, (v) => setOptions({ exclude: v }), { placeholder: 'op types or node names: Conv, /head/MatMul', class: 'exclude' }))),
+    forMode.length ? el('div', { class: 'options' }, ...forMode) : null,
+    el(
+      'div',
+      { class: 'actions' },
+      running
+        ? button('Cancel', () => post({ type: 'cancel' }), { secondary: true, icon: 'debug-stop', class: 'cancel' })
+        : button('Quantize', () => {
+            error = undefined;
+            cancelled = false;
+            running = { message: 'Starting…' };
+            state.report = undefined;
+            state.registered = undefined;
+            save();
+            render();
+            post({ type: 'start', options: state.options });
+          }, { icon: 'zap', class: 'start' }),
+      el('span', { class: 'muted' }, `Gate: cosine ≥ ${initial?.defaults.minCosine ?? 0.99}, top-1 ≥ ${((initial?.defaults.minTop1 ?? 0.99) * 100).toFixed(0)}% (settings: modelyard.quantize.*)`),
+    ),
+  );
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+// Report
+
+function bytes(n: number): string {
+  const u = ['B', 'KB', 'MB', 'GB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < u.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${u[i]}`;
+}
+
+const n4 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(4));
+const ms = (v: number) => (v < 1 ? `${v.toFixed(2)} ms` : v < 1000 ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : `${(v / 1000).toFixed(2)} s`);
+
+function tile(label: string, value: string, detail: string, cls = ''): HTMLElement {
+  return el('div', { class: `tile ${cls}` }, el('div', { class: 'tile-label' }, label), el('div', { class: 'tile-value' }, value), el('div', { class: 'tile-detail' }, detail));
+}
+
+function reportView(r: ReportView): HTMLElement {
+  const cos = r.fidelity.worstCosine;
+  const cosOk = cos === null || cos >= r.thresholds.minCosine;
+  const lat = r.latency;
+  return el(
+    'section',
+    { class: 'report' },
+    el(
+      'div',
+      { class: `verdict ${r.verdict.pass ? 'pass' : 'fail'}` },
+      el('vscode-icon', { name: r.verdict.pass ? 'pass-filled' : 'error' }),
+      el(
+        'div',
+        {},
+        el('strong', {}, r.verdict.pass ? `Passes the fidelity gate: ${LABEL[r.mode]}` : `Fails the fidelity gate: ${LABEL[r.mode]}`),
+        r.requestedMode === 'auto' && r.auto ? el('div', { class: 'why' }, `Auto chose ${r.auto.why}`) : null,
+        ...r.verdict.reasons.map((x) => el('div', { class: 'reason' }, x)),
+      ),
+    ),
+    el(
+      'div',
+      { class: 'tiles' },
+      tile('Size', `×${r.sizeRatio.toFixed(2)}`, `${bytes(r.source.bytes)} → ${bytes(r.output.bytes)}`, 'size'),
+      tile('Worst cosine', n4(cos), `${r.fidelity.samples} sample${r.fidelity.samples === 1 ? '' : 's'}: ${r.fidelity.source}`, cosOk ? 'good' : 'bad'),
+      lat ? tile('Latency', `×${lat.ratio.toFixed(2)}`, `${ms(lat.originalMs)} → ${ms(lat.quantizedMs)} (${lat.runs} interleaved runs)`, lat.ratio < 1 ? 'good' : '') : null,
+      tile('Quantized in', `${r.seconds.toFixed(2)} s`, r.mbPerSecond !== null ? `${r.mbPerSecond.toFixed(0)} MB/s of weights` : '', ''),
+    ),
+    el('h2', {}, 'Fidelity per output'),
+    el(
+      'table',
+      { class: 'grid outputs' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Output'), el('th', {}, 'Cosine'), el('th', {}, 'Max |error|'), el('th', {}, 'Top-1 agreement'), el('th', {}, ''))),
+      el(
+        'tbody',
+        {},
+        ...r.fidelity.outputs.map((o) =>
+          el(
+            'tr',
+            {},
+            el('td', { class: 'name' }, o.name),
+            el('td', { class: 'num' }, n4(o.cosine)),
+            el('td', { class: 'num' }, o.maxAbsError === null ? '∞' : o.maxAbsError.toPrecision(3)),
+            el('td', { class: 'num' }, o.top1 === undefined ? '–' : `${(o.top1 * 100).toFixed(1)}%`),
+            el('td', {}, el('vscode-icon', { name: o.pass ? 'check' : 'close', class: o.pass ? 'good' : 'bad', title: o.reasons.join('; ') })),
+          ),
+        ),
+      ),
+    ),
+    r.auto
+      ? el(
+          'div',
+          {},
+          el('h2', {}, 'Auto: forms tried'),
+          el(
+            'table',
+            { class: 'grid auto' },
+            el('thead', {}, el('tr', {}, el('th', {}, 'Form'), el('th', {}, 'Size'), el('th', {}, 'Worst cosine'), el('th', {}, 'Latency'), el('th', {}, 'Result'))),
+            el(
+              'tbody',
+              {},
+              ...r.auto.candidates.map((c) =>
+                el(
+                  'tr',
+                  { class: c.mode === r.auto!.chosen ? 'chosen' : '' },
+                  el('td', { class: 'name' }, c.mode === r.auto!.chosen ? el('vscode-icon', { name: 'arrow-right' }) : null, LABEL[c.mode]),
+                  el('td', { class: 'num' }, c.error ? '–' : `×${c.sizeRatio.toFixed(2)}`),
+                  el('td', { class: 'num' }, n4(c.worstCosine)),
+                  el('td', { class: 'num' }, c.latencyRatio === null ? '–' : `×${c.latencyRatio.toFixed(2)}`),
+                  el('td', {}, c.error ? `failed: ${c.error}` : c.pass ? 'passes' : c.reasons.join('; ')),
+                ),
+              ),
+            ),
+          ),
+        )
+      : null,
+    el('h2', {}, `Nodes: ${r.converted} converted, ${r.kept} left alone`),
+    el(
+      'table',
+      { class: 'grid decisions' },
+      el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Op'), el('th', {}, 'Count'), el('th', {}, 'Became / why'))),
+      el(
+        'tbody',
+        {},
+        ...r.groups.map((g) =>
+          el(
+            'tr',
+            { class: g.action },
+            el('td', {}, el('vscode-icon', { name: g.action === 'converted' ? 'check' : 'circle-slash', class: g.action === 'converted' ? 'good' : 'muted' })),
+            el('td', { class: 'name' }, g.opType),
+            el('td', { class: 'num' }, String(g.count)),
+            el('td', {}, g.form ? el('code', {}, g.form) : null, g.form ? ' · ' : null, g.reason, g.action === 'kept' && g.nodes.length && g.nodes.length <= 6 ? el('span', { class: 'muted' }, ` (${g.nodes.join(', ')})`) : null),
+          ),
+        ),
+      ),
+    ),
+    r.notes.length ? el('ul', { class: 'notes' }, ...r.notes.map((n) => el('li', {}, n))) : null,
+    el(
+      'div',
+      { class: 'actions' },
+      button('Open Quantized Model', () => post({ type: 'openOutput' }), { icon: 'go-to-file' }),
+      button('Compare in Playground', () => post({ type: 'compare' }), { secondary: true, icon: 'diff' }),
+      button('Save Report…', () => post({ type: 'saveReport' }), { secondary: true, icon: 'save' }),
+      el('code', { class: 'path', title: r.output.file }, r.output.file),
+    ),
+    initial?.registry ? registerBox(r) : null,
+  );
+}
+
+const SUFFIX: Record<string, string> = { 'int8-dynamic': 'int8', 'int8-static': 'int8', int4: 'int4', 'int8-weight': 'int8w', fp16: 'fp16', fp32: 'fp32' };
+
+function registerBox(r: ReportView): HTMLElement {
+  if (state.registered) {
+    const g = state.registered;
+    return el('div', { class: 'register done' }, el('vscode-icon', { name: 'tag' }), el('span', {}, `Registered ${g.name}@${g.version} (tag `, el('code', {}, g.tag), '). It shows in the Models view.'));
+  }
+  const name = state.registerName ?? `${initial!.registry!.suggestedName}-${SUFFIX[r.mode]}`;
+  return el(
+    'div',
+    { class: 'register' },
+    el('h2', {}, 'Register'),
+    el(
+      'div',
+      { class: 'actions' },
+      textfield(name, (v) => {
+        state.registerName = v.trim();
+        save();
+      }, { class: 'register-name', 'aria-label': 'New model name' }),
+      button('Register as New Model', () => post({ type: 'register', name: state.registerName ?? name }), { icon: 'tag', class: 'register-button' }),
+      el('span', { class: 'muted' }, 'Commits the file with a dvc.yaml entry and tags its first version; the tag message records the source version and these settings.'),
+    ),
+  );
+}
+
+// ------------------------------------------------------------------------------------------------------------------
+
+function render(): void {
+  const root = el(
+    'div',
+    {},
+    el(
+      'header',
+      {},
+      el('div', { class: 'title' }, el('vscode-icon', { name: 'zap', size: 22, class: 'title-icon' }), el('h1', {}, `Quantize ${initial?.model.label ?? ''}`)),
+      el('div', { class: 'muted' }, initial?.model.detail ?? ''),
+    ),
+    settings(),
+    running
+      ? el('div', { class: 'progress' }, el('vscode-progress-bar', running.fraction !== undefined ? { value: Math.round(running.fraction * 100), max: 100 } : { indeterminate: true }), el('span', { class: 'progress-message' }, running.message))
+      : null,
+    cancelled ? el('div', { class: 'muted cancelled' }, 'Cancelled: nothing was written.') : null,
+    error ? el('div', { class: 'error' }, el('vscode-icon', { name: 'error' }), el('div', {}, el('strong', {}, error.message), error.hint ? el('div', {}, error.hint) : null)) : null,
+    state.report ? reportView(state.report) : null,
+  );
+  app.replaceChildren(root);
+}
+
+host.listen((m) => {
+  switch (m.type) {
+    case 'progress':
+      running = { message: m.message, ...(m.fraction !== undefined ? { fraction: m.fraction } : {}) };
+      break;
+    case 'report':
+      running = undefined;
+      state.report = m.report;
+      state.registered = undefined;
+      state.registerName = undefined;
+      save();
+      break;
+    case 'error':
+      running = undefined;
+      error = { message: m.message, ...(m.hint ? { hint: m.hint } : {}) };
+      break;
+    case 'cancelled':
+      running = undefined;
+      cancelled = true;
+      break;
+    case 'calibration':
+      state.options.calibration = m.path;
+      save();
+      break;
+    case 'registered':
+      state.registered = { name: m.name, version: m.version, tag: m.tag };
+      save();
+      break;
+  }
+  render();
+});
+
+render();
+post({ type: 'ready' });
