@@ -12,7 +12,9 @@
  *
  * What the fusions require, and so what this file keeps to:
  *   - one DynamicQuantizeLinear per converted node: the fusion wants its three outputs to have exactly one reader
- *     each, so an activation read by several MatMuls (Q/K/V projections) gets one DynamicQuantizeLinear apiece;
+ *     each. (When several MatMuls read the same activation, onnxruntime's common-subexpression elimination merges
+ *     their DynamicQuantizeLinear nodes back into one before the fusions run; they then fuse into
+ *     MatMulIntegerToFloat, the same integer kernel reading A quantized once, instead of DynamicQuantizeMatMul.)
  *   - Mul(A_scale, W_scale) in that order (the fused node takes the Mul's first input as A's scale);
  *   - W_q, W_scale, W_zp and the bias constant initializers (outer-scope ones count), and the bias 1-D [N] (or
  *     [1, …, N]) with N > 1 as the Add's second input; any other bias stays a separate Add, still correct.
