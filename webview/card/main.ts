@@ -108,6 +108,7 @@ function render(): void {
     el('vscode-button', { id: 'run', icon: 'play', disabled: !summary }, 'Run…'),
     el('vscode-button', { id: 'bench', icon: 'dashboard', secondary: true, disabled: !summary }, 'Benchmark'),
     el('vscode-button', { id: 'compare', icon: 'diff', secondary: true, disabled: !summary }, 'Compare With…'),
+    el('vscode-button', { id: 'quantize', icon: 'zap', secondary: true, disabled: !summary }, 'Quantize…'),
     el('vscode-button', { id: 'copy-md', icon: 'copy', secondary: true, disabled: !summary }, 'Copy Summary'),
     el('vscode-button', { id: 'copy-json', icon: 'json', secondary: true, disabled: !summary }, 'Copy as JSON'),
     copied ? el('span', { class: 'muted', role: 'status' }, `${copied} copied`) : null,
@@ -198,6 +199,7 @@ function wire(): void {
   on('run', () => host.post({ type: 'run' }));
   on('bench', () => host.post({ type: 'benchmark' }));
   on('compare', () => host.post({ type: 'compare' }));
+  on('quantize', () => host.post({ type: 'quantize' }));
   on('copy-md', () => host.post({ type: 'copy', format: 'markdown' }));
   on('copy-json', () => host.post({ type: 'copy', format: 'json' }));
   on('copy-sha', () => host.post({ type: 'copy', format: 'sha256' }));

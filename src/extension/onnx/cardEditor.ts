@@ -78,6 +78,7 @@ export class ModelCard extends ContractPanel<typeof cardContract> {
       run: async () => void (await vscode.commands.executeCommand('modelyard.playground.open', this.uri, 'run')),
       benchmark: async () => void (await vscode.commands.executeCommand('modelyard.playground.open', this.uri, 'benchmark')),
       compare: async () => void (await vscode.commands.executeCommand('modelyard.model.compare', this.uri)),
+      quantize: async () => void (await vscode.commands.executeCommand('modelyard.model.quantize', this.uri)),
       copy: async ({ format }) => {
         const s = this.summary;
         if (!s || !this.raw) return;
