@@ -10,13 +10,16 @@ import { UserError } from '../../src/core/errors';
 import type { InferenceHost } from '../../src/core/inference/host';
 import { elementCount, type Tensor } from '../../src/core/inference/tensor';
 import { create } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from '../../src/core/onnx/gen/onnx_pb';
+import { AttributeProto_AttributeType as AT, AttributeProtoSchema, ModelProtoSchema, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from '../../src/core/onnx/gen/onnx_pb';
 import { decodeModel, encodeModel } from '../../src/core/onnx/model';
 import { Histogram, calibrate } from '../../src/core/quantize/calibrate';
 import { makeNode, makeTensor, QModel } from '../../src/core/quantize/graph';
 import { sensitivity } from '../../src/core/quantize/sensitivity';
 import { calibrationTargets, ensureNodeNames, quantizeStatic } from '../../src/core/quantize/static';
 import type { FormResult, Ranges, StaticOptions } from '../../src/core/quantize/types';
+import { makeInput } from '../../src/core/inference/inputs';
+import { writeSamples } from '../../scripts/workspace.mjs';
+import { fixture } from '../support/fixtures';
 import { pseudoRandom, testHost } from '../support/inference';
 import { valueInfo } from '../support/onnx-models';
 import { onnxCheck, opCounts, runBoth } from '../support/quantize';
@@ -100,20 +103,274 @@ describe('static QDQ on a generated Conv → Relu → Conv → BN → Gemm', () 
       const { q, form, out, bytes } = await staticOf(m, convFeeds(8), { perChannel: true });
       assert.deepEqual(converted(form), ['conv1', 'conv2', 'gemm']);
       const counts = opCounts(q.proto);
-      console.log(opset, counts, form.notes);
       assert.equal(counts.Relu ?? 0, 0);
       assert.equal(counts.Clip ?? 0, 0);
       assert.equal(counts.BatchNormalization ?? 0, 0);
       // On a calibration sample, and on a sample calibration never saw (its output may exceed the calibrated range).
       const seen = (await runBoth(host, bytes, out, convFeeds(1, 3)[0]!)).outputs[0]!.cosine!;
       const unseen = (await runBoth(host, bytes, out, convFeeds(1, 50)[0]!)).outputs[0]!.cosine!;
-      console.log(opset, seen, unseen);
+      if (opset === 9) assert.ok(form.notes.some((n) => n.includes('opset upgraded from 9 to 10')), form.notes.join('\n'));
+      if (opset < 13) assert.ok(form.notes.some((n) => n.includes('com.microsoft')));
+      assert.ok(q.proto.opsetImport.some((o) => o.domain === 'com.microsoft') === opset < 13);
       assert.ok(seen >= 0.999 && unseen >= 0.98, `cosine ${seen} (calibration sample), ${unseen} (unseen)`);
       const [check] = onnxCheck([out]);
       assert.ok(check!.ok, check!.error ?? '');
       const opt = await optimizedOps(host, out);
-      console.log(opset, opt);
-      assert.ok((opt.QLinearConv ?? 0) >= 2, JSON.stringify(opt));
+      // Both Convs and the Gemm folded: no float Conv or Gemm left, and (Relu absorbed) nothing between them.
+      assert.equal(opt.QLinearConv, 2, JSON.stringify(opt));
+      assert.equal(opt.QGemm, 1, JSON.stringify(opt));
+      assert.equal(opt.Conv ?? 0, 0);
+      assert.equal(counts.QuantizeLinear, 5); // X, r1, n2, f2, Y
+      assert.equal(counts.DequantizeLinear, 5 + 3 + 3); // activations, weights, biases (conv2 gets the folded BN's)
     });
   }
 });
+
+/** X[4,32] → MatMul(W1 32×16) → Relu → h; h → MatMul(W2 16×8) → Y; h × hᵀ (two activations) → S. */
+function matmulNet(): ModelProto {
+  return modelOf(
+    13,
+    [
+      makeNode('MatMul', ['X', 'w1'], ['m1'], { name: 'mm1' }),
+      makeNode('Relu', ['m1'], ['h'], { name: 'relu' }),
+      makeNode('MatMul', ['h', 'w2'], ['Y'], { name: 'mm2' }),
+      makeNode('Transpose', ['h'], ['ht'], { name: 'transpose' }),
+      makeNode('MatMul', ['h', 'ht'], ['S'], { name: 'scores' }),
+    ],
+    [weight('w1', [32, 16], 21, 0.3), weight('w2', [16, 8], 22, 0.3)],
+    [valueInfo('X', DT.FLOAT, [4, 32])],
+    [valueInfo('Y', DT.FLOAT, [4, 8]), valueInfo('S', DT.FLOAT, [4, 4])],
+  );
+}
+const mmFeeds = (n: number, seed = 1) => Array.from({ length: n }, (_, i) => ({ X: f32([4, 32], seed + i) }));
+
+describe('static QDQ on MatMul', () => {
+  for (const perChannel of [false, true]) {
+    it(`initializer weights ${perChannel ? 'per-channel (axis 1, one scale per output column)' : 'per-tensor'}, and a MatMul of two activations; onnxruntime forms QLinearMatMul`, async () => {
+      const { q, form, out, bytes } = await staticOf(matmulNet(), mmFeeds(6), { perChannel });
+      assert.deepEqual(converted(form), ['mm1', 'mm2', 'scores']);
+      const dqW1 = q.graph.node.find((n) => n.opType === 'DequantizeLinear' && n.input[0]!.startsWith('w1'))!;
+      const scale = q.scopes()[0]!.initializers.get(dqW1.input[1]!)!;
+      assert.deepEqual(scale.dims.map(Number), perChannel ? [16] : []);
+      assert.equal(dqW1.attribute.find((a) => a.name === 'axis')?.i, perChannel ? 1n : undefined);
+      assert.equal(q.graph.initializer.find((t) => t.name === 'w1'), undefined, 'the float weight was pruned');
+      const cmp = await runBoth(host, bytes, out, mmFeeds(1, 3)[0]!);
+      for (const o of cmp.outputs) assert.ok(o.cosine! >= 0.999, `${o.name}: cosine ${o.cosine}`);
+      assert.ok(onnxCheck([out])[0]!.ok);
+      const opt = await optimizedOps(host, out);
+      assert.equal(opt.QLinearMatMul, 3, JSON.stringify(opt));
+      assert.equal(opt.MatMul ?? 0, 0);
+    });
+  }
+});
+
+describe('static QDQ: what stays float, and why', () => {
+  it('exclusions, keepFloat, missing ranges and subgraph nodes are kept with their reasons; int8 activations still form QLinearConv', async () => {
+    const m = convNet(13);
+    const bytes = encodeModel(m);
+    const ranges = await calibrate(bytes, convFeeds(3), host, { method: 'minmax' });
+    const qm = new QModel(decodeModel(bytes));
+    // Excluded op types and nodes kept by the sensitivity pass are not calibrated at all.
+    assert.deepEqual(calibrationTargets(qm, { exclude: { opTypes: new Set(['Gemm']), nodeNames: new Set() }, keepFloat: new Set(['conv2']) }), ['X', 'r1']);
+    const f = quantizeStatic(qm, { ranges, exclude: { opTypes: new Set(['Gemm']), nodeNames: new Set() }, keepFloat: new Set(['conv2']), activationType: 'int8' });
+    const by = Object.fromEntries(f.decisions.map((d) => [d.node, d]));
+    assert.equal(by.conv1!.action, 'converted');
+    assert.match(by.conv2!.reason, /sensitivity/);
+    assert.match(by.gemm!.reason, /op type Gemm is on the exclusion list/);
+    const counts = opCounts(qm.proto);
+    assert.equal(counts.BatchNormalization, 1, 'a kept Conv keeps its BatchNormalization');
+    const zp = qm.scopes()[0]!.initializers.get('X_zero_point')!;
+    assert.equal(zp.dataType, DT.INT8);
+    const out = encodeModel(qm.proto);
+    assert.equal((await optimizedOps(host, out)).QLinearConv, 1);
+    assert.ok((await runBoth(host, bytes, out, convFeeds(1, 2)[0]!)).outputs[0]!.cosine! >= 0.999);
+
+    const partial: Ranges = new Map(ranges);
+    partial.delete('X');
+    const q2 = new QModel(decodeModel(bytes));
+    const f2 = quantizeStatic(q2, { ranges: partial });
+    const conv1 = f2.decisions.find((d) => d.node === 'conv1')!;
+    assert.equal(conv1.action, 'kept');
+    assert.match(conv1.reason, /no calibrated range for 'X'/);
+    assert.deepEqual(converted(f2), ['conv2', 'gemm']);
+  });
+
+  it('a MatMul inside an If branch is reported as kept; the main graph is still quantized', () => {
+    const branch = (name: string) => ({ name, node: [makeNode('MatMul', ['X', 'w1'], [`${name}_y`], { name: `${name}_mm` })], output: [valueInfo(`${name}_y`, DT.FLOAT, [4, 16])] });
+    const m = matmulNet();
+    m.graph!.input.push(valueInfo('cond', DT.BOOL, []));
+    m.graph!.node.push(makeNode('If', ['cond'], ['Z'], { name: 'if' }));
+    const ifNode = m.graph!.node.at(-1)!;
+    for (const b of ['then', 'else']) ifNode.attribute.push(create(AttributeProtoSchema, { name: `${b}_branch`, type: AT.GRAPH, g: branch(b) }));
+    const qm = new QModel(m);
+    const ranges: Ranges = new Map(['X', 'h', 'ht', 'Y', 'S'].map((k) => [k, { min: -1, max: 1 }]));
+    const f = quantizeStatic(qm, { ranges });
+    const sub = f.decisions.filter((d) => d.graph !== 'main');
+    assert.deepEqual(sub.map((d) => [d.node, d.action, d.graph]), [['then_mm', 'kept', 'if/then_branch'], ['else_mm', 'kept', 'if/else_branch']]);
+    assert.match(sub[0]!.reason, /subgraph/);
+    assert.deepEqual(converted(f), ['mm1', 'mm2', 'scores']);
+    // The branches still read the float weight: it was not pruned.
+    assert.ok(qm.graph.initializer.some((t) => t.name === 'w1'));
+  });
+
+  it('ensureNodeNames names unnamed nodes deterministically', () => {
+    const a = new QModel(matmulNet());
+    for (const n of a.graph.node) n.name = '';
+    const b = new QModel(decodeModel(encodeModel(a.proto)));
+    assert.equal(ensureNodeNames(a), 5);
+    ensureNodeNames(b);
+    assert.deepEqual(a.graph.node.map((n) => n.name), b.graph.node.map((n) => n.name));
+    assert.equal(a.graph.node[0]!.name, 'MatMul_0');
+    assert.equal(ensureNodeNames(a), 0);
+  });
+});
+
+describe('calibration', () => {
+  it('percentile: the histogram keeps the central share of values, as calibrate.py computes it', () => {
+    const h = new Histogram();
+    const x = Float32Array.from({ length: 10000 }, (_, i) => i);
+    h.add(x.subarray(0, 5000));
+    h.add(x.subarray(5000)); // widens the histogram
+    const r = h.range(99)!;
+    assert.ok(Math.abs(r.min - 50) < 10 && Math.abs(r.max - 9950) < 10, JSON.stringify(r));
+    assert.deepEqual(h.range(100), { min: 0, max: 9999 });
+  });
+
+  it('percentile ranges lie within the MinMax ones', async () => {
+    const bytes = encodeModel(convNet(13));
+    const mm = await calibrate(bytes, convFeeds(3), host, { method: 'minmax' });
+    const pc = await calibrate(bytes, convFeeds(3), host, { method: 'percentile', percentile: 99.9 });
+    assert.deepEqual([...pc.keys()], [...mm.keys()]);
+    for (const [k, r] of pc) assert.ok(r.min >= mm.get(k)!.min - 1e-6 && r.max <= mm.get(k)!.max + 1e-6 && r.max - r.min < mm.get(k)!.max - mm.get(k)!.min, k);
+  });
+
+  it('a calibration sample of the wrong shape is named in a UserError with the way out, and the session is released', async () => {
+    const bytes = encodeModel(convNet(13));
+    const feeds = [...convFeeds(1), { X: f32([1, 3, 32, 32], 5) }];
+    await assert.rejects(calibrate(bytes, feeds, host, { method: 'minmax', labels: ['a.npy', 'b.npy'] }), (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /^calibration input 'X' has shape \[1, ?3, ?32, ?32\] but the model expects \[1, ?3, ?16, ?16\]/);
+      assert.match(e.message, /calibration sample b\.npy/);
+      assert.match(e.hint ?? '', /X: float32 \[1,3,16,16\]/);
+      return true;
+    });
+    const cancelled = new AbortController();
+    cancelled.abort();
+    await assert.rejects(calibrate(bytes, convFeeds(1), host, { method: 'minmax', signal: cancelled.signal }), /cancelled/);
+  });
+});
+
+describe('sensitivity', () => {
+  it('finds the layer before a Log (a mel front end in miniature) and keeps only it in float', async () => {
+    // X → mm1 → h; h² → mm2 (columns from 1e-3 to 1e3: a power spectrum) → p; log(p + 1e-6) → mm3 → Y. Quantizing
+    // p per tensor zeroes its small columns, and the Log turns that into large errors.
+    const w2 = new Float32Array(64 * 32);
+    const r = pseudoRandom(64 * 32, 31);
+    for (let i = 0; i < 64; i++) for (let j = 0; j < 32; j++) w2[i * 32 + j] = (Math.abs(r[i * 32 + j]!) + 0.1) * 10 ** (-4 + (6 * j) / 31);
+    const m = modelOf(
+      13,
+      [
+        makeNode('MatMul', ['X', 'w1'], ['h'], { name: 'mm1' }),
+        makeNode('Mul', ['h', 'h'], ['sq'], { name: 'square' }),
+        makeNode('MatMul', ['sq', 'w2'], ['p'], { name: 'mm2' }),
+        makeNode('Add', ['p', 'eps'], ['pe'], { name: 'add_eps' }),
+        makeNode('Log', ['pe'], ['lg'], { name: 'log' }),
+        makeNode('MatMul', ['lg', 'w3'], ['Y'], { name: 'mm3' }),
+      ],
+      [weight('w1', [64, 64], 30, 0.3), makeTensor('w2', 'float32', [64, 32], w2), makeTensor('eps', 'float32', [], new Float32Array([1e-6])), weight('w3', [32, 16], 32, 0.3)],
+      [valueInfo('X', DT.FLOAT, [1, 64])],
+      [valueInfo('Y', DT.FLOAT, [1, 16])],
+    );
+    const bytes = encodeModel(m);
+    const feeds = Array.from({ length: 4 }, (_, i) => ({ X: f32([1, 64], 40 + i) }));
+    const ranges = await calibrate(bytes, feeds, host, { method: 'minmax' });
+    let builds = 0;
+    const build = (keepFloat: ReadonlySet<string>) => {
+      builds++;
+      const q = new QModel(decodeModel(bytes));
+      quantizeStatic(q, { ranges, keepFloat });
+      return encodeModel(q.proto);
+    };
+    const fractions: number[] = [];
+    const s = await sensitivity(bytes, build, ['mm1', 'mm2', 'mm3'], feeds, host, { minCosine: 0.99, progress: (f) => fractions.push(f) });
+    assert.equal(s.ranking[0]!.node, 'mm2', JSON.stringify(s.ranking));
+    assert.deepEqual(s.keepFloat, ['mm2']);
+    assert.ok(s.cosine >= 0.99, String(s.cosine));
+    assert.ok(builds <= 3 + 3, `${builds} builds`); // full, one per candidate, the search
+    assert.equal(fractions.at(-1), 1);
+    // The fully quantized model did fail the gate.
+    const full = await runBoth(host, bytes, build(new Set()), feeds[0]!);
+    assert.ok(full.outputs[0]!.cosine! < 0.99, String(full.outputs[0]!.cosine));
+  });
+});
+
+describe('static QDQ on the OCR fixtures', () => {
+  /** Calibrates on `cal`, quantizes per channel, and checks fidelity, onnx.checker and the QLinearConv fusion. */
+  async function fixtureRun(file: string, cal: Record<string, Tensor>[], probe: Record<string, Tensor>, minCosine: number) {
+    const bytes = new Uint8Array(fs.readFileSync(fixture(file)));
+    const t0 = performance.now();
+    const ranges = await calibrate(bytes, cal, host, { method: 'minmax' });
+    const calMs = performance.now() - t0;
+    const q = new QModel(decodeModel(bytes));
+    ensureNodeNames(q);
+    const form = quantizeStatic(q, { ranges, perChannel: true });
+    const out = encodeModel(q.proto);
+    const cmp = await runBoth(host, bytes, out, probe);
+    const opt = await optimizedOps(host, out);
+    const convs = form.decisions.filter((d) => d.opType === 'Conv');
+    console.log(`${file}: cosine ${cmp.outputs.map((o) => o.cosine?.toFixed(5)).join(', ')}; calibration ${calMs.toFixed(0)} ms on ${cal.length}; size ${(out.length / bytes.length).toFixed(3)}; QLinearConv ${opt.QLinearConv} of ${convs.length} Conv; ${form.notes.join(' | ')}`);
+    for (const o of cmp.outputs) assert.ok(o.cosine! >= minCosine, `${o.name}: cosine ${o.cosine}`);
+    assert.ok(convs.every((d) => d.action === 'converted'), JSON.stringify(convs.filter((d) => d.action === 'kept')));
+    assert.equal(opt.QLinearConv, convs.length, JSON.stringify(opt));
+    assert.equal(opt.Conv ?? 0, 0);
+    const [check] = onnxCheck([out]);
+    assert.ok(check!.ok, check!.error ?? '');
+    return { q, form, out, bytes, cmp };
+  }
+
+  it('cls (opset 9, weights in Constant nodes): raised to opset 10, every Conv folded into QLinearConv, output close to float', async () => {
+    const cal = Array.from({ length: 4 }, (_, i) => ({ x: f32([1, 3, 48, 192], 100 + i) }));
+    const { form } = await fixtureRun('ch_ppocr_mobile_v2.0_cls_infer.onnx', cal, { x: f32([1, 3, 48, 192], 100) }, 0.99);
+    assert.ok(form.notes.some((n) => n.includes('opset upgraded from 9 to 10')));
+  });
+
+  it('det (opset 11) at 320×320: every Conv folded, the probability map close to float', async () => {
+    const cal = Array.from({ length: 2 }, (_, i) => ({ x: f32([1, 3, 320, 320], 200 + i) }));
+    await fixtureRun('ch_PP-OCRv4_det_infer.onnx', cal, { x: f32([1, 3, 320, 320], 200) }, 0.99);
+  });
+
+  it('rec (opset 9) per-channel still reads the text-line PNG as float does (CTC argmax, repeats and blanks collapsed)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-rec-'));
+    try {
+      await writeSamples(dir);
+      const info = { name: 'x', dtype: 'float32' as const, shape: [1, 3, 48, null] };
+      const pixels = { kind: 'image' as const, path: path.join(dir, 'samples', 'text-line.png'), mean: [0.5], std: [0.5] };
+      const x = (await makeInput(info, [1, 3, 48, 192], pixels)).tensor;
+      const flipped = { ...x, data: (x.data as Float32Array).map((_, i, a) => a[i - (i % 192) + 191 - (i % 192)]!) };
+      const { cmp } = await fixtureRun('ch_PP-OCRv4_rec_infer.onnx', [{ x }, { x: flipped }], { x }, 0.95);
+      const name = Object.keys(cmp.a)[0]!;
+      const a = ctcDecode(cmp.a[name]!);
+      const b = ctcDecode(cmp.b[name]!);
+      console.log(`rec CTC: float [${a.join(' ')}], int8 [${b.join(' ')}]`);
+      assert.ok(a.length > 0);
+      assert.deepEqual(b, a);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Greedy CTC: the argmax class of each time step, repeats merged and blanks (class 0) dropped. */
+function ctcDecode(t: Tensor): number[] {
+  const [, steps, classes] = t.shape as [number, number, number];
+  const d = t.data as Float32Array;
+  const out: number[] = [];
+  let prev = -1;
+  for (let s = 0; s < steps; s++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (d[s * classes + c]! > d[s * classes + best]!) best = c;
+    if (best !== prev && best !== 0) out.push(best);
+    prev = best;
+  }
+  return out;
+}

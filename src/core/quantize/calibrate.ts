@@ -220,6 +220,7 @@ export class Histogram {
   /** The range keeping `percentile` % of the values, cutting the rest equally from both ends. */
   range(percentile: number): { min: number; max: number } | undefined {
     if (!this.total || !this.hist.length) return undefined;
+    if (percentile >= 100) return { min: this.min, max: this.max };
     const n = this.hist.length;
     const sum = this.hist.reduce((a, b) => a + b, 0);
     const cut = (100 - percentile) / 200;
