@@ -11,7 +11,9 @@ JOBS.json is a list of jobs (or {"jobs": [...]}), each
      "per_channel": bool,               int8-dynamic, int8-static; omitted: the peer's default (False)
      "block_size": 32,                  int4; omitted: the peer's default (128)
      "symmetric": bool,                 int4; omitted: the peer's default (False, asymmetric with zero points)
-     "preprocess": bool}                int8-*: run quant_pre_process first (see below); omitted: False
+     "accuracy_level": 0-4,             int4; omitted: the peer's default (None: no attribute, fp32 compute)
+     "preprocess": bool | {...}}        int8-*: run quant_pre_process first (see below), a dict being its keyword
+                                        arguments (e.g. {"skip_symbolic_shape": true}); omitted: False
 
 A calibration SAMPLE is one set of model inputs, any of:
   - a folder holding one .npy file per input, named after the input ("x.npy") or after its safe name, each run of
@@ -21,7 +23,7 @@ A calibration SAMPLE is one set of model inputs, any of:
   - a folder holding only sub-folders or .npz files: each of them is a sample (in sorted order).
 
 Each job prints {"mode", "input", "output", "ok", "error", "seconds", "runs", "input_bytes", "output_bytes",
-"weight_bytes", "preprocessed", "preprocess_seconds", "ops", "warnings"}:
+"weight_bytes", "preprocessed", "preprocess_seconds", "ops", "input_opset", "output_opset", "warnings"}:
   seconds       wall time of the peer's call, file to file, best of --repeat runs (1-3, default 1): it includes the
                 peer's own loading and saving of the model, and for int8-static the calibration inference, but not
                 reading the calibration .npy files (loaded into memory first) nor the imports (see --warmup);
@@ -29,8 +31,10 @@ Each job prints {"mode", "input", "output", "ok", "error", "seconds", "runs", "i
   weight_bytes  bytes of the float32 initializers and float32 Constant node values of the input (main graph and
                 subgraphs), from their dims;
   ops           op type -> count over the output's main graph ("domain:Op" outside the default domain);
+  input_opset, output_opset  the default-domain opsets (the peers may raise it);
   error         the exception's type and first line, or null; a failed job does not stop the others;
-  warnings      the first line of each distinct warning the peers logged during the job.
+  warnings      the first line of each distinct warning the peers logged (logging) or raised (warnings.warn)
+                during the job, at most 20 and a count of the rest.
 --warmup runs a tiny model through every peer once before the jobs, so the imports and first-call costs of
 onnxruntime.quantization, onnx and onnxconverter_common are paid before any timing.
 
@@ -159,8 +163,11 @@ def weight_bytes(model):
     return total
 
 
-def op_counts(path):
-    m = onnx.load(path, load_external_data=False)
+def default_opset(m):
+    return next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def op_counts(m):
     ops = {}
     for n in m.graph.node:
         k = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}:{n.op_type}"
@@ -212,6 +219,7 @@ def quantize(job, src, samples):
             bits=4,
             block_size=int(job.get("block_size", 128)),
             is_symmetric=bool(job.get("symmetric", False)),
+            accuracy_level=job.get("accuracy_level"),
         )
         q.process()
         q.model.save_model_to_file(out, use_external_data_format=False)
@@ -256,6 +264,8 @@ def run_job(job, repeat):
         "preprocessed": bool(job.get("preprocess", False)),
         "preprocess_seconds": None,
         "ops": None,
+        "input_opset": None,
+        "output_opset": None,
     }
     tmp = None
     try:
@@ -263,7 +273,9 @@ def run_job(job, repeat):
             raise ValueError(f"unknown mode {res['mode']!r}: one of {', '.join(MODES)}")
         src = job["input"]
         res["input_bytes"] = os.path.getsize(src)
-        res["weight_bytes"] = weight_bytes(onnx.load(src, load_external_data=False))
+        m = onnx.load(src, load_external_data=False)
+        res["weight_bytes"] = weight_bytes(m)
+        res["input_opset"] = default_opset(m)
         os.makedirs(os.path.dirname(os.path.abspath(job["output"])), exist_ok=True)
         if res["preprocessed"]:
             from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -271,7 +283,8 @@ def run_job(job, repeat):
             tmp = tempfile.mkdtemp(prefix="quant-peers-")
             pre = os.path.join(tmp, "preprocessed.onnx")
             t0 = time.perf_counter()
-            quant_pre_process(src, pre)
+            kwargs = job["preprocess"] if isinstance(job["preprocess"], dict) else {}
+            quant_pre_process(src, pre, **kwargs)
             res["preprocess_seconds"] = time.perf_counter() - t0
             src = pre
         samples = None
@@ -285,7 +298,9 @@ def run_job(job, repeat):
             res["runs"].append(time.perf_counter() - t0)
         res["seconds"] = min(res["runs"])
         res["output_bytes"] = os.path.getsize(job["output"])
-        res["ops"] = op_counts(job["output"])
+        m = onnx.load(job["output"], load_external_data=False)
+        res["ops"] = op_counts(m)
+        res["output_opset"] = default_opset(m)
         res["ok"] = True
     except Exception as e:  # every peer raises its own kinds; one job's failure is reported, the others go on
         res["error"] = first_line(e)
@@ -357,8 +372,15 @@ def main(argv):
         warm_up()
     for job in jobs:
         collect.messages = []
-        res = run_job(job, args.repeat)
-        res["warnings"] = collect.messages
+        with warnings.catch_warnings(record=True) as raised:
+            warnings.simplefilter("always")
+            res = run_job(job, args.repeat)
+        for w in raised:
+            msg = (str(w.message).strip().splitlines() or [""])[0][:300]
+            if msg not in collect.messages:
+                collect.messages.append(msg)
+        more = len(collect.messages) - 20
+        res["warnings"] = collect.messages[:20] + ([f"... and {more} more"] if more > 0 else [])
         print(json.dumps(res), flush=True)
 
 

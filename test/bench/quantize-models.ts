@@ -12,8 +12,8 @@
 // <dir>/<name>/validation/<NN>/<input>.npy, a folder a sample holding a file an input named by its safe name
 // (safeName of src/core/quantize/calibdata.ts), the layout Modelyard's calibration reader and
 // scripts/py/quant_peers.py, scripts/py/quant_eval.py all read. The generated models' weights and every input are
-// seeded: the same bytes in every run. Images are synthetic documents (a bright page, dark text lines, noise) in
-// PaddleOCR's normalisation, (pixel / 255 − 0.5) / 0.5; the others are uniform in [-1, 1) as FIXTURE_FEEDS gives.
+// seeded: the same bytes in every run. Images are synthetic text (documentImage: lines of glyph-like bitmaps on a
+// page), normalised as PaddleOCR feeds each model; the other inputs are uniform in [-1, 1) as FIXTURE_FEEDS gives.
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeNpy } from '../../src/core/inference/npy';
@@ -41,6 +41,8 @@ export interface BenchModel {
 export interface BenchModelOptions {
   /** Hidden size of the MLPs (1024 by default; smaller for quick tests). */
   dim?: number;
+  /** Rows of the MLPs' input X [batch, dim] (8 by default). */
+  batch?: number;
   /** Image side of the CNN (128 by default). */
   side?: number;
   /** Leave the fixture models out (true by default: they are included). */
@@ -67,40 +69,66 @@ export function writeSample(dir: string, feeds: Feeds): string {
   return dir;
 }
 
+/** A seeded uniform [0, 1) stream (the LCG of pseudoRandom). */
+function stream(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+export interface DocumentImageOptions {
+  /** Glyph height in pixels; by default a random 10–21 (a page) or 2/3 of the height when `line` is set. */
+  glyph?: number;
+  /** One text line across the image (a crop, as the OCR classifier and recogniser see), not a page of lines. */
+  line?: boolean;
+  /**
+   * 'half': (pixel / 255 − 0.5) / 0.5, PaddleOCR's classifier and recogniser; 'imagenet': (pixel / 255 − mean) / std
+   * with ImageNet's mean and std per channel, PaddleOCR's detector.
+   */
+  norm?: 'half' | 'imagenet';
+}
+
 /**
- * A synthetic document image [1, 3, h, w] in PaddleOCR's normalisation: a bright, slightly uneven page with a few
- * dark horizontal "text lines" broken into "words", and pixel noise. Seeded.
+ * A synthetic text image [1, 3, h, w]: a bright, slightly uneven page with lines of dark glyphs (random 7 × 5
+ * bitmaps, scaled) grouped into words, and pixel noise, normalised as PaddleOCR feeds its models. Seeded. PaddleOCR's
+ * detector finds text in it (about a fifth of the pixels above 0.3 at 320 × 320), where uniform noise or a blank
+ * page leave its output all but zero, and cosine on such an output says little.
  */
-export function documentImage(h: number, w: number, seed: number): Tensor {
-  const noise = pseudoRandom(3 * h * w, seed * 7919 + 1);
-  const rnd = pseudoRandom(256, seed * 104729 + 3).map((v) => (v + 1) / 2); // [0, 1)
-  let r = 0;
-  const next = () => rnd[r++ % rnd.length]!;
-  const ink = new Uint8Array(h * w);
-  const lines = 2 + Math.floor(next() * Math.max(1, h / 24));
-  for (let l = 0; l < lines; l++) {
-    const top = Math.floor(next() * h * 0.9);
-    const height = Math.max(3, Math.floor(h * (0.04 + next() * 0.08)));
-    let x = Math.floor(next() * w * 0.2);
-    const end = Math.floor(w * (0.6 + next() * 0.4));
+export function documentImage(h: number, w: number, seed: number, opts: DocumentImageOptions = {}): Tensor {
+  const next = stream(seed * 2654435761 + 17);
+  const gray = new Float32Array(h * w).fill(0);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) gray[y * w + x] = 232 - 14 * (y / h) - 8 * (x / w);
+  const glyphH = opts.glyph ?? (opts.line ? Math.max(7, Math.round((h * 2) / 3)) : 10 + Math.floor(next() * 12));
+  const glyphW = Math.max(5, Math.round((glyphH * 5) / 7));
+  const drawLine = (top: number) => {
+    let x = 2 + Math.floor(next() * Math.max(1, opts.line ? glyphW : 26));
+    const end = Math.floor(w * (0.6 + next() * 0.38));
     while (x < end) {
-      const word = Math.max(4, Math.floor(w * (0.03 + next() * 0.1)));
-      for (let y = top; y < Math.min(h, top + height); y++) {
-        for (let c = x; c < Math.min(w, x + word); c++) if ((c * 13 + y * 7 + l) % 5 < 3) ink[y * w + c] = 1;
+      const letters = 2 + Math.floor(next() * 6);
+      for (let k = 0; k < letters && x + glyphW < w; k++) {
+        const bits = Array.from({ length: 35 }, () => next() < 0.45);
+        for (let gy = 0; gy < glyphH && top + gy < h; gy++) {
+          for (let gx = 0; gx < glyphW; gx++) {
+            if (bits[Math.floor((gy * 7) / glyphH) * 5 + Math.floor((gx * 5) / glyphW)]) gray[(top + gy) * w + x + gx] = 30;
+          }
+        }
+        x += glyphW + 2;
       }
-      x += word + Math.max(2, Math.floor(w * 0.02));
+      x += glyphH;
     }
-  }
+  };
+  if (opts.line) drawLine(Math.max(0, Math.floor((h - glyphH) / 2)));
+  else for (let y = 4 + Math.floor(next() * 16); y + glyphH < h; y += glyphH + 6 + Math.floor(next() * 14)) drawLine(y);
+  const noise = pseudoRandom(3 * h * w, seed * 7919 + 1);
+  const mean = opts.norm === 'imagenet' ? [0.485, 0.456, 0.406] : [0.5, 0.5, 0.5];
+  const std = opts.norm === 'imagenet' ? [0.229, 0.224, 0.225] : [0.5, 0.5, 0.5];
   const data = new Float32Array(3 * h * w);
-  const tint = [0.9 + 0.1 * next(), 0.9 + 0.1 * next(), 0.85 + 0.15 * next()];
   for (let c = 0; c < 3; c++) {
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        const page = 235 * tint[c]! - 20 * (y / h) - 10 * (x / w);
-        const px = (ink[i] ? 30 + 40 * next() : page) + 12 * noise[c * h * w + i]!;
-        data[c * h * w + i] = (Math.min(255, Math.max(0, px)) / 255 - 0.5) / 0.5;
-      }
+    for (let i = 0; i < h * w; i++) {
+      const px = Math.min(255, Math.max(0, gray[i]! + 10 * noise[c * h * w + i]!));
+      data[c * h * w + i] = (px / 255 - mean[c]!) / std[c]!;
     }
   }
   return f32([1, 3, h, w], data);
@@ -207,7 +235,7 @@ interface Spec {
 export async function benchModels(dir: string, opts: BenchModelOptions = {}): Promise<BenchModel[]> {
   const dim = opts.dim ?? 1024;
   const side = opts.side ?? 128;
-  const batch = 8;
+  const batch = opts.batch ?? 8;
   const write = (name: string, m: ModelProto) => () => {
     const file = path.join(dir, name, `${name}.onnx`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -224,9 +252,9 @@ export async function benchModels(dir: string, opts: BenchModelOptions = {}): Pr
       // One window of 25 embeddings of 96, as FIXTURE_FEEDS gives it.
       { name: 'hello_deepa', kind: 'gemm', source: 'fixture', file: () => fixture('hello_deepa.onnx'), feeds: (s) => ({ 'onnx::Flatten_0': uniform([1, 25, 96], s) }) },
       // A text-line crop as PaddleOCR's classifier is fed: 48 × 192.
-      { name: 'ppocr-cls', kind: 'conv', source: 'fixture', file: () => fixture('ch_ppocr_mobile_v2.0_cls_infer.onnx'), feeds: (s) => ({ x: documentImage(48, 192, s) }) },
+      { name: 'ppocr-cls', kind: 'conv', source: 'fixture', file: () => fixture('ch_ppocr_mobile_v2.0_cls_infer.onnx'), feeds: (s) => ({ x: documentImage(48, 192, s, { line: true }) }) },
       // A page at 320 × 320 (FIXTURE_FEEDS uses 640: a quarter of the work per run for the bench).
-      { name: 'ppocr-det', kind: 'conv', source: 'fixture', file: () => fixture('ch_PP-OCRv4_det_infer.onnx'), feeds: (s) => ({ x: documentImage(320, 320, s) }) },
+      { name: 'ppocr-det', kind: 'conv', source: 'fixture', file: () => fixture('ch_PP-OCRv4_det_infer.onnx'), feeds: (s) => ({ x: documentImage(320, 320, s, { norm: 'imagenet' }) }) },
     );
   }
   const nCal = opts.calibrationSamples ?? 8;

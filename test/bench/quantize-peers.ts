@@ -24,8 +24,13 @@ export interface PeerJob {
   block_size?: number;
   /** int4; the peer's default (false: asymmetric, with zero points) when omitted. */
   symmetric?: boolean;
-  /** int8-*: run onnxruntime's quant_pre_process first (timed apart); false when omitted. */
-  preprocess?: boolean;
+  /** int4: MatMulNBits accuracy_level 0–4; the peer's default (none: fp32 compute) when omitted. */
+  accuracy_level?: number;
+  /**
+   * int8-*: run onnxruntime's quant_pre_process first (timed apart), with its defaults or these keyword arguments
+   * (e.g. { skip_symbolic_shape: true }); false when omitted.
+   */
+  preprocess?: boolean | Record<string, unknown>;
 }
 
 export interface PeerResult {
@@ -46,7 +51,10 @@ export interface PeerResult {
   preprocess_seconds: number | null;
   /** Op type → count in the output's main graph ("com.microsoft:MatMulNBits" outside the default domain). */
   ops: Record<string, number> | null;
-  /** The distinct warnings the peers logged during the job. */
+  /** Default-domain opsets of the input and the output (the peers may raise it). */
+  input_opset: number | null;
+  output_opset: number | null;
+  /** The distinct warnings the peers logged or raised during the job (at most 20, then "... and N more"). */
   warnings: string[];
 }
 
@@ -100,8 +108,8 @@ export interface EvalResult {
   samples: number;
   load_ms: { a: number; b: number } | null;
   outputs: OutputFidelity[];
-  /** Medians of interleaved runs; ratio = b_ms / a_ms. */
-  latency: { runs: number; a_ms: number; b_ms: number; ratio: number | null } | null;
+  /** Medians of interleaved runs, ratio = b_ms / a_ms; the same from the fastest runs (steadier on shared cores). */
+  latency: { runs: number; a_ms: number; b_ms: number; ratio: number | null; a_min_ms: number; b_min_ms: number; ratio_min: number | null } | null;
 }
 
 function runPython(script: string, data: unknown, args: string[], timeoutMs: number): string {
@@ -154,11 +162,14 @@ export function evalPairs(pairs: EvalPair[], opts: EvalOptions = {}): EvalResult
   return results;
 }
 
-/** The jobs of every peer mode that applies to a model: int4 only where MatMul carries weights. */
+/**
+ * The jobs of every peer mode that applies to a model: int4 only where MatMul carries the weights (the peer leaves
+ * Gemm and Conv alone), block size 32 unless told. Outputs go to <outDir>/<name>.peer-<mode>[-pre].onnx.
+ */
 export function peerJobs(
   m: { name: string; file: string; kind: 'matmul' | 'gemm' | 'conv'; calibration: string[] },
   outDir: string,
-  extra: Partial<Pick<PeerJob, 'per_channel' | 'block_size' | 'preprocess'>> = {},
+  extra: Partial<Pick<PeerJob, 'per_channel' | 'block_size' | 'accuracy_level' | 'preprocess'>> = {},
 ): PeerJob[] {
   const modes: PeerMode[] = m.kind === 'matmul' ? ['int8-dynamic', 'int8-static', 'int4', 'fp16'] : ['int8-dynamic', 'int8-static', 'fp16'];
   return modes.map((mode) => ({
@@ -166,8 +177,8 @@ export function peerJobs(
     input: m.file,
     output: path.join(outDir, `${m.name}.peer-${mode}${extra.preprocess ? '-pre' : ''}.onnx`),
     ...(mode === 'int8-static' ? { calibration: m.calibration } : {}),
-    ...(mode === 'int4' ? { block_size: extra.block_size ?? 32 } : {}),
+    ...(mode === 'int4' ? { block_size: extra.block_size ?? 32, ...(extra.accuracy_level !== undefined ? { accuracy_level: extra.accuracy_level } : {}) } : {}),
     ...(mode.startsWith('int8') && extra.per_channel !== undefined ? { per_channel: extra.per_channel } : {}),
-    ...(mode.startsWith('int8') && extra.preprocess ? { preprocess: true } : {}),
+    ...(mode.startsWith('int8') && extra.preprocess ? { preprocess: extra.preprocess } : {}),
   }));
 }
