@@ -165,7 +165,8 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
   const progress = req.progress ?? (() => undefined);
   const thresholds: Thresholds = { ...DEFAULT_THRESHOLDS, ...req.thresholds };
   const label = req.label ?? path.basename(req.input);
-  const output = path.resolve(req.output ?? defaultOutput(req.input, req.mode));
+  // Auto names its output after the form it chose, once it has chosen.
+  let output = path.resolve(req.output ?? defaultOutput(req.input, req.mode));
   if (!req.bytes && path.resolve(req.input) === output) {
     throw new UserError(`the output ${output} is the model itself.`, 'Quantization never writes over the original: choose another output file.');
   }
@@ -208,6 +209,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
       result = await build(ctx, req.mode);
     }
     throwIfCancelled(signal);
+    if (!req.output) output = path.resolve(defaultOutput(req.input, result.mode));
 
     progress({ stage: 'write', message: `Writing ${path.basename(output)}`, fraction: 0.8 });
     const written = await writeModel(result.model, output);
