@@ -24,8 +24,8 @@ export async function runBoth(host: InferenceHost, a: ModelProto | Uint8Array, b
     const cmp = compareOutputs(ra.outputs, rb.outputs, { atol: Infinity, rtol: Infinity, minCosine: -1 });
     return { a: ra.outputs, b: rb.outputs, outputs: cmp.outputs };
   } finally {
-    host.release(sa.id);
-    host.release(sb.id);
+    await host.release(sa.id);
+    await host.release(sb.id);
   }
 }
 

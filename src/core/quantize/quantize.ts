@@ -250,7 +250,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     progress({ stage: 'evaluate', message: 'Done', fraction: 1 });
     return report;
   } finally {
-    req.host.release(sourceSession.id);
+    await req.host.release(sourceSession.id);
   }
 }
 
@@ -499,7 +499,7 @@ async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Ar
     }
     return { outputs, worstCosine: cosines.length ? Math.min(...cosines) : null, ...(latency ? { latency } : {}), reasons };
   } finally {
-    host.release(q.id);
+    await host.release(q.id);
   }
 }
 
