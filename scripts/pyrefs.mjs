@@ -3,6 +3,8 @@
 //   onnx                  its checker, and the node conformance suite shipped inside its wheel
 //   onnxruntime           its Python quantizer, the peer Modelyard's quantizer is measured against
 //   onnxconverter-common  its fp16 converter, the same for fp16
+//   onnx-ir, sympy        undeclared imports of onnxruntime.quantization: its MatMulNBits quantizer imports onnx_ir,
+//                         quant_pre_process's symbolic shape inference imports sympy
 // Idempotent: a finished install leaves a `.ok` marker naming the pinned versions; anything else is redone.
 //   node scripts/pyrefs.mjs        installs if needed and prints the venv's python
 import { spawnSync } from 'node:child_process';
@@ -10,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheRoot } from './testenv.mjs';
 
-export const PY_REFS = { onnx: '1.23.2', onnxruntime: '1.31.1', 'onnxconverter-common': '1.16.0' };
+export const PY_REFS = { onnx: '1.23.2', onnxruntime: '1.31.1', 'onnxconverter-common': '1.16.0', 'onnx-ir': '1.1.0', sympy: '1.14.0' };
 
 function log(msg) {
   process.stderr.write(`[pyrefs] ${msg}\n`);
