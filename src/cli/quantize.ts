@@ -47,6 +47,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
       register: { type: 'boolean' },
       name: { type: 'string' },
       progress: { type: 'string' },
+      'no-eval': { type: 'boolean' },
     },
     [1, 1],
     QUANTIZE_USAGE,
@@ -97,6 +98,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
           ...(values['max-latency-ratio'] ? { maxLatencyRatio: num(values['max-latency-ratio'] as string, '--max-latency-ratio', 0, 1000) } : {}),
         },
         ...(values.runs !== undefined ? { latencyRuns: num(values.runs as string, '--runs', 0, 10_000) } : {}),
+        ...(values['no-eval'] ? { evaluate: false } : {}),
         host,
         signal: stop.signal,
         progress: onProgress,
@@ -141,5 +143,6 @@ export const QUANTIZE_HELP = `Quantization (MODEL: a file or a registry referenc
                                        --no-sensitivity, --block-size 16..256, --asymmetric,
                                        --keep-io-types false, --block-ops OP,…, --min-cosine X (0.99),
                                        --min-top1 X (0.99), --max-latency-ratio X, --runs N (10),
-                                       --progress json (JSON lines on stderr).
+                                       --progress json (JSON lines on stderr), --no-eval (write, do not
+                                       measure).
 `;

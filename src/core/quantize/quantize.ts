@@ -77,6 +77,8 @@ export interface QuantizeRequest extends QuantizeSettings {
   thresholds?: Partial<Thresholds>;
   /** Interleaved timed runs of each model for the latency ratio. Default 10; 0 skips latency. */
   latencyRuns?: number;
+  /** Measure fidelity and latency against the original (default true); false writes the result and stops (CI, benchmarks). */
+  evaluate?: boolean;
   host: InferenceHost;
   signal?: AbortSignal;
   progress?: (p: Progress) => void;
@@ -135,6 +137,8 @@ export interface QuantizeReport {
   /** Seconds spent in the form itself, and fp32 weight megabytes per second. */
   seconds: number;
   mbPerSecond: number;
+  /** Where the time went, in seconds: from the start until the file was written, of which loading the original in onnxruntime (for samples and fidelity). */
+  timings: { written: number; sessionLoad: number };
   calibration?: { source: string; samples: number; method: string; seconds: number };
   sensitivity?: { keptFloat: string[]; ranking: { node: string; cosine: number }[] };
   fidelity: { samples: number; source: string; kind: SampleSet['kind']; outputs: OutputFidelity[]; worstCosine: number | null };
@@ -171,6 +175,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     throw new UserError(`the output ${output} is the model itself.`, 'Quantization never writes over the original: choose another output file.');
   }
 
+  const tStart = performance.now();
   progress({ stage: 'read', message: `Reading ${label}`, fraction: 0 });
   const bytes = req.bytes ?? (await readModelFile(req.input));
   const baseDir = path.dirname(path.resolve(req.input));
@@ -195,7 +200,9 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
   }
 
   // Samples: calibration (static) and validation (every form's fidelity). Without data, seeded random inputs.
+  const tLoad = performance.now();
   const sourceSession = await req.host.load(req.bytes ? { bytes, key: `quantize-src-${sha256(bytes)}`, label } : { path: path.resolve(req.input) }, undefined, { signal });
+  const sessionLoad = (performance.now() - tLoad) / 1000;
   try {
     const calibration = req.calibration ? await loadSamples(req.calibration, sourceSession.inputs) : undefined;
     const validation = req.validation ? await loadSamples(req.validation, sourceSession.inputs) : (calibration ?? (await loadSamples(undefined, sourceSession.inputs)));
@@ -213,10 +220,12 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
 
     progress({ stage: 'write', message: `Writing ${path.basename(output)}`, fraction: 0.8 });
     const written = await writeModel(result.model, output);
+    const writtenAt = (performance.now() - tStart) / 1000;
     throwIfCancelled(signal);
 
     progress({ stage: 'evaluate', message: 'Measuring fidelity and latency against the original', fraction: 0.85 });
-    const evaluation = result.evaluation ?? (await evaluate(ctx, { path: output }, req.latencyRuns ?? 10));
+    const evaluation: Evaluation =
+      result.evaluation ?? (req.evaluate === false ? { outputs: [], worstCosine: null, reasons: [] } : await evaluate(ctx, { path: output }, req.latencyRuns ?? 10));
     const sourceBytes = bytes.length + externalBytes(probe);
     const weightBytes = profile.weightBytes;
     const verdictReasons = [...evaluation.reasons];
@@ -230,9 +239,10 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
       sizeRatio: written.bytes / sourceBytes,
       seconds: result.seconds,
       mbPerSecond: result.seconds > 0 ? weightBytes / 1e6 / result.seconds : Infinity,
+      timings: { written: writtenAt, sessionLoad },
       ...(result.calibration ? { calibration: result.calibration } : {}),
       ...(result.sensitivity ? { sensitivity: result.sensitivity } : {}),
-      fidelity: { samples: validation.feeds.length, source: validation.source, kind: validation.kind, outputs: evaluation.outputs, worstCosine: evaluation.worstCosine },
+      fidelity: { samples: req.evaluate === false ? 0 : validation.feeds.length, source: req.evaluate === false ? 'not measured (--no-eval)' : validation.source, kind: validation.kind, outputs: evaluation.outputs, worstCosine: evaluation.worstCosine },
       ...(evaluation.latency ? { latency: evaluation.latency } : {}),
       decisions: result.form.decisions,
       converted: result.form.decisions.filter((d) => d.action === 'converted').reduce((n, d) => n + countOf(d), 0),
@@ -350,18 +360,26 @@ async function buildStatic(ctx: Ctx): Promise<Built> {
   let { m, form } = make(keepNone);
   let seconds = (performance.now() - t1) / 1000;
   let sens: Built['sensitivity'];
-  if (req.sensitivity !== false) {
+  if (req.sensitivity !== false && req.evaluate !== false) {
     // Measure first; only a model that fails the fidelity gate pays for the sensitivity pass.
     const first = await evaluate(ctx, { bytes: encodeModel(m.proto), key: `static-${Math.random()}` }, 0);
     if (first.worstCosine !== null && first.worstCosine < ctx.thresholds.minCosine) {
       ctx.progress({ stage: 'sensitivity', message: `Worst cosine ${first.worstCosine.toFixed(4)}: finding the layers that hurt fidelity most`, fraction: 0.5 });
       const candidates = form.decisions.filter((d) => d.action === 'converted' && d.graph === 'main').map((d) => d.node);
-      const s = await sensitivity(namedBytes, (keep) => encodeModel(make(keep).m.proto), candidates, ctx.validation.feeds.slice(0, 8), req.host, {
-        minCosine: ctx.thresholds.minCosine,
-        maxKeep: Math.max(1, Math.ceil(candidates.length / 4)),
-        signal: req.signal,
-        progress: (f) => ctx.progress({ stage: 'sensitivity', message: 'Sensitivity pass', fraction: 0.5 + 0.25 * f }),
-      });
+      let s: Awaited<ReturnType<typeof sensitivity>>;
+      try {
+        s = await sensitivity(namedBytes, (keep) => encodeModel(make(keep).m.proto), candidates, ctx.validation.feeds.slice(0, 8), req.host, {
+          minCosine: ctx.thresholds.minCosine,
+          maxKeep: Math.max(1, Math.ceil(candidates.length / 4)),
+          signal: req.signal,
+          progress: (f) => ctx.progress({ stage: 'sensitivity', message: 'Sensitivity pass', fraction: 0.5 + 0.25 * f }),
+        });
+      } catch (e) {
+        if (e instanceof CancelledError) throw e;
+        // The fully quantized model stands; the report says why no layer was kept float.
+        form.notes.push(`The sensitivity pass could not finish (${firstLine(e instanceof Error ? e.message : String(e))}); every layer stays quantized.`);
+        s = { ranking: [], keepFloat: [], cosine: first.worstCosine };
+      }
       sens = { keptFloat: s.keepFloat, ranking: s.ranking.slice(0, 20) };
       if (s.keepFloat.length) {
         const t2 = performance.now();

@@ -8,6 +8,7 @@ const pct = (v: number | undefined) => (v === undefined ? '–' : `${(v * 100).t
 
 /** The verdict line: "PASS: …" or "FAIL: reasons". */
 export function verdictLine(r: QuantizeReport): string {
+  if (r.verdict.pass && r.fidelity.samples === 0) return 'WRITTEN: fidelity not measured (--no-eval)';
   return r.verdict.pass ? `PASS: worst cosine ${n4(r.fidelity.worstCosine)} ≥ ${r.thresholds.minCosine}` : `FAIL: ${r.verdict.reasons.join('; ')}`;
 }
 

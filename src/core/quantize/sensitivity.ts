@@ -84,7 +84,19 @@ export async function sensitivity(
   }
 
   const ranking: { node: string; cosine: number }[] = [];
-  for (const c of candidates) ranking.push({ node: c, cosine: await worst(new Set(candidates.filter((x) => x !== c))) });
+  for (const c of candidates) {
+    // A candidate onnxruntime cannot load (one of its graph rewrites fails on that mix of float and int8 layers)
+    // ranks as the most harmful: keeping it float is the safe answer.
+    let cosine: number;
+    try {
+      cosine = await worst(new Set(candidates.filter((x) => x !== c)));
+    } catch (e) {
+      if (e instanceof CancelledError) throw e;
+      cosine = -1;
+      step();
+    }
+    ranking.push({ node: c, cosine });
+  }
   ranking.sort((a, b) => a.cosine - b.cosine);
   const prefix = (k: number) => new Set(ranking.slice(0, k).map((r) => r.node));
 
