@@ -67,7 +67,7 @@ function matmul3d(): ModelProto {
  * Every Gemm variant: g1 transB=1, alpha 0.5, beta 2, constant C [N]; g2 transA=1 with a computed C (a graph
  * input) and beta 0.5; g3 a constant C [1, N] with beta 1 and alpha −1.5; g4 no C.
  */
-function gemms(): ModelProto {
+function gemms(opset = 13): ModelProto {
   return model(
     {
       name: 'gemms',
@@ -75,7 +75,7 @@ function gemms(): ModelProto {
         named('g1', node('Gemm', ['X', 'W1', 'C1'], ['Y1'], [attrI('transB', 1), attrF('alpha', 0.5), attrF('beta', 2)])),
         named('g2', node('Gemm', ['XT', 'W2', 'C2'], ['Y2'], [attrI('transA', 1), attrF('beta', 0.5)])),
         named('g3', node('Gemm', ['X', 'W3', 'C3'], ['Y3'], [attrF('alpha', -1.5)])),
-        named('g4', node('Gemm', ['X', 'W4'], ['Y4'])),
+        ...(opset >= 11 ? [named('g4', node('Gemm', ['X', 'W4'], ['Y4']))] : []),
       ],
       initializer: [
         weight('W1', [24, 40], 31, 1 / Math.sqrt(40)),
@@ -86,9 +86,9 @@ function gemms(): ModelProto {
         weight('W4', [40, 12], 36),
       ],
       input: [valueInfo('X', DT.FLOAT, [4, 40]), valueInfo('XT', DT.FLOAT, [40, 4]), valueInfo('C2', DT.FLOAT, [4, 16])],
-      output: [valueInfo('Y1', DT.FLOAT, [4, 24]), valueInfo('Y2', DT.FLOAT, [4, 16]), valueInfo('Y3', DT.FLOAT, [4, 8]), valueInfo('Y4', DT.FLOAT, [4, 12])],
+      output: [valueInfo('Y1', DT.FLOAT, [4, 24]), valueInfo('Y2', DT.FLOAT, [4, 16]), valueInfo('Y3', DT.FLOAT, [4, 8]), ...(opset >= 11 ? [valueInfo('Y4', DT.FLOAT, [4, 12])] : [])],
     },
-    { opsetImport: [{ domain: '', version: 13n }] },
+    { opsetImport: [{ domain: '', version: BigInt(opset) }] },
   );
 }
 const gemmFeeds = (): Record<string, Tensor> => ({ X: f32([4, 40], 1), XT: f32([40, 4], 2), C2: f32([4, 16], 3) });
@@ -210,7 +210,10 @@ after(async () => {
   await host.dispose();
 });
 
-/** Runs both and checks every output's cosine; returns the comparisons. */
+/**
+ * Runs both and checks every output's cosine; returns the comparisons. Measured on the small graphs (random
+ * uniform weights): ≥ 0.99995 for every output, per-tensor or per-channel, so 0.9999 is asked.
+ */
 async function close(orig: ModelProto | Uint8Array, q: ModelProto | Uint8Array, feeds: Record<string, Tensor>, minCosine: number) {
   const r = await runBoth(host, orig, q, feeds);
   for (const o of r.outputs) assert.ok(o.cosine !== null && o.cosine >= minCosine, `output ${o.name}: cosine ${o.cosine} < ${minCosine}`);
@@ -247,7 +250,7 @@ describe('quantizeDynamic on small graphs', () => {
     assert.ok(!initializerNames(q).some((n) => /^W\d$/.test(n)), 'float weights pruned');
     const wq = q.graph!.initializer.filter((t) => t.dataType === DT.INT8 && t.dims.length === 2);
     assert.equal(wq.length, 3);
-    await close(orig, q, { X: f32([8, 64], 5) }, 0.999);
+    await close(orig, q, { X: f32([8, 64], 5) }, 0.9999);
     const optimized = await optimizedOps(q);
     assert.equal(optimized.DynamicQuantizeMatMul, 3, `fused: ${JSON.stringify(optimized)}`);
     assert.equal(optimized.MatMulInteger, undefined);
@@ -260,7 +263,7 @@ describe('quantizeDynamic on small graphs', () => {
     assert.match(decision(r, 'mm1').form!, /per-channel/);
     const scales = q.graph!.initializer.filter((t) => t.dataType === DT.FLOAT && t.dims.length === 1).map((t) => Number(t.dims[0]));
     assert.deepEqual(scales.sort((a, b) => a - b), [32, 96, 96]);
-    await close(orig, q, { X: f32([8, 64], 5) }, 0.9995);
+    await close(orig, q, { X: f32([8, 64], 5) }, 0.9999);
     assert.equal((await optimizedOps(q)).DynamicQuantizeMatMul, 3);
     assert.deepEqual(onnxCheck([q]).map((c) => c.error), [null]);
   });
@@ -268,7 +271,7 @@ describe('quantizeDynamic on small graphs', () => {
   it('MatMul with 3-D activations [batch, seq, K]', async () => {
     const { orig, q } = quantized(matmul3d);
     assert.equal(opCounts(q).MatMulInteger, 1);
-    await close(orig, q, { X: f32([2, 5, 48], 6) }, 0.999);
+    await close(orig, q, { X: f32([2, 5, 48], 6) }, 0.9999);
     assert.equal((await optimizedOps(q)).DynamicQuantizeMatMul, 1);
     assert.deepEqual(onnxCheck([q]).map((c) => c.error), [null]);
   });
@@ -290,7 +293,7 @@ describe('quantizeDynamic on small graphs', () => {
     assert.deepEqual(c3.dims.map(Number), [8], '[1, N] bias reshaped to [N]');
     assert.match(decision(r, 'g1').reason, /transB folded.*alpha 0\.5 folded into the weight scale.*beta 2 applied to C/);
     assert.match(decision(r, 'g2').reason, /transA by a Transpose/);
-    const outs = await close(orig, q, gemmFeeds(), 0.999);
+    const outs = await close(orig, q, gemmFeeds(), 0.9999);
     assert.equal(outs.length, 4);
     // g1, g3 and g4 read the same X: onnxruntime's common-subexpression elimination merges their three
     // DynamicQuantizeLinear nodes into one, so they fuse into MatMulIntegerToFloat (the same integer kernel, X
@@ -308,7 +311,7 @@ describe('quantizeDynamic on small graphs', () => {
     const { orig, q, r } = quantized(constantWeight);
     assert.equal(decision(r, 'mm').action, 'converted');
     assert.equal(opCounts(q).Constant, undefined);
-    await close(orig, q, { X: f32([3, 32], 7) }, 0.999);
+    await close(orig, q, { X: f32([3, 32], 7) }, 0.9999);
     assert.deepEqual(onnxCheck([q]).map((c) => c.error), [null]);
   });
 
@@ -320,7 +323,7 @@ describe('quantizeDynamic on small graphs', () => {
     assert.equal(decision(r, 'mm_else').action, 'converted');
     assert.equal(opCounts(q).MatMulInteger, 2);
     assert.ok(!initializerNames(q).includes('W_outer'));
-    for (const cond of [true, false]) await close(orig, q, { X: f32([3, 32], 8), cond: { dtype: 'bool', shape: [], data: new Uint8Array([cond ? 1 : 0]) } }, 0.999);
+    for (const cond of [true, false]) await close(orig, q, { X: f32([3, 32], 8), cond: { dtype: 'bool', shape: [], data: new Uint8Array([cond ? 1 : 0]) } }, 0.9999);
     assert.equal((await optimizedOps(q)).DynamicQuantizeMatMul, 2);
     assert.deepEqual(onnxCheck([q]).map((c) => c.error), [null]);
   });
@@ -337,16 +340,19 @@ describe('quantizeDynamic on small graphs', () => {
     const inputs = new Set(q.graph!.input.map((i) => i.name));
     for (const t of q.graph!.initializer) assert.ok(inputs.has(t.name), `${t.name} is a graph input`);
     assert.ok(!inputs.has('W') && !inputs.has('W2'), 'the float weights are gone, inputs too');
-    await close(orig, q, { X: f32([2, 32], 9) }, 0.999);
+    await close(orig, q, { X: f32([2, 32], 9) }, 0.9999);
     assert.deepEqual(onnxCheck([q]).map((c) => c.error), [null]);
   });
 
-  it('opset 9 MatMul chain: the contrib op, and the same outputs', async () => {
+  it('opset 9 MatMul chain and Gemms: the contrib op (constant [N] biases in its bias input), and the same outputs', async () => {
     const { orig, q } = quantized(() => mlp(9));
     assert.equal(opCounts(q).DynamicQuantizeMatMul, 3);
     assert.equal(opCounts(q).DynamicQuantizeLinear, undefined);
-    await close(orig, q, { X: f32([8, 64], 5) }, 0.999);
-    assert.deepEqual(onnxCheck([q]).map((c) => c.error), [null]);
+    await close(orig, q, { X: f32([8, 64], 5) }, 0.9999);
+    const g = quantized(() => gemms(9));
+    assert.deepEqual(opCounts(g.q), { DynamicQuantizeMatMul: 3, Transpose: 1, Mul: 1, Add: 1 }, 'only the computed C2 needs an Add');
+    await close(g.orig, g.q, gemmFeeds(), 0.9999);
+    assert.deepEqual(onnxCheck([q, g.q]).map((c) => c.error), [null, null]);
   });
 
   it('a shared weight is quantized once; a weight also read by a float node stays; activation × activation is kept', async () => {
@@ -361,7 +367,7 @@ describe('quantizeDynamic on small graphs', () => {
     assert.ok(!names.includes('W'));
     assert.ok(names.includes('W3'), 'W3 stays for the Add');
     assert.equal(q.graph!.node.filter((n) => n.opType === 'DynamicQuantizeLinear').length, 3, 'one DynamicQuantizeLinear a node');
-    await close(orig, q, { X: f32([32, 32], 10), Z: f32([32, 32], 11) }, 0.999);
+    await close(orig, q, { X: f32([32, 32], 10), Z: f32([32, 32], 11) }, 0.9999);
     assert.equal((await optimizedOps(q)).DynamicQuantizeMatMul, 3);
     assert.deepEqual(onnxCheck([q]).map((c) => c.error), [null]);
   });
@@ -419,7 +425,7 @@ describe('quantizeDynamic on small graphs', () => {
     const after = encodeModel(qm.proto);
     const ratio = after.length / before;
     assert.ok(ratio <= 0.27, `size ratio ${ratio.toFixed(3)}`);
-    await close(matmulChain(4, 512), after, { X: f32([2, 512], 12) }, 0.999);
+    await close(matmulChain(4, 512), after, { X: f32([2, 512], 12) }, 0.9999);
   });
 });
 

@@ -102,26 +102,29 @@ export function quantizeBlockwise(w: Float32Array, n: number, k: number, bits: 4
           else if (v > max) max = v;
           else if (v !== v) return undefined; // NaN
         }
-        scale = Math.fround((max - min) / qmax);
+        // In float32 throughout, as onnxruntime computes it (a double difference can land one ulp away).
+        scale = Math.fround(Math.fround(max - min) / qmax);
         const z = scale ? Math.round(-min / scale) : 0;
         zp = z < 0 ? 0 : z > qmax ? qmax : z;
       }
       if (!Number.isFinite(scale)) return undefined;
       scales[col * blocks + blk] = scale;
-      const inv = scale ? 1 / scale : 0;
+      // q = round(v · (1 / scale) + zp) in float32, as onnxruntime's quantizer computes it, for the same bytes.
+      const inv = scale ? Math.fround(1 / scale) : 0;
       const out = (col * blocks + blk) * blobSize;
-      // Values past K (the last block's padding) are zeros: they quantize to the zero point, dequantize to 0.
+      // Values past K (the last block's padding) get the zero point, so they dequantize to exactly 0 (onnxruntime's
+      // quantizer leaves them 0; the kernel multiplies them by A's zero padding either way).
       if (bits === 8) {
         for (let j = 0; j < blockSize; j++) {
           const i = start + j;
-          const q = i < end ? Math.round(w[i]! * inv) + zp : zp;
+          const q = i < end ? Math.round(Math.fround(Math.fround(w[i]! * inv) + zp)) : zp;
           b[out + j] = q < 0 ? 0 : q > qmax ? qmax : q;
         }
       } else {
         for (let j = 0; j < blockSize; j += 2) {
           const i = start + j;
-          let q0 = i < end ? Math.round(w[i]! * inv) + zp : zp;
-          let q1 = i + 1 < end ? Math.round(w[i + 1]! * inv) + zp : zp;
+          let q0 = i < end ? Math.round(Math.fround(Math.fround(w[i]! * inv) + zp)) : zp;
+          let q1 = i + 1 < end ? Math.round(Math.fround(Math.fround(w[i + 1]! * inv) + zp)) : zp;
           q0 = q0 < 0 ? 0 : q0 > qmax ? qmax : q0;
           q1 = q1 < 0 ? 0 : q1 > qmax ? qmax : q1;
           b[out + (j >> 1)] = q0 | (q1 << 4);
@@ -132,6 +135,9 @@ export function quantizeBlockwise(w: Float32Array, n: number, k: number, bits: 4
         else zeroPoints[col * zpRow + (blk >> 1)]! |= zp << ((blk & 1) * 4);
       }
     }
+    // 4-bit with an odd number of blocks: the column's last zero-point byte has a spare high nibble, which
+    // onnxruntime's quantizer fills with 8 (the default zero point); the same here, so the bytes are the same.
+    if (zeroPoints && bits === 4 && blocks & 1) zeroPoints[col * zpRow + zpRow - 1]! |= mid << 4;
   }
   return { b, scales, zeroPoints, blocks, blobSize };
 }
