@@ -6,6 +6,8 @@
 //   inference   — InferenceHost (the shipped worker) beside onnxruntime-node in-process, per fixture model
 //                 (test/bench/inference.bench.ts): the ratio for models of 5 ms or more, the ms added on the smallest.
 //   summary     — summarizeFile on a 100 MB model beside reading and hashing the same file (test/bench/summary.bench.ts).
+//   quantize    — Modelyard's quantizer beside onnxruntime.quantization and onnxconverter-common on the same models
+//                 and samples (test/bench/quantize.bench.ts): MB/s, sizes, fidelity, latency, and the issue's goals.
 //   V2 server   — throughput of `modelyard serve` beside in-process runs (test/bench/serve.bench.ts), when it exists.
 // The test/bench/*.bench.ts scripts run bundled by esbuild (CommonJS, Node 20), as dist/ bundles the core, by plain
 // Node. MODELYARD_BENCH_GTO=0 skips the GTO peer (about two minutes); MODELYARD_BENCH_SECONDS sets the inference
@@ -151,6 +153,11 @@ if (inference.status !== 0) process.exitCode = 1; // the two paths disagreed on 
 console.log('\nmodel summary: summarizeFile on a 100 MB model vs reading and hashing the file');
 const summary = spawnSync(process.execPath, [await benchBundle('summary.bench')], { cwd: REPO, stdio: 'inherit' });
 if (summary.status !== 0) process.exitCode = 1; // a wrong count or hash: a bug
+
+// ---- Quantization vs the Python peers ----------------------------------------------------------------------------
+console.log('\nquantization (test/bench/quantize.bench.ts)');
+const quant = spawnSync(process.execPath, [await benchBundle('quantize.bench'), '--worker', path.join(REPO, 'dist', 'inference-worker.js')], { cwd: REPO, stdio: 'inherit' });
+if (quant.status !== 0) console.log(`  (quantize.bench exited with ${quant.status ?? quant.signal})`);
 
 // ---- V2 server throughput ---------------------------------------------------------------------------------------
 // test/bench/serve.bench.ts is written beside this bench (the serve milestone); it runs here when it exists and
