@@ -553,3 +553,174 @@ describe('convertFp16 on generated graphs', () => {
     assert.deepEqual(bad, []);
   });
 });
+
+describe('convertFp16 on the fixture models', () => {
+  const FILES = Object.keys(FIXTURE_FEEDS);
+  /** Size bound per fixture: half the weights plus the graph, which stays (silero v5's graph is 6% of its file, cls keeps 35 BatchNorms in float32). */
+  const MAX_RATIO: Record<string, number> = {
+    'ch_PP-OCRv4_det_infer.onnx': 0.51,
+    'ch_PP-OCRv4_rec_infer.onnx': 0.51,
+    'silero_vad_legacy.onnx': 0.51,
+    'hello_deepa.onnx': 0.51,
+    'silero_vad_v5.onnx': 0.54,
+    'ch_ppocr_mobile_v2.0_cls_infer.onnx': 0.6,
+  };
+  const converted = new Map<string, { orig: Uint8Array; half: Uint8Array; back: Uint8Array }>();
+
+  it('every fixture converts, runs in onnxruntime-node close to float32, and shrinks to about half', async (t) => {
+    for (const file of FILES) {
+      const orig = fs.readFileSync(fixture(file));
+      const q = new QModel(decodeModel(orig));
+      convertFp16(q);
+      const half = encodeModel(q.proto);
+      const ratio = half.length / orig.length;
+      const r = await assertSameOutputs(host, decodeModel(orig), q.proto, FIXTURE_FEEDS[file]!(), 0.99);
+      t.diagnostic(`${file}: size ×${ratio.toFixed(3)}, cosine ${r.outputs.map((o) => `${o.name} ${o.cosine?.toFixed(5)}`).join(', ')}`);
+      assert.ok(ratio <= MAX_RATIO[file]!, `${file}: ×${ratio.toFixed(3)}`);
+      const b = new QModel(decodeModel(half));
+      convertFp32(b);
+      converted.set(file, { orig, half, back: encodeModel(b.proto) });
+    }
+  });
+
+  it('onnx.checker (full check) accepts each converted fixture and its way back to float32', () => {
+    const list = [...converted].flatMap(([file, c]) => [{ file: `${file} fp16`, bytes: c.half }, { file: `${file} back`, bytes: c.back }]);
+    const results = onnxCheck(list.map((l) => l.bytes));
+    assert.deepEqual(results.map((r, i) => (r.ok ? '' : `${list[i]!.file}: ${r.error}`)).filter(Boolean), []);
+  });
+
+  it('back to float32: the original graph (no Cast left over) within float16 precision of the original outputs', async () => {
+    for (const [file, c] of converted) {
+      const orig = decodeModel(c.orig);
+      const back = decodeModel(c.back);
+      const [a, b] = [opCounts(orig), opCounts(back)];
+      // The float16 direction also drops the no-op Casts some exporters leave (silero v5 casts float to float).
+      for (const op of Object.keys({ ...a, ...b })) if (op !== 'Cast') assert.equal(b[op], a[op], `${file}: ${op}`);
+      assert.ok((b.Cast ?? 0) <= (a.Cast ?? 0), `${file}: ${b.Cast} Casts, ${a.Cast} before`);
+      for (const i of back.graph!.input) assert.equal(ioType(back.graph!.input, i.name), ioType(orig.graph!.input, i.name), `${file}: input ${i.name}`);
+      await assertSameOutputs(host, orig, back, FIXTURE_FEEDS[file]!(), 0.99);
+    }
+  });
+
+  /** 60 chunks of 512 samples at 16 kHz: 12 chunks of a voiced, vowel-like sound (pulses through formant filters), then 4 of faint noise. */
+  function speechLike(chunks: number, size = 512, sr = 16000): Float32Array[] {
+    let s = 12345;
+    const noise = () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 2 ** 31 - 1;
+    };
+    const formants = [700, 1220, 2600].map((f, k) => ({ f, bw: 80 + 40 * k, y1: 0, y2: 0 }));
+    let phase = 0;
+    const out: Float32Array[] = [];
+    for (let c = 0; c < chunks; c++) {
+      const voiced = c % 16 < 12;
+      const a = new Float32Array(size);
+      for (let i = 0; i < size; i++) {
+        const time = (c * size + i) / sr;
+        phase += (130 + 30 * Math.sin(2 * Math.PI * 3 * time)) / sr;
+        let x = voiced ? 0.02 * noise() : 0.003 * noise();
+        if (voiced && phase >= 1) {
+          phase -= 1;
+          x += 1;
+        }
+        let y = 0;
+        for (const r of formants) {
+          const R = Math.exp((-Math.PI * r.bw) / sr);
+          const v = x + 2 * R * Math.cos((2 * Math.PI * r.f) / sr) * r.y1 - R * R * r.y2;
+          r.y2 = r.y1;
+          r.y1 = v;
+          y += v;
+        }
+        a[i] = voiced ? 0.15 * y : x;
+      }
+      out.push(a);
+    }
+    return out;
+  }
+
+  /** Speech probabilities over the chunks, the recurrent state carried from one chunk to the next. */
+  async function vadProbs(bytes: Uint8Array, legacy: boolean, chunks: Float32Array[]): Promise<number[]> {
+    const s = await host.load({ bytes, key: `vad-${Math.random()}` });
+    const zeros = (shape: number[]): Tensor => ({ dtype: 'float32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+    let state: Record<string, Tensor> = legacy ? { h: zeros([2, 1, 64]), c: zeros([2, 1, 64]) } : { state: zeros([2, 1, 128]) };
+    const probs: number[] = [];
+    for (const chunk of chunks) {
+      const r = await host.run(s.id, { input: { dtype: 'float32', shape: [1, 512], data: chunk }, sr: { dtype: 'int64', shape: [], data: new BigInt64Array([16000n]) }, ...state });
+      probs.push((r.outputs.output!.data as Float32Array)[0]!);
+      state = legacy ? { h: r.outputs.hn!, c: r.outputs.cn! } : { state: r.outputs.stateN! };
+    }
+    await host.release(s.id);
+    return probs;
+  }
+
+  it('VAD: over 60 chunks with the state carried, at most 1% of speech decisions flip (and clamping is what keeps them)', async (t) => {
+    const chunks = speechLike(60);
+    for (const [file, legacy] of [
+      ['silero_vad_v5.onnx', false],
+      ['silero_vad_legacy.onnx', true],
+    ] as const) {
+      const c = converted.get(file)!;
+      const a = await vadProbs(c.orig, legacy, chunks);
+      const b = await vadProbs(c.half, legacy, chunks);
+      const flips = a.filter((p, i) => p > 0.5 !== b[i]! > 0.5).length;
+      const speech = a.filter((p) => p > 0.5).length;
+      const maxDiff = Math.max(...a.map((p, i) => Math.abs(p - b[i]!)));
+      let unclamped = '';
+      if (legacy) {
+        const q = new QModel(decodeModel(c.orig));
+        convertFp16(q, { clamp: false });
+        const u = await vadProbs(encodeModel(q.proto), legacy, chunks);
+        unclamped = `; without clamping ${a.filter((p, i) => p > 0.5 !== u[i]! > 0.5).length} flips`;
+      }
+      t.diagnostic(`${file}: ${speech}/60 chunks speech, ${flips} flips, max |Δp| ${maxDiff.toFixed(4)}${unclamped}`);
+      assert.ok(speech >= 10 && speech <= 55, `${file}: the signal should give both decisions (${speech} speech)`);
+      assert.ok(flips <= 0.01 * chunks.length, `${file}: ${flips} flips`);
+    }
+  });
+
+  it('det: cosine at least as good as onnxconverter-common (which converts BatchNormalization)', async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-occ-'));
+    try {
+      const out = path.join(dir, 'det_occ.onnx');
+      const py = `
+import sys, warnings, onnx
+warnings.simplefilter('ignore')
+from onnxconverter_common import float16
+onnx.save(float16.convert_float_to_float16(onnx.load(sys.argv[1]), keep_io_types=True), sys.argv[2])`;
+      const r = spawnSync(python(), ['-c', py, fixture('ch_PP-OCRv4_det_infer.onnx'), out], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const c = converted.get('ch_PP-OCRv4_det_infer.onnx')!;
+      const feeds = FIXTURE_FEEDS['ch_PP-OCRv4_det_infer.onnx']!();
+      const ours = (await runBoth(host, c.orig, c.half, feeds)).outputs[0]!;
+      const theirs = (await runBoth(host, c.orig, new Uint8Array(fs.readFileSync(out)), feeds)).outputs[0]!;
+      t.diagnostic(`det cosine: Modelyard ${ours.cosine}, onnxconverter-common ${theirs.cosine}; max abs error ${ours.maxAbsError} vs ${theirs.maxAbsError}; size ${c.half.length} vs ${fs.statSync(out).size} bytes`);
+      assert.ok(ours.cosine! >= 0.99);
+      assert.ok(ours.cosine! >= theirs.cosine! - 1e-6, `${ours.cosine} < ${theirs.cosine}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the whole conversion runs at ≥ 50 MB of weights per second', (t) => {
+    const big = encodeModel((() => {
+      const m = model({
+        name: 'big',
+        input: [valueInfo('X', DT.FLOAT, [1, 1024])],
+        output: [valueInfo('Y', DT.FLOAT, [1, 1024])],
+        initializer: [0, 1, 2, 3].map((i) => floatTensor(`w${i}`, [1024, 1024], wave(0.1, 0.01 + i))),
+        node: [0, 1, 2, 3].map((i) => node('MatMul', [i ? `h${i}` : 'X', `w${i}`], [i === 3 ? 'Y' : `h${i + 1}`])),
+      });
+      return m;
+    })());
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const q = new QModel(decodeModel(big));
+      const t0 = performance.now();
+      convertFp16(q);
+      best = Math.min(best, performance.now() - t0);
+    }
+    const mbs = 16.8 / (best / 1000);
+    t.diagnostic(`convertFp16 on 16.8 MB of MatMul weights: ${best.toFixed(0)} ms, ${mbs.toFixed(0)} MB/s`);
+    assert.ok(mbs >= 50, `${mbs.toFixed(0)} MB/s`);
+  });
+});
