@@ -104,7 +104,7 @@ export function quantizeBlockwise(w: Float32Array, n: number, k: number, bits: 4
         }
         // In float32 throughout, as onnxruntime computes it (a double difference can land one ulp away).
         scale = Math.fround(Math.fround(max - min) / qmax);
-        const z = scale ? Math.round(-min / scale) : 0;
+        const z = scale ? Math.round(Math.fround(-min / scale)) : 0;
         zp = z < 0 ? 0 : z > qmax ? qmax : z;
       }
       if (!Number.isFinite(scale)) return undefined;
@@ -114,21 +114,30 @@ export function quantizeBlockwise(w: Float32Array, n: number, k: number, bits: 4
       const out = (col * blocks + blk) * blobSize;
       // Values past K (the last block's padding) get the zero point, so they dequantize to exactly 0 (onnxruntime's
       // quantizer leaves them 0; the kernel multiplies them by A's zero padding either way).
+      const len = end - start;
       if (bits === 8) {
-        for (let j = 0; j < blockSize; j++) {
-          const i = start + j;
-          const q = i < end ? Math.round(Math.fround(Math.fround(w[i]! * inv) + zp)) : zp;
+        for (let j = 0; j < len; j++) {
+          const q = Math.round(Math.fround(Math.fround(w[start + j]! * inv) + zp));
           b[out + j] = q < 0 ? 0 : q > qmax ? qmax : q;
         }
+        for (let j = len; j < blockSize; j++) b[out + j] = zp;
       } else {
-        for (let j = 0; j < blockSize; j += 2) {
-          const i = start + j;
-          let q0 = i < end ? Math.round(Math.fround(Math.fround(w[i]! * inv) + zp)) : zp;
-          let q1 = i + 1 < end ? Math.round(Math.fround(Math.fround(w[i + 1]! * inv) + zp)) : zp;
+        const pairs = len >> 1;
+        for (let p = 0; p < pairs; p++) {
+          const i = start + 2 * p;
+          let q0 = Math.round(Math.fround(Math.fround(w[i]! * inv) + zp));
+          let q1 = Math.round(Math.fround(Math.fround(w[i + 1]! * inv) + zp));
           q0 = q0 < 0 ? 0 : q0 > qmax ? qmax : q0;
           q1 = q1 < 0 ? 0 : q1 > qmax ? qmax : q1;
-          b[out + (j >> 1)] = q0 | (q1 << 4);
+          b[out + p] = q0 | (q1 << 4);
         }
+        let p = pairs;
+        if (len & 1) {
+          let q0 = Math.round(Math.fround(Math.fround(w[end - 1]! * inv) + zp));
+          q0 = q0 < 0 ? 0 : q0 > qmax ? qmax : q0;
+          b[out + p++] = q0 | (zp << 4);
+        }
+        for (; p < blobSize; p++) b[out + p] = zp | (zp << 4);
       }
       if (zeroPoints) {
         if (bits === 8) zeroPoints[col * zpRow + blk] = zp;
