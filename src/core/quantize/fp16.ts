@@ -445,7 +445,7 @@ function run(m: QModel, dir: Direction, opts: FormCommon): { decisions: NodeDeci
       const w = d.weight;
       const pinned = w.node && kept.has(w.node);
       const wantsDst = !pinned && needs.has(dst);
-      const wantsSrc = pinned || needs.has(src) || (needs.size === 0 && readers.length === 0);
+      const wantsSrc = pinned || needs.has(src);
       if (wantsDst && !wantsSrc) {
         toConvert.push(w.proto);
         p = dst;
@@ -610,6 +610,7 @@ function retype(m: QModel, n: NodeProto, dir: Direction, stats: Stats): void {
   }
   if (n.opType === 'ConstantOfShape') {
     const v = getAttr(n, 'value');
+    // A one-value attribute, converted like a weight but not counted among them (a throwaway Stats).
     if (v?.t && v.t.dataType === src) convertTensor(m, v.t, dst, dir.clamp, { ...stats });
     else if (!v && src === DT.FLOAT) n.attribute.push(makeAttr('value', tensorToProto({ dtype: 'float16', shape: [1], data: new Uint16Array(1) })));
     return;
