@@ -60,7 +60,7 @@ export function reportToText(r: QuantizeReport): string {
 export function lineage(r: QuantizeReport, source: { ref?: string; commit?: string }): string {
   const s = r.settings;
   const settings = Object.entries(s)
-    .filter(([k]) => k !== 'tool' && k !== 'mode')
+    .filter(([k, v]) => k !== 'tool' && k !== 'mode' && !(Array.isArray(v) && v.length === 0))
     .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
     .join(' ');
   return [
