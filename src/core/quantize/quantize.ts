@@ -14,6 +14,8 @@ import path from 'node:path';
 import { firstLine, UserError } from '../errors';
 import { compareOutputs } from '../inference/compare';
 import type { InferenceHost, SessionInfo } from '../inference/host';
+import type { TensorInfo } from '../inference/tensor';
+import { dtypeFromOnnx } from '../onnx/dtypes';
 import { decodeModel, encodeModel, type ModelProto } from '../onnx/model';
 import { create } from '@bufbuild/protobuf';
 import { StringStringEntryProtoSchema, TensorProto_DataLocation, type TensorProto } from '../onnx/gen/onnx_pb';
@@ -200,13 +202,21 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
   }
 
   // Samples: calibration (static) and validation (every form's fidelity). Without data, seeded random inputs.
-  const tLoad = performance.now();
-  const sourceSession = await req.host.load(req.bytes ? { bytes, key: `quantize-src-${sha256(bytes)}`, label } : { path: path.resolve(req.input) }, undefined, { signal });
-  const sessionLoad = (performance.now() - tLoad) / 1000;
+  // The original in onnxruntime, loaded on first use: fidelity needs it, a run with evaluate: false never does.
+  let loaded: Promise<SessionInfo> | undefined;
+  let sessionLoad = 0;
+  const session = () =>
+    (loaded ??= (async () => {
+      const t = performance.now();
+      const s = await req.host.load(req.bytes ? { bytes, key: `quantize-src-${sha256(bytes)}`, label } : { path: path.resolve(req.input) }, undefined, { signal });
+      sessionLoad = (performance.now() - t) / 1000;
+      return s;
+    })());
   try {
-    const calibration = req.calibration ? await loadSamples(req.calibration, sourceSession.inputs) : undefined;
-    const validation = req.validation ? await loadSamples(req.validation, sourceSession.inputs) : (calibration ?? (await loadSamples(undefined, sourceSession.inputs)));
-    const ctx: Ctx = { req, bytes, fresh, exclude, thresholds, calibration, validation, sourceSession, progress, label, baseDir };
+    const inputs = graphInputs(probe);
+    const calibration = req.calibration ? await loadSamples(req.calibration, inputs) : undefined;
+    const validation = req.validation ? await loadSamples(req.validation, inputs) : (calibration ?? (await loadSamples(undefined, inputs)));
+    const ctx: Ctx = { req, bytes, fresh, exclude, thresholds, calibration, validation, session, progress, label, baseDir };
 
     let result: Built;
     let auto: QuantizeReport['auto'];
@@ -260,7 +270,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     progress({ stage: 'evaluate', message: 'Done', fraction: 1 });
     return report;
   } finally {
-    await req.host.release(sourceSession.id);
+    if (loaded) await req.host.release((await loaded).id).catch(() => undefined);
   }
 }
 
@@ -272,7 +282,7 @@ interface Ctx {
   thresholds: Thresholds;
   calibration?: SampleSet;
   validation: SampleSet;
-  sourceSession: SessionInfo;
+  session: () => Promise<SessionInfo>;
   progress: (p: Progress) => void;
   label: string;
   baseDir: string;
@@ -467,12 +477,13 @@ interface Evaluation {
 
 async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Array; key: string }, runs: number): Promise<Evaluation> {
   const { host, signal } = ctx.req;
+  const source = await ctx.session();
   const q = await host.load(quantized, undefined, { signal });
   try {
     const acc = new Map<string, { cos: number | null; maxAbs: number; top1: number[]; reasons: Set<string> }>();
     for (const feeds of ctx.validation.feeds) {
       throwIfCancelled(signal);
-      const a = await host.run(ctx.sourceSession.id, feeds, { signal });
+      const a = await host.run(source.id, feeds, { signal });
       const b = await host.run(q.id, feeds, { signal });
       const cmp = compareOutputs(a.outputs, b.outputs, { atol: Infinity, rtol: Infinity, minCosine: -1 });
       for (const o of cmp.outputs) {
@@ -499,13 +510,13 @@ async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Ar
     if (runs > 0) {
       const feeds = ctx.validation.feeds[0]!;
       // Warm both, then alternate A, B, A, B … so that drift (thermal, other load) hits both alike.
-      await host.run(ctx.sourceSession.id, feeds, { signal });
+      await host.run(source.id, feeds, { signal });
       await host.run(q.id, feeds, { signal });
       const ta: number[] = [];
       const tb: number[] = [];
       for (let i = 0; i < runs; i++) {
         throwIfCancelled(signal);
-        ta.push((await host.run(ctx.sourceSession.id, feeds, { signal })).ms);
+        ta.push((await host.run(source.id, feeds, { signal })).ms);
         tb.push((await host.run(q.id, feeds, { signal })).ms);
       }
       const a = median(ta);
@@ -569,6 +580,20 @@ function tensorBytes(t: TensorProto): number {
   if (t.rawData.length) return t.rawData.length;
   // float_data holds float32, double_data float64, int32_data the bits of float16/bfloat16 (one a value).
   return t.floatData.length * 4 + t.doubleData.length * 8 + t.int32Data.length * 2;
+}
+
+/** The model's inputs as onnxruntime reports them (graph inputs that are not initializers), from the graph itself. */
+export function graphInputs(m: QModel): TensorInfo[] {
+  const inits = new Set(m.graph.initializer.map((t) => t.name));
+  return m.graph.input
+    .filter((i) => !inits.has(i.name))
+    .map((i): TensorInfo => {
+      const t = i.type?.value;
+      if (t?.case !== 'tensorType') return { name: i.name, kind: t?.case === 'sequenceType' ? 'sequence' : t?.case === 'mapType' ? 'map' : t?.case === 'optionalType' ? 'optional' : 'sparse' };
+      const dtype = dtypeFromOnnx(t.value.elemType);
+      const shape = t.value.shape?.dim.map((d) => (d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : null));
+      return { name: i.name, kind: 'tensor', ...(dtype ? { dtype } : {}), ...(shape ? { shape } : {}) };
+    });
 }
 
 function nodeNames(m: QModel): Set<string> {
