@@ -126,26 +126,30 @@ function calibrationControls(): HTMLElement {
 function settings(): HTMLElement {
   const o = state.options;
   const mode = MODES.find(([m]) => m === o.mode)!;
-  const forMode: HTMLElement[] = [];
-  if (o.mode === 'int8-dynamic' || o.mode === 'int8-static' || o.mode === 'auto') {
-    forMode.push(checkbox('Per-channel weight scales', o.perChannel, (v) => setOptions({ perChannel: v }), { class: 'per-channel' }));
+  // The options of each form, grouped: Auto shows every group it may try.
+  const groups: { title: string; controls: HTMLElement[] }[] = [];
+  const is = (...modes: QuantizeOptionsView['mode'][]) => o.mode === 'auto' || modes.includes(o.mode);
+  if (is('int8-dynamic', 'int8-static')) {
+    const int8: HTMLElement[] = [checkbox('Per-channel weight scales', o.perChannel, (v) => setOptions({ perChannel: v }), { class: 'per-channel' })];
+    if (is('int8-static')) {
+      int8.push(
+        field('Calibration method', select(o.method, [['minmax', 'MinMax'], ['percentile', 'Percentile (99.999)']] as const, (v) => setOptions({ method: v }))),
+        checkbox('Sensitivity pass: keep the layers that hurt fidelity most in float', o.sensitivity, (v) => setOptions({ sensitivity: v })),
+      );
+    }
+    groups.push({ title: 'int8', controls: int8 });
   }
-  if (o.mode === 'int8-static' || o.mode === 'auto') {
-    forMode.push(
-      field('Calibration method', select(o.method, [['minmax', 'MinMax'], ['percentile', 'Percentile (99.999)']] as const, (v) => setOptions({ method: v }))),
-      checkbox('Sensitivity pass: keep the layers that hurt fidelity most in float', o.sensitivity, (v) => setOptions({ sensitivity: v })),
-    );
+  if (is('int4', 'int8-weight')) {
+    groups.push({
+      title: 'Weight-only (MatMulNBits)',
+      controls: [
+        field('Block size', select(String(o.blockSize) as '32', [['16', '16'], ['32', '32'], ['64', '64'], ['128', '128'], ['256', '256']] as const, (v) => setOptions({ blockSize: Number(v) as 32 }))),
+        checkbox('Symmetric (no zero points)', o.symmetric, (v) => setOptions({ symmetric: v })),
+      ],
+    });
   }
-  if (o.mode === 'int4' || o.mode === 'int8-weight' || o.mode === 'auto') {
-    forMode.push(
-      field(
-        'Block size',
-        select(String(o.blockSize) as '32', [['16', '16'], ['32', '32'], ['64', '64'], ['128', '128'], ['256', '256']] as const, (v) => setOptions({ blockSize: Number(v) as 32 })),
-      ),
-      checkbox('Symmetric (no zero points)', o.symmetric, (v) => setOptions({ symmetric: v })),
-    );
-  }
-  if (o.mode === 'fp16' || o.mode === 'auto') forMode.push(checkbox('Keep float32 inputs and outputs', o.keepIoTypes, (v) => setOptions({ keepIoTypes: v })));
+  if (is('fp16')) groups.push({ title: 'float16', controls: [checkbox('Keep float32 inputs and outputs', o.keepIoTypes, (v) => setOptions({ keepIoTypes: v }))] });
+  const forMode = groups.map((g) => el('div', { class: 'option-group' }, el('span', { class: 'group-title' }, g.title), el('div', { class: 'group-controls' }, ...g.controls)));
   return el(
     'section',
     { class: 'settings' },

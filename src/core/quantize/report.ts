@@ -16,9 +16,11 @@ export function verdictLine(r: QuantizeReport): string {
 export function decisionGroups(r: QuantizeReport): { action: 'converted' | 'kept'; opType: string; form?: string; reason: string; count: number; nodes: string[] }[] {
   const groups = new Map<string, { action: 'converted' | 'kept'; opType: string; form?: string; reason: string; count: number; nodes: string[] }>();
   for (const d of r.decisions) {
-    const key = `${d.action}\u0000${d.opType}\u0000${d.form ?? ''}\u0000${d.reason}`;
+    // Converted nodes differ only by their weights' shapes ("constant float32 weight 2400×32"): one line per op and form.
+    const reason = d.action === 'converted' ? d.reason.replace(/ \d+(?:×\d+)+/g, '') : d.reason;
+    const key = `${d.action}\u0000${d.opType}\u0000${d.form ?? ''}\u0000${reason}`;
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { action: d.action, opType: d.opType, ...(d.form ? { form: d.form } : {}), reason: d.reason, count: 0, nodes: [] }));
+    if (!g) groups.set(key, (g = { action: d.action, opType: d.opType, ...(d.form ? { form: d.form } : {}), reason, count: 0, nodes: [] }));
     const m = /^(\d+) nodes?$/.exec(d.node);
     g.count += m ? Number(m[1]) : 1;
     if (!m) g.nodes.push(d.node);
