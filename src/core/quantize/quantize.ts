@@ -18,7 +18,7 @@ import type { TensorInfo } from '../inference/tensor';
 import { dtypeFromOnnx } from '../onnx/dtypes';
 import { decodeModel, encodeModel, type ModelProto } from '../onnx/model';
 import { create } from '@bufbuild/protobuf';
-import { StringStringEntryProtoSchema, TensorProto_DataLocation, type TensorProto } from '../onnx/gen/onnx_pb';
+import { StringStringEntryProtoSchema, TensorProto_DataLocation, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb';
 import { writeAtomic } from '../util/files';
 import { calibrate } from './calibrate';
 import { loadSamples, type SampleSet } from './calibdata';
@@ -216,7 +216,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     const inputs = graphInputs(probe);
     const calibration = req.calibration ? await loadSamples(req.calibration, inputs) : undefined;
     const validation = req.validation ? await loadSamples(req.validation, inputs) : (calibration ?? (await loadSamples(undefined, inputs)));
-    const ctx: Ctx = { req, bytes, fresh, exclude, thresholds, calibration, validation, session, progress, label, baseDir };
+    const ctx: Ctx = { req, bytes, fresh, exclude, thresholds, calibration, validation, session, classOutputs: classOutputs(probe), progress, label, baseDir };
 
     let result: Built;
     let auto: QuantizeReport['auto'];
@@ -283,6 +283,8 @@ interface Ctx {
   calibration?: SampleSet;
   validation: SampleSet;
   session: () => Promise<SessionInfo>;
+  /** Outputs whose top-1 agreement the gate judges: class scores (see classOutputs); for others it is only shown. */
+  classOutputs: ReadonlySet<string>;
   progress: (p: Progress) => void;
   label: string;
   baseDir: string;
@@ -501,7 +503,7 @@ async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Ar
       const top1 = e.top1.length ? e.top1.reduce((s, x) => s + x, 0) / e.top1.length : undefined;
       const reasons = [...e.reasons];
       if (e.cos !== null && e.cos < ctx.thresholds.minCosine) reasons.push(`output '${name}': cosine ${e.cos.toFixed(4)} < ${ctx.thresholds.minCosine}`);
-      if (top1 !== undefined && top1 < ctx.thresholds.minTop1) reasons.push(`output '${name}': top-1 agreement ${(top1 * 100).toFixed(1)}% < ${(ctx.thresholds.minTop1 * 100).toFixed(1)}%`);
+      if (top1 !== undefined && ctx.classOutputs.has(name) && top1 < ctx.thresholds.minTop1) reasons.push(`output '${name}': top-1 agreement ${(top1 * 100).toFixed(1)}% < ${(ctx.thresholds.minTop1 * 100).toFixed(1)}%`);
       return { name, cosine: e.cos, maxAbsError: e.maxAbs, ...(top1 !== undefined ? { top1 } : {}), pass: reasons.length === 0, reasons };
     });
     const cosines = outputs.map((o) => o.cosine).filter((c): c is number => c !== null);
@@ -580,6 +582,24 @@ function tensorBytes(t: TensorProto): number {
   if (t.rawData.length) return t.rawData.length;
   // float_data holds float32, double_data float64, int32_data the bits of float16/bfloat16 (one a value).
   return t.floatData.length * 4 + t.doubleData.length * 8 + t.int32Data.length * 2;
+}
+
+/**
+ * The outputs that hold class scores, where top-1 agreement means something: those a Softmax, LogSoftmax, Gemm or
+ * MatMul produces (through reshapes), or named like scores (prob, logit, score, class, label, pred). A recurrent
+ * state or an embedding has a last axis too, but its argmax is noise: the report shows it, the gate ignores it.
+ */
+export function classOutputs(m: QModel): Set<string> {
+  const producers = new Map<string, NodeProto>();
+  for (const n of m.graph.node) for (const o of n.output) producers.set(o, n);
+  const passThrough = new Set(['Identity', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'Cast']);
+  const out = new Set<string>();
+  for (const o of m.graph.output) {
+    let n = producers.get(o.name);
+    for (let hops = 0; n && passThrough.has(n.opType) && hops < 8; hops++) n = producers.get(n.input[0] ?? '');
+    if ((n && ['Softmax', 'LogSoftmax', 'Gemm', 'MatMul'].includes(n.opType)) || /prob|logit|score|class|label|pred/i.test(o.name)) out.add(o.name);
+  }
+  return out;
 }
 
 /** The model's inputs as onnxruntime reports them (graph inputs that are not initializers), from the graph itself. */
