@@ -3,7 +3,7 @@ import path from 'node:path';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { quantize, type Progress, type QuantizeReport } from '../core/quantize/quantize';
-import { registerQuantized } from '../core/quantize/register';
+import { registerQuantized, registerQuantizedVersion } from '../core/quantize/register';
 import { reportToText } from '../core/quantize/report';
 import { CancelledError, MODES, type QuantMode } from '../core/quantize/types';
 import { writeAtomic } from '../core/util/files';
@@ -13,7 +13,7 @@ import { gitRoot, interruptSignal, resolveModel, withHost } from './model';
 type Out = (s: string) => void;
 
 export const QUANTIZE_USAGE =
-  'modelyard quantize MODEL --mode int8-dynamic|int8-static|int4|int8-weight|fp16|fp32|auto [-o OUT] [--calibration DIR|FILE.modeltest.json] [--validation DIR] [--per-channel] [--exclude OP|NODE,…] [--block-size 32] [--asymmetric] [--method minmax|percentile] [--percentile 99.999] [--no-sensitivity] [--min-cosine 0.99] [--min-top1 0.99] [--runs N] [--report FILE] [--register [NAME]] [--progress text|json] [--json]';
+  'modelyard quantize MODEL --mode int8-dynamic|int8-static|int4|int8-weight|fp16|fp32|auto [-o OUT] [--calibration DIR|FILE.modeltest.json] [--validation DIR] [--per-channel] [--exclude OP|NODE,…] [--block-size 32] [--asymmetric] [--method minmax|percentile] [--percentile 99.999] [--no-sensitivity] [--min-cosine 0.99] [--min-top1 0.99] [--runs N] [--report FILE] [--register [--name NAME] [--as-version [--tag-version V]]] [--progress text|json] [--json]';
 
 function num(v: string | undefined, what: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
@@ -45,6 +45,8 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
       runs: { type: 'string' },
       report: { type: 'string' },
       register: { type: 'boolean' },
+      'as-version': { type: 'boolean' },
+      'tag-version': { type: 'string' },
       name: { type: 'string' },
       progress: { type: 'string' },
       'no-eval': { type: 'boolean' },
@@ -117,13 +119,21 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
   if (values.register) {
     const root = await gitRoot(path.dirname(report.output.file), log);
     if (!root) throw new UserError(`${report.output.file} is not in a git repository.`, 'Run inside the model repository to --register.');
-    registered = await registerQuantized(root, report, {
-      ...(values.name ? { name: values.name as string } : {}),
-      sourceName: model.registryName,
-      sourceRef: model.version ? `${model.registryName}@${model.version}` : model.label,
-      ...(model.commit ? { sourceCommit: model.commit } : {}),
-      log,
-    });
+    const sourceRef = model.version ? `${model.registryName}@${model.version}` : model.label;
+    const asVersion = values['tag-version'] as string | undefined;
+    if (values['as-version']) {
+      const name = (values.name as string | undefined) ?? model.registryName;
+      if (!name) throw new UserError('--as-version needs the model to register a version of.', 'Give MODEL as a registry reference (name@v1.2.0), or --name NAME.');
+      registered = await registerQuantizedVersion(root, report, { name, ...(asVersion ? { version: asVersion } : {}), sourceRef, ...(model.commit ? { sourceCommit: model.commit } : {}), log });
+    } else {
+      registered = await registerQuantized(root, report, {
+        ...(values.name ? { name: values.name as string } : {}),
+        ...(model.registryName ? { sourceName: model.registryName } : {}),
+        sourceRef,
+        ...(model.commit ? { sourceCommit: model.commit } : {}),
+        log,
+      });
+    }
   }
   if (values.json) out(JSON.stringify({ ...report, ...(registered ? { registered } : {}) }, null, 2) + '\n');
   else out(reportToText(report) + (registered ? `registered ${registered.name}@${registered.version} (tag ${registered.tag})\n` : ''));
@@ -132,7 +142,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
 
 export const QUANTIZE_HELP = `Quantization (MODEL: a file or a registry reference; the result is written beside the original, never over it):
   quantize MODEL --mode MODE [-o OUT] [--calibration DIR|FILE.modeltest.json] [--per-channel]
-                 [--exclude OP|NODE,…] [--report FILE] [--register [--name NAME]] [--json]
+                 [--exclude OP|NODE,…] [--report FILE] [--register [--name NAME] [--as-version [--tag-version V]]] [--json]
                                        MODE: int8-dynamic (MatMul/Gemm), int8-static (QDQ, calibrated),
                                        int4 or int8-weight (MatMulNBits), fp16, fp32 (fp16 back to float),
                                        auto (profile the model, try the forms that suit it, keep the best
@@ -144,5 +154,9 @@ export const QUANTIZE_HELP = `Quantization (MODEL: a file or a registry referenc
                                        --keep-io-types false, --block-ops OP,…, --min-cosine X (0.99),
                                        --min-top1 X (0.99), --max-latency-ratio X, --runs N (10),
                                        --progress json (JSON lines on stderr), --no-eval (write, do not
-                                       measure).
+                                       measure). --register: commit the result with a dvc.yaml entry as a
+                                       new model (NAME-int8 …) and tag it with its lineage; with
+                                       --as-version, as the next version of MODEL (--tag-version V) (a commit
+                                       on top of HEAD holding the quantized bytes at the model's path; the
+                                       branch and the working tree are left as they are).
 `;

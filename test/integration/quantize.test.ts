@@ -81,7 +81,7 @@ describe('Quantization: the command, the panel, the report, one-click registrati
     assert.deepEqual(fs.readdirSync(path.dirname(r.output.file)).filter((n) => n.endsWith('.tmp')), [], 'no temporary file left');
 
     const mark = f.seen.length;
-    await panel.receive({ type: 'register', name: 'hello_deepa-quant' });
+    await panel.receive({ type: 'register', as: 'model', name: 'hello_deepa-quant' });
     const reg = await f.next(['registered', 'error'], 60_000, mark);
     assert.equal(reg.type, 'registered', JSON.stringify(reg));
     const { tag, version } = reg as Extract<QuantizeToWebview, { type: 'registered' }>;
@@ -94,6 +94,17 @@ describe('Quantization: the command, the panel, the report, one-click registrati
     assert.equal(git(['status', '--porcelain', '--', 'dvc.yaml', path.relative(root, r.output.file)]), '', 'the file and its declaration are committed');
     const model = await waitFor('the new model in the registry', async () => (await api.registries.registry(root)).models.find((m) => m.name === 'hello_deepa-quant' && m.state?.latest));
     assert.equal(model.state!.latest!.version, 'v1.0.0');
+
+    // The same result as the next version of hello_deepa itself: a commit only its tag points at.
+    const headBefore = git(['rev-parse', 'HEAD']);
+    const mark2 = f.seen.length;
+    await panel.receive({ type: 'register', as: 'version', name: 'v1.0.1' });
+    const reg2 = await f.next(['registered', 'error'], 60_000, mark2);
+    assert.equal(reg2.type, 'registered', JSON.stringify(reg2));
+    assert.equal((reg2 as Extract<QuantizeToWebview, { type: 'registered' }>).tag, 'hello_deepa@v1.0.1');
+    assert.equal(git(['rev-parse', 'HEAD']), headBefore, 'the branch did not move');
+    const atVersion = execFileSync('git', ['show', `hello_deepa@v1.0.1:${WAKE}`], { cwd: root, maxBuffer: 1 << 26 });
+    assert.ok(atVersion.equals(fs.readFileSync(r.output.file)), 'the version holds the quantized bytes');
     f.dispose();
   });
 

@@ -169,5 +169,18 @@ describe('modelyard quantize', () => {
     assert.equal(g('status', '--porcelain'), '', 'committed, nothing else touched');
     const shown = JSON.parse(modelyard(['show', 'wake-int8@v1.2.0', '--json'], { cwd: repo }).stdout);
     assert.equal(shown.path, 'models/wake.int8.onnx');
+
+    // --as-version: the next version of wake itself, on a commit the tag alone points at; branch and files untouched.
+    const head = g('rev-parse', 'HEAD');
+    const v = report(modelyard(['quantize', 'wake@v1.2.0', '--mode', 'fp16', '--register', '--as-version', '--json', '--runs', '0'], { cwd: repo })) as QuantizeReport & { registered: { tag: string } };
+    assert.equal(v.registered.tag, 'wake@v1.2.1');
+    assert.equal(g('rev-parse', 'HEAD'), head, 'the branch did not move');
+    assert.equal(g('status', '--porcelain'), '?? models/wake.fp16.onnx', 'only the written file is new');
+    assert.equal(g('rev-parse', 'wake@v1.2.1^{commit}^'), head, 'the version commit sits on HEAD');
+    const bytes = execFileSync('git', ['show', 'wake@v1.2.1:models/wake.onnx'], { cwd: repo, maxBuffer: 1 << 26 });
+    assert.ok(bytes.equals(fs.readFileSync(path.join(repo, 'models', 'wake.fp16.onnx'))), 'the version holds the quantized bytes at the model\'s path');
+    assert.match(g('tag', '-l', '--format=%(contents)', 'wake@v1.2.1'), /quantized-from: wake@v1\.2\.0/);
+    const info = JSON.parse(modelyard(['inspect', 'wake@v1.2.1', '--json'], { cwd: repo }).stdout);
+    assert.ok(info.parameters.byDtype.some((d: { dtype: string; count: number }) => d.dtype === 'float16' && d.count > 0), 'read back from the registry, it is the float16 model');
   });
 });

@@ -24,6 +24,8 @@ interface State {
   report?: ReportView;
   registered?: { name: string; version: string; tag: string };
   registerName?: string;
+  registerAs?: 'model' | 'version';
+  registerVersion?: string;
 }
 
 const STATE_VERSION = 1;
@@ -314,20 +316,57 @@ function registerBox(r: ReportView): HTMLElement {
     const g = state.registered;
     return el('div', { class: 'register done' }, el('vscode-icon', { name: 'tag' }), el('span', {}, `Registered ${g.name}@${g.version} (tag `, el('code', {}, g.tag), '). It shows in the Models view.'));
   }
-  const name = state.registerName ?? `${initial!.registry!.suggestedName}-${SUFFIX[r.mode]}`;
+  const reg = initial!.registry!;
+  const name = state.registerName ?? `${reg.suggestedName}-${SUFFIX[r.mode]}`;
+  const asVersion = state.registerAs === 'version' && !!reg.versionOf;
+  const version = state.registerVersion ?? reg.versionOf?.next ?? '';
   return el(
     'div',
     { class: 'register' },
     el('h2', {}, 'Register'),
+    reg.versionOf
+      ? el(
+          'div',
+          { class: 'register-as' },
+          select(
+            asVersion ? 'version' : 'model',
+            [
+              ['model', 'As a new model'],
+              ['version', `As a new version of ${reg.versionOf.name}`],
+            ] as const,
+            (v) => {
+              state.registerAs = v;
+              save();
+              render();
+            },
+            { class: 'register-as-select', 'aria-label': 'Register as' },
+          ),
+        )
+      : null,
     el(
       'div',
       { class: 'actions' },
-      textfield(name, (v) => {
-        state.registerName = v.trim();
-        save();
-      }, { class: 'register-name', 'aria-label': 'New model name' }),
-      button('Register as New Model', () => post({ type: 'register', name: state.registerName ?? name }), { icon: 'tag', class: 'register-button' }),
-      el('span', { class: 'muted' }, 'Commits the file with a dvc.yaml entry and tags its first version; the tag message records the source version and these settings.'),
+      asVersion
+        ? textfield(version, (v) => {
+            state.registerVersion = v.trim();
+            save();
+          }, { class: 'register-version', 'aria-label': 'Version' })
+        : textfield(name, (v) => {
+            state.registerName = v.trim();
+            save();
+          }, { class: 'register-name', 'aria-label': 'New model name' }),
+      button(
+        asVersion ? `Register as ${reg.versionOf!.name}@…` : 'Register as New Model',
+        () => post(asVersion ? { type: 'register', as: 'version', name: state.registerVersion ?? version } : { type: 'register', as: 'model', name: state.registerName ?? name }),
+        { icon: 'tag', class: 'register-button' },
+      ),
+    ),
+    el(
+      'div',
+      { class: 'muted' },
+      asVersion
+        ? `Tags a commit on top of HEAD that holds the quantized bytes at ${reg.versionOf!.name}'s path; your branch and files stay as they are. The tag message records the source version and these settings.`
+        : 'Commits the file with a dvc.yaml entry and tags its first version; the tag message records the source version and these settings.',
     ),
   );
 }

@@ -101,3 +101,54 @@ export async function registerQuantized(root: string, report: QuantizeReport, op
   });
   return { tag: r.tag, name, version, commit };
 }
+
+export interface RegisterVersionOptions {
+  /** The registered model the result becomes a version of. */
+  name: string;
+  /** Default: the next patch version. */
+  version?: string;
+  sourceRef?: string;
+  sourceCommit?: string;
+  log?: Logger;
+}
+
+/**
+ * Registers the result as a new version of an existing model, without touching the working tree or the branch: a
+ * commit on top of HEAD holding the quantized bytes at the model's path (through git's clean filters, so Git LFS
+ * stores them as it stores the original) is made with git's plumbing, and the version tag points at it. The float
+ * original stays what the branch and the working tree hold; the version is reachable through its tag (push tags to
+ * share it), and reading it from the registry gives the quantized bytes.
+ */
+export async function registerQuantizedVersion(root: string, report: QuantizeReport, opts: RegisterVersionOptions): Promise<{ tag: string; name: string; version: string; commit: string }> {
+  const log = opts.log;
+  await gitIdentity(root, log);
+  const reg = await loadRegistry(root, { log });
+  const model = reg.models.find((m) => m.name === opts.name);
+  if (!model?.entry) throw new UserError(`${opts.name} is not a model of ${root} with a file path.`, 'Register the result as a new model instead.');
+  const target = model.entry.path;
+  const version = opts.version ?? suggestVersion(reg, opts.name);
+  const head = await run('git', ['rev-parse', '--verify', '-q', 'HEAD^{commit}'], { cwd: root, log, okCodes: [1] });
+  if (head.code !== 0) throw new UserError(`${root} has no commits yet.`, 'Commit the model first.');
+  const parent = head.stdout.trim();
+  const files: [string, string][] = [[report.output.file, target]];
+  if (report.output.externalData) files.push([path.join(path.dirname(report.output.file), report.output.externalData), path.posix.join(path.posix.dirname(target), report.output.externalData)]);
+  const gitDir = (await run('git', ['rev-parse', '--absolute-git-dir'], { cwd: root, log })).stdout.trim();
+  const index = path.join(gitDir, `modelyard-index-${process.pid}-${Date.now()}`);
+  const env = { ...process.env, GIT_INDEX_FILE: index };
+  try {
+    await run('git', ['read-tree', parent], { cwd: root, log, env });
+    for (const [file, at] of files) {
+      const blob = (await run('git', ['hash-object', '-w', `--path=${at}`, '--', file], { cwd: root, log })).stdout.trim();
+      await run('git', ['update-index', '--add', '--cacheinfo', `100644,${blob},${at}`], { cwd: root, log, env });
+    }
+    const tree = (await run('git', ['write-tree'], { cwd: root, log, env })).stdout.trim();
+    const lines = lineage(report, { ref: opts.sourceRef, commit: opts.sourceCommit });
+    const commit = (
+      await run('git', ['commit-tree', tree, '-p', parent, '-m', `Quantize ${opts.sourceRef ?? report.source.label} → ${opts.name}@${version} (${report.mode})`, '-m', lines], { cwd: root, log })
+    ).stdout.trim();
+    const r = await register(root, opts.name, { version, ref: commit, message: `Register ${opts.name}@${version}\n\n${lines}`, ...(log ? { log } : {}) });
+    return { tag: r.tag, name: opts.name, version, commit };
+  } finally {
+    await fs.rm(index, { force: true });
+  }
+}

@@ -117,7 +117,12 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
       ...webviewOptions(ctx.extensionUri),
       retainContextWhenHidden: true,
     });
-    return new QuantizePanel(panel, ctx, target, source, tests.map((u) => u.fsPath).sort());
+    let next: string | undefined;
+    if (source.root && source.registryName) {
+      const { suggestVersion } = await import('../../core/registry/write');
+      next = suggestVersion(await ctx.registries.registry(source.root), source.registryName);
+    }
+    return new QuantizePanel(panel, ctx, target, source, tests.map((u) => u.fsPath).sort(), next);
   }
 
   private constructor(
@@ -126,6 +131,7 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
     readonly target: ModelTarget,
     private readonly source: SourceSpec,
     testFiles: string[],
+    nextVersion: string | undefined,
   ) {
     const s = quantizeSettings();
     const stem = (source.registryName ?? path.basename(source.file).replace(/\.onnx$/i, '')).replace(/^.*:/, '').replace(/[^\w-]+/g, '-');
@@ -137,7 +143,7 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
       iconPath: new vscode.ThemeIcon('zap') as unknown as vscode.Uri,
       initial: {
         model: { label: target.label, uri: target.uri.toString(), detail: target.detail },
-        ...(source.root ? { registry: { suggestedName: stem } } : {}),
+        ...(source.root ? { registry: { suggestedName: stem, ...(nextVersion && source.registryName ? { versionOf: { name: source.registryName, next: nextVersion } } : {}) } } : {}),
         defaults: { mode: 'auto', minCosine: s.minCosine, minTop1: s.minTop1, output: path.dirname(source.file) },
         testFiles,
       },
@@ -178,7 +184,7 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
         this.child?.kill('SIGTERM');
       },
       register: async (m) => {
-        await this.register(m.name);
+        await this.register(m.name, m.as);
       },
       openOutput: async () => {
         if (this.report) await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(this.report.output.file), 'modelyard.onnx');
@@ -297,18 +303,17 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
   }
 
   /** Registers the last result as a new artifact, with its lineage in the tag message. */
-  async register(name: string): Promise<{ tag: string; name: string; version: string }> {
+  async register(name: string, as: 'model' | 'version' = 'model'): Promise<{ tag: string; name: string; version: string }> {
     const report = this.report;
     if (!report) throw new UserError('there is no quantized model to register yet.', 'Run Quantize first.');
     if (!this.source.root) throw new UserError(`${this.target.label} is not in a git repository.`, 'Open the model from its repository to register the result.');
-    const { registerQuantized } = await import('../../core/quantize/register');
+    const { registerQuantized, registerQuantizedVersion } = await import('../../core/quantize/register');
     try {
-      const r = await registerQuantized(this.source.root, report, {
-        name,
-        ...(this.source.registryName ? { sourceName: this.source.registryName } : {}),
-        sourceRef: this.source.ref ?? this.target.label,
-        ...(this.source.commit ? { sourceCommit: this.source.commit } : {}),
-      });
+      const lineage = { sourceRef: this.source.ref ?? this.target.label, ...(this.source.commit ? { sourceCommit: this.source.commit } : {}) };
+      const r =
+        as === 'version'
+          ? await registerQuantizedVersion(this.source.root, report, { name: this.source.registryName ?? '', version: name, ...lineage })
+          : await registerQuantized(this.source.root, report, { name, ...(this.source.registryName ? { sourceName: this.source.registryName } : {}), ...lineage });
       this.ctx.registries.invalidate(this.source.root);
       await this.post({ type: 'registered', name: r.name, version: r.version, tag: r.tag });
       void vscode.window.showInformationMessage(`Registered ${r.name}@${r.version} (${report.mode}), with its lineage from ${this.source.ref ?? this.target.label}.`);

@@ -87,7 +87,7 @@ export const reportViewSchema = z.object({
 export const quantizeInitial = z.object({
   model: z.object({ label: str, uri: str, detail: str }),
   /** Set when the model is a registry version: the result can be registered as a new artifact. */
-  registry: z.optional(z.object({ suggestedName: name })),
+  registry: z.optional(z.object({ suggestedName: name, versionOf: z.optional(z.object({ name, next: name })) })),
   defaults: z.object({ mode: z.enum(quantModes), minCosine: z.number(), minTop1: z.number(), output: str }),
   /** Model test files of the workspace that could serve as calibration data. */
   testFiles: z.array(str).check(z.maxLength(64)),
@@ -98,7 +98,8 @@ export const quantizeToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('pickCalibration'), kind: z.enum(['folder', 'tests']) }),
   z.object({ type: z.literal('start'), options: quantizeOptionsSchema }),
   z.object({ type: z.literal('cancel') }),
-  z.object({ type: z.literal('register'), name }),
+  /** as 'model': a new artifact named `name`; as 'version': version `name` of the source's own model. */
+  z.object({ type: z.literal('register'), as: z.enum(['model', 'version']), name }),
   z.object({ type: z.literal('openOutput') }),
   z.object({ type: z.literal('saveReport') }),
   z.object({ type: z.literal('compare') }),
