@@ -365,7 +365,8 @@ async function buildStatic(ctx: Ctx): Promise<Built> {
   const calSeconds = (performance.now() - t0) / 1000;
   const make = (keepFloat: ReadonlySet<string>) => {
     const m = new QModel(decodeModel(namedBytes, ctx.label), ctx.baseDir);
-    const form = quantizeStatic(m, { ranges, perChannel: req.perChannel, exclude: ctx.exclude, keepFloat, signal: req.signal });
+    // Per-channel unless asked otherwise: per-tensor int8 weights lose text in an OCR recogniser that per-channel keeps.
+    const form = quantizeStatic(m, { ranges, perChannel: req.perChannel ?? true, exclude: ctx.exclude, keepFloat, signal: req.signal });
     return { m, form };
   };
   const t1 = performance.now();
@@ -384,7 +385,7 @@ async function buildStatic(ctx: Ctx): Promise<Built> {
       try {
         s = await sensitivity(namedBytes, (keep) => encodeModel(make(keep).m.proto), candidates, ctx.validation.feeds.slice(0, 8), req.host, {
           minCosine: ctx.thresholds.minCosine,
-          maxKeep: Math.max(1, Math.ceil(candidates.length / 4)),
+          maxKeep: Math.max(1, Math.ceil(candidates.length / 2)),
           signal: req.signal,
           progress: (f) => ctx.progress({ stage: 'sensitivity', message: 'Sensitivity pass', fraction: 0.5 + 0.25 * f }),
         });
@@ -421,7 +422,9 @@ async function buildStatic(ctx: Ctx): Promise<Built> {
 async function runAuto(ctx: Ctx, profile: Profile): Promise<{ result: Built; auto: NonNullable<QuantizeReport['auto']> }> {
   const tries: FormMode[] =
     profile.kind === 'conv-heavy'
-      ? ['int8-static', 'fp16']
+      ? profile.matmulBytes > 0
+        ? ['int8-static', 'int8-dynamic', 'fp16']
+        : ['int8-static', 'fp16']
       : profile.kind === 'matmul-heavy'
         ? ['int8-dynamic', 'int4', 'int8-static', 'fp16']
         : profile.kind === 'mixed'
