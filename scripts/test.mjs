@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
 import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
+import { ensurePythonRefs } from './pyrefs.mjs';
 import { ensureChromium, ensureCodeServer } from './testenv.mjs';
 import { makeTestWorkspace, makeTestWorkspaceWithTests } from './workspace.mjs';
 
@@ -56,6 +57,9 @@ function listTests(dir, suffix) {
 
 async function unit() {
   build();
+  // Once, before the test files start: several of them need the Python references, and node --test may run them
+  // in parallel processes, which must not all build the same virtual environment at once.
+  ensurePythonRefs();
   runNodeTests('unit', listTests('test/unit', '.test.ts'));
 }
 
