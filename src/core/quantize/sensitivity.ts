@@ -64,9 +64,16 @@ export async function sensitivity(
   };
   const reference = await runAll(original);
   step();
-  /** The worst cosine over every float output of every feed (1 when there is none). */
+  /** The worst cosine over every float output of every feed (1 when there is none); -1 for a build onnxruntime refuses. */
   const worst = async (keep: ReadonlySet<string>): Promise<number> => {
-    const outs = await runAll(build(keep));
+    let outs: Record<string, Tensor>[];
+    try {
+      outs = await runAll(build(keep));
+    } catch (e) {
+      if (e instanceof CancelledError) throw e;
+      step();
+      return -1;
+    }
     step();
     let w = 1;
     outs.forEach((o, i) => {
@@ -84,19 +91,9 @@ export async function sensitivity(
   }
 
   const ranking: { node: string; cosine: number }[] = [];
-  for (const c of candidates) {
-    // A candidate onnxruntime cannot load (one of its graph rewrites fails on that mix of float and int8 layers)
-    // ranks as the most harmful: keeping it float is the safe answer.
-    let cosine: number;
-    try {
-      cosine = await worst(new Set(candidates.filter((x) => x !== c)));
-    } catch (e) {
-      if (e instanceof CancelledError) throw e;
-      cosine = -1;
-      step();
-    }
-    ranking.push({ node: c, cosine });
-  }
+  // A candidate onnxruntime cannot load (one of its rewrites fails on that mix of float and int8 layers) ranks as
+  // the most harmful: keeping it float is the safe answer.
+  for (const c of candidates) ranking.push({ node: c, cosine: await worst(new Set(candidates.filter((x) => x !== c))) });
   ranking.sort((a, b) => a.cosine - b.cosine);
   const prefix = (k: number) => new Set(ranking.slice(0, k).map((r) => r.node));
 

@@ -406,7 +406,12 @@ function keepAfterFloatConvs(m: QModel, scope: Scope, plans: Plan[]): void {
   const mark = (n: NodeProto) => {
     if (!n.input[1] || !scope.weight(n.input[1], m.irVersion)) return;
     let out = n.output[0]!;
-    for (let c = soleConsumer(scope, out); c && c.domain === '' && (c.opType === 'Relu' || c.opType === 'Clip'); c = soleConsumer(scope, out)) out = c.output[0]!;
+    // onnxruntime first fuses a BatchNormalization, or an Add/Mul by a constant, into the Conv before it
+    // (ConvBNFusion, ConvAddFusion, ConvMulFusion): those lead to the Q just as a Relu or Clip does.
+    const fusedAfter = (c: NodeProto) =>
+      c.domain === '' &&
+      (c.opType === 'Relu' || c.opType === 'Clip' || c.opType === 'BatchNormalization' || ((c.opType === 'Add' || c.opType === 'Mul') && c.input.some((i) => i !== out && !!scope.weight(i, m.irVersion))));
+    for (let c = soleConsumer(scope, out); c && fusedAfter(c); c = soleConsumer(scope, out)) out = c.output[0]!;
     floatOut.set(out, nodeLabel(n));
   };
   for (const n of scope.graph.node) {
