@@ -142,7 +142,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
 
 export const QUANTIZE_HELP = `Quantization (MODEL: a file or a registry reference; the result is written beside the original, never over it):
   quantize MODEL --mode MODE [-o OUT] [--calibration DIR|FILE.modeltest.json] [--per-channel]
-                 [--exclude OP|NODE,…] [--report FILE] [--register [--name NAME] [--as-version [--tag-version V]]] [--json]
+                 [--exclude OP|NODE,…] [--report FILE] [--register [--name NAME | --as-version]] [--json]
                                        MODE: int8-dynamic (MatMul/Gemm), int8-static (QDQ, calibrated),
                                        int4 or int8-weight (MatMulNBits), fp16, fp32 (fp16 back to float),
                                        auto (profile the model, try the forms that suit it, keep the best
@@ -156,7 +156,7 @@ export const QUANTIZE_HELP = `Quantization (MODEL: a file or a registry referenc
                                        --progress json (JSON lines on stderr), --no-eval (write, do not
                                        measure). --register: commit the result with a dvc.yaml entry as a
                                        new model (NAME-int8 …) and tag it with its lineage; with
-                                       --as-version, as the next version of MODEL (--tag-version V) (a commit
-                                       on top of HEAD holding the quantized bytes at the model's path; the
-                                       branch and the working tree are left as they are).
+                                       --as-version, tag it as the next version of MODEL itself (or
+                                       --tag-version V): a commit on top of HEAD holds the quantized bytes
+                                       at the model's path; the branch and the working tree stay as they are.
 `;
