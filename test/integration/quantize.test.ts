@@ -95,6 +95,11 @@ describe('Quantization: the command, the panel, the report, one-click registrati
     const model = await waitFor('the new model in the registry', async () => (await api.registries.registry(root)).models.find((m) => m.name === 'hello_deepa-quant' && m.state?.latest));
     assert.equal(model.state!.latest!.version, 'v1.0.0');
 
+    // Compare in Playground: the source and the quantized file side by side.
+    await panel.receive({ type: 'compare' });
+    const pg = await waitFor('a Playground comparing the two', () => api.playgrounds().find((p) => p.target.uri.toString() === uri.toString()));
+    assert.ok(pg, 'the Playground of the source version is open on its Compare tab');
+
     // The same result as the next version of hello_deepa itself: a commit only its tag points at.
     const headBefore = git(['rev-parse', 'HEAD']);
     const mark2 = f.seen.length;
