@@ -3,7 +3,8 @@ import path from 'node:path';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { quantize, type Progress, type QuantizeReport } from '../core/quantize/quantize';
-import { registerQuantized, registerQuantizedVersion } from '../core/quantize/register';
+import { checkCanRegister, registerQuantized, registerQuantizedVersion } from '../core/quantize/register';
+import { gitIdentity } from '../core/registry/write';
 import { reportToText } from '../core/quantize/report';
 import { CancelledError, MODES, type QuantMode } from '../core/quantize/types';
 import { writeAtomic } from '../core/util/files';
@@ -69,6 +70,14 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
   const input = model.path ?? model.file;
   if (!input) throw new UserError(`${model.label} has no file in the working tree to write beside.`, 'Give -o OUT.');
   const output = values.output ? path.resolve(values.output as string) : undefined;
+  // What --register needs is checked first: a refusal after minutes of calibration would waste them.
+  let registerRoot: string | undefined;
+  if (values.register) {
+    registerRoot = await gitRoot(path.dirname(output ?? input), log);
+    if (!registerRoot) throw new UserError(`${output ?? input} is not in a git repository.`, 'Run inside the model repository to --register.');
+    if (values['as-version']) await gitIdentity(registerRoot, log);
+    else await checkCanRegister(registerRoot, log);
+  }
   const stop = interruptSignal();
   const onProgress = (p: Progress) => {
     if (progressMode === 'json') process.stderr.write(JSON.stringify({ event: 'progress', ...p }) + '\n');
@@ -117,8 +126,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
   if (values.report) await writeAtomic(path.resolve(values.report as string), JSON.stringify(report, null, 2) + '\n');
   let registered: { tag: string; name: string; version: string } | undefined;
   if (values.register) {
-    const root = await gitRoot(path.dirname(report.output.file), log);
-    if (!root) throw new UserError(`${report.output.file} is not in a git repository.`, 'Run inside the model repository to --register.');
+    const root = registerRoot!;
     const sourceRef = model.version ? `${model.registryName}@${model.version}` : model.label;
     const asVersion = values['tag-version'] as string | undefined;
     if (values['as-version']) {

@@ -59,6 +59,14 @@ describe('modelyard quantize', () => {
     assert.deepEqual(strays(tmp), []);
   });
 
+  it('never replaces an earlier result without -o: the next free name', () => {
+    const before = fs.readFileSync(path.join(tmp, 'mlp.int8.onnx'));
+    const r = report(modelyard(['quantize', mlp, '--mode', 'int8-dynamic', '--json', '--no-eval']));
+    assert.equal(r.output.file, path.join(tmp, 'mlp.int8-2.onnx'));
+    assert.ok(fs.readFileSync(path.join(tmp, 'mlp.int8.onnx')).equals(before), 'the first result is untouched');
+    fs.rmSync(r.output.file);
+  });
+
   it('prints a readable report without --json', () => {
     const r = modelyard(['quantize', mlp, '--mode', 'int4', '-o', path.join(tmp, 'mlp-int4.onnx'), '--runs', '3']);
     assert.equal(r.code, 0, r.stderr);
@@ -156,6 +164,7 @@ describe('modelyard quantize', () => {
     const dirty = modelyard(['quantize', 'wake@v1.2.0', '--mode', 'int8-dynamic', '--register', '--runs', '0'], { cwd: repo });
     assertUserError(dirty, /dvc\.yaml has uncommitted changes/);
     assert.equal(g('tag', '--list', 'wake-*'), '');
+    assert.deepEqual(fs.readdirSync(path.join(repo, 'models')), ['wake.onnx'], 'refused before quantizing: nothing written');
     g('checkout', '--', 'dvc.yaml');
 
     const r = modelyard(['quantize', 'wake@v1.2.0', '--mode', 'int8-dynamic', '--register', '--json', '--runs', '0'], { cwd: repo });

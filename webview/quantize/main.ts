@@ -226,7 +226,7 @@ function reportView(r: ReportView): HTMLElement {
       tile('Size', `×${r.sizeRatio.toFixed(2)}`, `${bytes(r.source.bytes)} → ${bytes(r.output.bytes)}`, 'size'),
       tile('Worst cosine', n4(cos), `${r.fidelity.samples} sample${r.fidelity.samples === 1 ? '' : 's'}: ${r.fidelity.source}`, cosOk ? 'good' : 'bad'),
       lat ? tile('Latency', `×${lat.ratio.toFixed(2)}`, `${ms(lat.originalMs)} → ${ms(lat.quantizedMs)} (${lat.runs} interleaved runs)`, lat.ratio < 1 ? 'good' : '') : null,
-      tile('Quantized in', `${r.seconds.toFixed(2)} s`, r.mbPerSecond !== null ? `${r.mbPerSecond.toFixed(0)} MB/s of weights` : '', ''),
+      tile('Quantized in', `${r.seconds.toFixed(2)} s`, r.mbPerSecond !== null && r.profile.weightBytes >= 1e6 ? `${r.mbPerSecond.toFixed(0)} MB/s of weights` : `${bytes(r.profile.weightBytes)} of float weights`, ''),
     ),
     el('h2', {}, 'Fidelity per output'),
     el(

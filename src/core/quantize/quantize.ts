@@ -163,6 +163,14 @@ export function defaultOutput(input: string, mode: QuantMode): string {
   return path.join(path.dirname(input), `${base}.${mode === 'auto' ? 'auto' : EXT[mode]}.onnx`);
 }
 
+/** `file`, or the first of "name-2.onnx", "name-3.onnx" … that does not exist yet. */
+export function freePath(file: string): string {
+  if (!fs.existsSync(file)) return file;
+  const ext = path.extname(file);
+  const stem = file.slice(0, file.length - ext.length);
+  for (let i = 2; ; i++) if (!fs.existsSync(`${stem}-${i}${ext}`)) return `${stem}-${i}${ext}`;
+}
+
 /** Models above this many bytes of weights are written with external data (protobuf's hard limit is 2 GiB). */
 export const EXTERNAL_DATA_THRESHOLD = 1_800_000_000;
 
@@ -226,7 +234,8 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
       result = await build(ctx, req.mode);
     }
     throwIfCancelled(signal);
-    if (!req.output) output = path.resolve(defaultOutput(req.input, result.mode));
+    // Without -o, an earlier result is never replaced either: "vad.int8.onnx", then "vad.int8-2.onnx" …
+    if (!req.output) output = freePath(path.resolve(defaultOutput(req.input, result.mode)));
 
     progress({ stage: 'write', message: `Writing ${path.basename(output)}`, fraction: 0.8 });
     const written = await writeModel(result.model, output);

@@ -40,6 +40,19 @@ export function quantizedName(sourceName: string, mode: QuantizeReport['mode']):
   return `${base}-${SUFFIX[mode]}`;
 }
 
+/**
+ * What registering as a new model needs, checked before any work is done (the CLI asks before it quantizes): git
+ * knows who you are, and dvc.yaml at the repository's root has no uncommitted edits (they would be committed with
+ * the declaration).
+ */
+export async function checkCanRegister(root: string, log?: Logger): Promise<void> {
+  await gitIdentity(root, log);
+  const dirty = await run('git', ['status', '--porcelain', '--', 'dvc.yaml'], { cwd: root, log });
+  if (dirty.stdout.trim()) {
+    throw new UserError('dvc.yaml has uncommitted changes.', 'Commit or discard them first, so that registering commits only the quantized model and its declaration.');
+  }
+}
+
 export async function registerQuantized(root: string, report: QuantizeReport, opts: RegisterQuantizedOptions = {}): Promise<{ tag: string; name: string; version: string; commit: string }> {
   const log = opts.log;
   const stem = path.basename(report.source.file).replace(/\.onnx$/i, '').replace(/[^\w-]+/g, '-');
@@ -61,12 +74,8 @@ export async function registerQuantized(root: string, report: QuantizeReport, op
   let version = opts.version ?? (sourceVersion && isVersion(sourceVersion) ? sourceVersion : suggestVersion(reg, name));
   if (existing?.state?.versions.some((v) => v.version === version)) version = suggestVersion(reg, name);
 
-  // dvc.yaml at the repository's root: refuse uncommitted edits (they would be committed with ours).
+  await checkCanRegister(root, log);
   const dvcFile = path.join(root, 'dvc.yaml');
-  const dirty = await run('git', ['status', '--porcelain', '--', 'dvc.yaml'], { cwd: root, log });
-  if (dirty.stdout.trim()) {
-    throw new UserError('dvc.yaml has uncommitted changes.', 'Commit or discard them first, so that registering commits only the quantized model and its declaration.');
-  }
   let before: string | undefined;
   try {
     before = await fs.readFile(dvcFile, 'utf8');

@@ -33,7 +33,9 @@ export function reportToText(r: QuantizeReport): string {
   lines.push(`${r.source.label} → ${r.output.file}`);
   lines.push(`  form       ${MODE_LABELS[r.mode]}${r.requestedMode === 'auto' ? ' (chosen by Auto)' : ''}`);
   lines.push(`  size       ${formatBytes(r.source.bytes)} → ${formatBytes(r.output.bytes)} (×${r.sizeRatio.toFixed(3)})`);
-  lines.push(`  time       ${r.seconds.toFixed(2)} s (${Number.isFinite(r.mbPerSecond) ? r.mbPerSecond.toFixed(0) : '–'} MB/s of float weights)`);
+  // MB/s says something only for megabytes of weights; below, fixed costs are all it measures.
+  const speed = r.source.weightBytes >= 1e6 && Number.isFinite(r.mbPerSecond) ? ` (${r.mbPerSecond.toFixed(0)} MB/s of float weights)` : '';
+  lines.push(`  time       ${r.seconds.toFixed(2)} s${speed}`);
   if (r.calibration) lines.push(`  calibrated ${r.calibration.method} on ${r.calibration.source} in ${r.calibration.seconds.toFixed(2)} s`);
   if (r.latency) lines.push(`  latency    ${formatDuration(r.latency.originalMs)} → ${formatDuration(r.latency.quantizedMs)} (×${r.latency.ratio.toFixed(2)}, medians of ${r.latency.runs} interleaved runs)`);
   lines.push(`  fidelity   on ${r.fidelity.source}`);
