@@ -14,7 +14,7 @@ import { gitRoot, interruptSignal, resolveModel, withHost } from './model';
 type Out = (s: string) => void;
 
 export const QUANTIZE_USAGE =
-  'modelyard quantize MODEL --mode int8-dynamic|int8-static|int4|int8-weight|fp16|fp32|auto [-o OUT] [--calibration DIR|FILE.modeltest.json] [--validation DIR] [--per-channel] [--exclude OP|NODE,…] [--block-size 32] [--asymmetric] [--method minmax|percentile] [--percentile 99.999] [--no-sensitivity] [--min-cosine 0.99] [--min-top1 0.99] [--runs N] [--report FILE] [--register [--name NAME] [--as-version [--tag-version V]]] [--progress text|json] [--json]';
+  'modelyard quantize MODEL --mode int8-dynamic|int8-static|int4|int8-weight|fp16|fp32|auto [-o OUT] [--calibration DIR|FILE.modeltest.json] [--validation DIR] [--per-channel | --per-tensor] [--exclude OP|NODE,…] [--block-size 32] [--asymmetric] [--method minmax|percentile] [--percentile 99.999] [--no-sensitivity] [--min-cosine 0.99] [--min-top1 0.99] [--runs N] [--report FILE] [--register [--name NAME] [--as-version [--tag-version V]]] [--progress text|json] [--json]';
 
 function num(v: string | undefined, what: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
@@ -32,6 +32,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
       calibration: { type: 'string' },
       validation: { type: 'string' },
       'per-channel': { type: 'boolean' },
+      'per-tensor': { type: 'boolean' },
       exclude: { type: 'string', multiple: true },
       'block-size': { type: 'string' },
       asymmetric: { type: 'boolean' },
@@ -62,6 +63,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
   if (method !== undefined && method !== 'minmax' && method !== 'percentile') throw new UserError(`--method takes minmax or percentile, not '${method}'.`);
   const block = num(values['block-size'] as string | undefined, '--block-size', 16, 256);
   if (block !== undefined && ![16, 32, 64, 128, 256].includes(block)) throw new UserError(`--block-size takes 16, 32, 64, 128 or 256, not ${block}.`);
+  if (values['per-channel'] && values['per-tensor']) throw new UserError('give --per-channel or --per-tensor, not both.');
   const progressMode = (values.progress as string | undefined) ?? 'text';
   if (progressMode !== 'text' && progressMode !== 'json') throw new UserError(`--progress takes text or json, not '${progressMode}'.`);
 
@@ -92,7 +94,8 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
         label: model.label,
         ...(output ? { output } : {}),
         mode,
-        perChannel: values['per-channel'] as boolean | undefined,
+        // Unset: each form's default (per-channel for static int8, per-tensor for dynamic, as onnxruntime's fusions prefer).
+        ...(values['per-channel'] ? { perChannel: true } : values['per-tensor'] ? { perChannel: false } : {}),
         exclude: ((values.exclude as string[] | undefined) ?? []).flatMap((e) => e.split(',')).filter(Boolean),
         ...(block ? { blockSize: block as 32 } : {}),
         ...(values.asymmetric ? { symmetric: false } : {}),
@@ -149,7 +152,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
 }
 
 export const QUANTIZE_HELP = `Quantization (MODEL: a file or a registry reference; the result is written beside the original, never over it):
-  quantize MODEL --mode MODE [-o OUT] [--calibration DIR|FILE.modeltest.json] [--per-channel]
+  quantize MODEL --mode MODE [-o OUT] [--calibration DIR|FILE.modeltest.json] [--per-channel|--per-tensor]
                  [--exclude OP|NODE,…] [--report FILE] [--register [--name NAME | --as-version]] [--json]
                                        MODE: int8-dynamic (MatMul/Gemm), int8-static (QDQ, calibrated),
                                        int4 or int8-weight (MatMulNBits), fp16, fp32 (fp16 back to float),

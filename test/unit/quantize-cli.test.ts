@@ -109,6 +109,7 @@ describe('modelyard quantize', () => {
     assertUserError(modelyard(['quantize', mlp, '--mode', 'fp16', '-o', mlp]), /is the model itself.*never writes over the original/);
     assertUserError(modelyard(['quantize', mlp, '--mode', 'int8-dynamic', '--exclude', 'NoSuchNode']), /'NoSuchNode'.*neither an op type .* nor a node name/);
     assertUserError(modelyard(['quantize', mlp, '--mode', 'int3']), /'int3' is not a quantization mode/);
+    assertUserError(modelyard(['quantize', mlp, '--mode', 'int8-static', '--per-channel', '--per-tensor']), /--per-channel or --per-tensor, not both/);
   });
 
   it('keeps excluded op types in float and says so', () => {

@@ -216,7 +216,7 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
       '--min-top1',
       String(s.minTop1),
       ...(s.maxLatencyRatio !== null ? ['--max-latency-ratio', String(s.maxLatencyRatio)] : []),
-      ...(o.perChannel ? ['--per-channel'] : []),
+      o.perChannel ? '--per-channel' : '--per-tensor',
       ...(o.exclude.trim() ? ['--exclude', o.exclude.replace(/\s+/g, '')] : []),
       '--block-size',
       String(o.blockSize),
