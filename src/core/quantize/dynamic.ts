@@ -44,7 +44,8 @@ import {
   type Weight,
 } from './graph';
 import { INT8_SYMMETRIC, quantizeArray } from './math';
-import { excludedBy, throwIfCancelled, type DynamicOptions, type Exclusions, type FormResult, type NodeDecision } from './types';
+import { formatBytes } from '../util/format';
+import { excludedBy, throwIfCancelled, type DynamicOptions, type Exclusions, type FormCommon, type FormResult, type NodeDecision } from './types';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Already-quantized models
@@ -312,11 +313,6 @@ export function collectLinear(m: QModel, scopes: Scope[], exclude: Exclusions | 
   return { todo, decisions, convs };
 }
 
-/** "1.2 MB" */
-export function formatBytes(n: number): string {
-  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
-}
-
 /** A note when the model already holds quantization ops (the orchestrator decides whether to go on at all). */
 export function notesOnQuantizedModel(m: QModel): string[] {
   const q = quantizedOps(m);
@@ -324,18 +320,86 @@ export function notesOnQuantizedModel(m: QModel): string[] {
   return list.length ? [`the model was already quantized in part (${list.join(', ')}); only float MatMul/Gemm weights were considered`] : [];
 }
 
+/** A weight a form quantized: shared by every node that reads it (the same TensorProto, the same transB). */
+export interface QuantizedLinearWeight {
+  /** One scale (per tensor), one per output column, or one per block. */
+  scales: Float32Array;
+}
+
+/** What a form of MatMul/Gemm weight quantization says to rewriteLinear. */
+export interface LinearRewrite<W extends QuantizedLinearWeight> {
+  /** The decision's form, the same for every node. */
+  form: string;
+  /** Quantizes one weight and adds its initializers (called once per TensorProto and transB); undefined for NaN or ±Infinity. */
+  quantize(l: LinearNode): W | undefined;
+  /** The scale initializer (alpha folded in): its name suffix ("scale") and shape. */
+  scaleSuffix: string;
+  scaleShape(l: LinearNode, scales: Float32Array): number[];
+  /**
+   * Appends the nodes that compute the node's output `y` from `a` (A, transposed when transA), the quantized weight
+   * and its `scale`, and Gemm's `bias`; `nodes` already holds what the bias and A need first.
+   */
+  emit(l: LinearNode, w: W, io: { a: string; scale: string; bias: Bias | undefined; y: string; base: string; nodes: NodeProto[] }): void;
+}
+
+/**
+ * The loop both MatMul/Gemm forms share: each weight quantized once (progress by its bytes), a scale initializer per
+ * alpha, Gemm's bias and transA prepared, the node replaced where it stood by what the form emits, and a decision
+ * for every node. Returns how many nodes were converted.
+ */
+export function rewriteLinear<W extends QuantizedLinearWeight>(m: QModel, main: Scope, todo: LinearNode[], decisions: NodeDecision[], opts: FormCommon, r: LinearRewrite<W>): number {
+  const total = weightBytes(todo) || 1;
+  let done = 0;
+  let converted = 0;
+  const cache = new Map<TensorProto, Map<boolean, W | undefined>>();
+  const scaleNames = new Map<W, Map<number, string>>();
+  const quantized = (l: LinearNode): W | undefined => {
+    let byTrans = cache.get(l.weight.proto);
+    if (!byTrans) cache.set(l.weight.proto, (byTrans = new Map()));
+    if (byTrans.has(l.transB)) return byTrans.get(l.transB);
+    const w = r.quantize(l);
+    byTrans.set(l.transB, w);
+    done += 4 * l.k * l.n;
+    opts.progress?.(Math.min(1, done / total));
+    return w;
+  };
+  const scaleFor = (l: LinearNode, w: W): string => {
+    let names = scaleNames.get(w);
+    if (!names) scaleNames.set(w, (names = new Map()));
+    const known = names.get(l.alpha);
+    if (known) return known;
+    const values = l.alpha === 1 ? w.scales : w.scales.map((v) => v * l.alpha);
+    const name = m.names.fresh(`${l.weight.name}_${r.scaleSuffix}${l.alpha === 1 ? '' : '_alpha'}`);
+    addConstant(m, main, l.weight.scope, makeTensor(name, 'float32', r.scaleShape(l, values), values));
+    names.set(l.alpha, name);
+    return name;
+  };
+  for (const l of todo) {
+    throwIfCancelled(opts.signal);
+    const w = quantized(l);
+    if (!w) {
+      decisions.push(kept(l.scope, l.node, NON_FINITE));
+      continue;
+    }
+    converted++;
+    const scale = scaleFor(l, w);
+    const bias = gemmBias(m, main, l);
+    const nodes: NodeProto[] = [...(bias?.nodes ?? [])];
+    const a = transposedA(m, l, nodes);
+    const y = l.node.output[0]!;
+    r.emit(l, w, { a, scale, bias, y, base: l.node.name || y, nodes });
+    l.scope.replace(l.node, nodes);
+    decisions.push(convertedDecision(l.scope, l.node, r.form, convertedReason(l)));
+  }
+  return converted;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // int8 dynamic
 
-/** One weight quantized to int8, shared by every node that reads it (the same TensorProto, the same transB). */
-interface QuantizedWeight {
+interface QuantizedWeight extends QuantizedLinearWeight {
   q: string;
   zp: string;
-  /** One scale (per tensor) or one per output column. */
-  scales: Float32Array;
-  /** Scale initializers by the alpha folded into them. */
-  scaleNames: Map<number, string>;
-  scope: Scope;
 }
 
 /** int8 dynamic quantization of MatMul and Gemm, in place. */
@@ -348,80 +412,43 @@ export function quantizeDynamic(m: QModel, opts: DynamicOptions = {}): FormResul
   const contrib = opset < 11;
   const { todo, decisions, convs } = collectLinear(m, scopes, opts.exclude, CONV_KEPT_DYNAMIC);
   const notes = notesOnQuantizedModel(m);
-  const total = weightBytes(todo) || 1;
-  let done = 0;
-  let converted = 0;
-  const cache = new Map<TensorProto, Map<boolean, QuantizedWeight | undefined>>();
-
-  /** The weight quantized (once per TensorProto and transB), or undefined when it holds NaN or Infinity. */
-  const quantizeWeight = (l: LinearNode): QuantizedWeight | undefined => {
-    let byTrans = cache.get(l.weight.proto);
-    if (!byTrans) cache.set(l.weight.proto, (byTrans = new Map()));
-    if (byTrans.has(l.transB)) return byTrans.get(l.transB);
-    const w = weightKN(m, l);
-    const q = new Int8Array(l.k * l.n);
-    const scales = perChannel ? quantizeColumnsInt8(w, l.k, l.n, q) : quantizeTensorInt8(w, q);
-    let entry: QuantizedWeight | undefined;
-    if (scales) {
+  const converted = rewriteLinear<QuantizedWeight>(m, main, todo, decisions, opts, {
+    form: contrib ? `com.microsoft.DynamicQuantizeMatMul (int8 ${perChannel ? 'per-channel' : 'per-tensor'} weights)` : `DynamicQuantizeLinear+MatMulInteger (int8 ${perChannel ? 'per-channel' : 'per-tensor'} weights)`,
+    quantize: (l) => {
+      const w = weightKN(m, l);
+      const q = new Int8Array(l.k * l.n);
+      const scales = perChannel ? quantizeColumnsInt8(w, l.k, l.n, q) : quantizeTensorInt8(w, q);
+      if (!scales) return undefined;
       const qName = m.names.fresh(`${l.weight.name}_quantized`);
       const zpName = m.names.fresh(`${l.weight.name}_zero_point`);
       addConstant(m, main, l.weight.scope, makeTensor(qName, 'int8', [l.k, l.n], q));
       addConstant(m, main, l.weight.scope, makeTensor(zpName, 'int8', perChannel ? [l.n] : [], new Int8Array(perChannel ? l.n : 1)));
-      entry = { q: qName, zp: zpName, scales, scaleNames: new Map(), scope: l.weight.scope };
-    }
-    byTrans.set(l.transB, entry);
-    done += 4 * l.k * l.n;
-    opts.progress?.(Math.min(1, done / total));
-    return entry;
-  };
-
-  const scaleFor = (l: LinearNode, qw: QuantizedWeight): string => {
-    const known = qw.scaleNames.get(l.alpha);
-    if (known) return known;
-    const s = l.alpha === 1 ? qw.scales : qw.scales.map((v) => v * l.alpha);
-    const name = m.names.fresh(`${l.weight.name}_scale${l.alpha === 1 ? '' : '_alpha'}`);
-    addConstant(m, main, qw.scope, makeTensor(name, 'float32', perChannel ? [l.n] : [], s));
-    qw.scaleNames.set(l.alpha, name);
-    return name;
-  };
-
-  const form = contrib ? `com.microsoft.DynamicQuantizeMatMul (int8 ${perChannel ? 'per-channel' : 'per-tensor'} weights)` : `DynamicQuantizeLinear+MatMulInteger (int8 ${perChannel ? 'per-channel' : 'per-tensor'} weights)`;
-  for (const l of todo) {
-    throwIfCancelled(opts.signal);
-    const qw = quantizeWeight(l);
-    if (!qw) {
-      decisions.push(kept(l.scope, l.node, NON_FINITE));
-      continue;
-    }
-    converted++;
-    const scale = scaleFor(l, qw);
-    const bias = gemmBias(m, main, l);
-    const nodes: NodeProto[] = [...(bias?.nodes ?? [])];
-    const a = transposedA(m, l, nodes);
-    const y = l.node.output[0]!;
-    const base = l.node.name || y;
-    const fresh = (s: string): string => m.names.fresh(`${base}_${s}`);
-    // The last node writes the original output, so readers downstream are untouched.
-    const addAfter = bias && !(contrib && bias.vector);
-    const product = addAfter ? fresh('unbiased') : y;
-    if (contrib) {
-      const inputs = [a, qw.q, scale, qw.zp];
-      if (bias?.vector) inputs.push(bias.name);
-      nodes.push(makeNode('DynamicQuantizeMatMul', inputs, [product], { name: fresh('quant'), domain: 'com.microsoft' }));
-    } else {
-      const [aq, as, azp, yi, yf, s] = ['a_quantized', 'a_scale', 'a_zero_point', 'int32', 'float', 'scale'].map((x) => m.names.fresh(`${base}_${x}`)) as [string, string, string, string, string, string];
-      nodes.push(
-        makeNode('DynamicQuantizeLinear', [a], [aq, as, azp], { name: fresh('quantize_a') }),
-        makeNode('MatMulInteger', [aq, qw.q, azp, qw.zp], [yi], { name: fresh('matmul_integer') }),
-        makeNode('Cast', [yi], [yf], { name: fresh('cast'), attrs: { to: DT.FLOAT } }),
-        makeNode('Mul', [as, scale], [s], { name: fresh('scales') }),
-        makeNode('Mul', [yf, s], [product], { name: fresh('rescale') }),
-      );
-    }
-    if (addAfter) nodes.push(makeNode('Add', [product, bias.name], [y], { name: fresh('bias') }));
-    l.scope.replace(l.node, nodes);
-    decisions.push(convertedDecision(l.scope, l.node, form, convertedReason(l)));
-  }
+      return { q: qName, zp: zpName, scales };
+    },
+    scaleSuffix: 'scale',
+    scaleShape: (l) => (perChannel ? [l.n] : []),
+    emit: (_l, qw, { a, scale, bias, y, base, nodes }) => {
+      const fresh = (x: string): string => m.names.fresh(`${base}_${x}`);
+      // The last node writes the original output, so readers downstream are untouched.
+      const addAfter = bias && !(contrib && bias.vector);
+      const product = addAfter ? fresh('unbiased') : y;
+      if (contrib) {
+        const inputs = [a, qw.q, scale, qw.zp];
+        if (bias?.vector) inputs.push(bias.name);
+        nodes.push(makeNode('DynamicQuantizeMatMul', inputs, [product], { name: fresh('quant'), domain: 'com.microsoft' }));
+      } else {
+        const [aq, as, azp, yi, yf, sc] = ['a_quantized', 'a_scale', 'a_zero_point', 'int32', 'float', 'scale'].map((x) => m.names.fresh(`${base}_${x}`)) as [string, string, string, string, string, string];
+        nodes.push(
+          makeNode('DynamicQuantizeLinear', [a], [aq, as, azp], { name: fresh('quantize_a') }),
+          makeNode('MatMulInteger', [aq, qw.q, azp, qw.zp], [yi], { name: fresh('matmul_integer') }),
+          makeNode('Cast', [yi], [yf], { name: fresh('cast'), attrs: { to: DT.FLOAT } }),
+          makeNode('Mul', [as, scale], [sc], { name: fresh('scales') }),
+          makeNode('Mul', [yf, sc], [product], { name: fresh('rescale') }),
+        );
+      }
+      if (addAfter) nodes.push(makeNode('Add', [product, bias.name], [y], { name: fresh('bias') }));
+    },
+  });
   if (converted && contrib) {
     m.ensureOpset('com.microsoft', 1);
     notes.push(

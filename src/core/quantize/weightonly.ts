@@ -23,24 +23,10 @@
  * gets a Transpose.
  */
 import { UserError } from '../errors';
-import type { NodeProto, TensorProto } from '../onnx/gen/onnx_pb';
-import { makeNode, makeTensor, type QModel, type Scope } from './graph';
-import {
-  addConstant,
-  collectLinear,
-  convertedDecision,
-  convertedReason,
-  formatBytes,
-  gemmBias,
-  kept,
-  NON_FINITE,
-  notesOnQuantizedModel,
-  transposedA,
-  weightBytes,
-  weightNK,
-  type LinearNode,
-} from './dynamic';
-import { throwIfCancelled, type FormResult, type WeightOnlyOptions } from './types';
+import { formatBytes } from '../util/format';
+import { makeNode, makeTensor, type QModel } from './graph';
+import { addConstant, collectLinear, notesOnQuantizedModel, rewriteLinear, weightBytes, weightNK, type QuantizedLinearWeight } from './dynamic';
+import type { FormResult, WeightOnlyOptions } from './types';
 
 const BLOCK_SIZES = [16, 32, 64, 128, 256];
 
@@ -151,13 +137,9 @@ export function quantizeBlockwise(w: Float32Array, n: number, k: number, bits: 4
   return { b, scales, zeroPoints, blocks, blobSize };
 }
 
-/** A weight quantized once, shared by every node that reads it (the same TensorProto, the same transB). */
-interface QuantizedWeight {
+interface QuantizedWeight extends QuantizedLinearWeight {
   b: string;
   zp?: string;
-  scales: Float32Array;
-  scaleNames: Map<number, string>;
-  scope: Scope;
 }
 
 /** Weight-only quantization of MatMul and Gemm to MatMulNBits, in place. */
@@ -174,19 +156,12 @@ export function quantizeWeightOnly(m: QModel, opts: WeightOnlyOptions): FormResu
   const main = scopes[0]!;
   const { todo, decisions, convs } = collectLinear(m, scopes, opts.exclude, CONV_KEPT_WEIGHT_ONLY);
   const notes = notesOnQuantizedModel(m);
-  const total = weightBytes(todo) || 1;
-  let done = 0;
-  let converted = 0;
   let storedBytes = 0;
-  const cache = new Map<TensorProto, Map<boolean, QuantizedWeight | undefined>>();
-
-  const quantizeWeight = (l: LinearNode): QuantizedWeight | undefined => {
-    let byTrans = cache.get(l.weight.proto);
-    if (!byTrans) cache.set(l.weight.proto, (byTrans = new Map()));
-    if (byTrans.has(l.transB)) return byTrans.get(l.transB);
-    const bq = quantizeBlockwise(weightNK(m, l), l.n, l.k, bits, blockSize, symmetric);
-    let entry: QuantizedWeight | undefined;
-    if (bq) {
+  const converted = rewriteLinear<QuantizedWeight>(m, main, todo, decisions, opts, {
+    form: `MatMulNBits ${bits}-bit block ${blockSize} (${symmetric ? 'symmetric' : 'asymmetric'}, accuracy_level ${accuracyLevel})`,
+    quantize: (l) => {
+      const bq = quantizeBlockwise(weightNK(m, l), l.n, l.k, bits, blockSize, symmetric);
+      if (!bq) return undefined;
       const bName = m.names.fresh(`${l.weight.name}_Q${bits}`);
       addConstant(m, main, l.weight.scope, makeTensor(bName, 'uint8', [l.n, bq.blocks, bq.blobSize], bq.b));
       storedBytes += bq.b.length + 4 * bq.scales.length + (bq.zeroPoints?.length ?? 0);
@@ -195,57 +170,28 @@ export function quantizeWeightOnly(m: QModel, opts: WeightOnlyOptions): FormResu
         zpName = m.names.fresh(`${l.weight.name}_zero_points`);
         addConstant(m, main, l.weight.scope, makeTensor(zpName, 'uint8', [bq.zeroPoints.length], bq.zeroPoints));
       }
-      entry = { b: bName, zp: zpName, scales: bq.scales, scaleNames: new Map(), scope: l.weight.scope };
-    }
-    byTrans.set(l.transB, entry);
-    done += 4 * l.k * l.n;
-    opts.progress?.(Math.min(1, done / total));
-    return entry;
-  };
-
-  const scaleFor = (l: LinearNode, qw: QuantizedWeight): string => {
-    const known = qw.scaleNames.get(l.alpha);
-    if (known) return known;
-    const s = l.alpha === 1 ? qw.scales : qw.scales.map((v) => v * l.alpha);
-    const name = m.names.fresh(`${l.weight.name}_scales${l.alpha === 1 ? '' : '_alpha'}`);
-    addConstant(m, main, qw.scope, makeTensor(name, 'float32', [s.length], s));
-    qw.scaleNames.set(l.alpha, name);
-    return name;
-  };
-
-  const form = `MatMulNBits ${bits}-bit block ${blockSize} (${symmetric ? 'symmetric' : 'asymmetric'}, accuracy_level ${accuracyLevel})`;
-  for (const l of todo) {
-    throwIfCancelled(opts.signal);
-    const qw = quantizeWeight(l);
-    if (!qw) {
-      decisions.push(kept(l.scope, l.node, NON_FINITE));
-      continue;
-    }
-    converted++;
-    const scales = scaleFor(l, qw);
-    const bias = gemmBias(m, main, l);
-    const nodes: NodeProto[] = [...(bias?.nodes ?? [])];
-    const a = transposedA(m, l, nodes);
-    const y = l.node.output[0]!;
-    const base = l.node.name || y;
-    // A constant [N] bias rides in MatMulNBits's bias input (input 5, after zero_points and the deprecated g_idx);
-    // any other goes into an Add that writes the original output.
-    const inputs = [a, qw.b, scales];
-    if (qw.zp || bias?.vector) inputs.push(qw.zp ?? '');
-    if (bias?.vector) inputs.push('', bias.name);
-    const addAfter = bias && !bias.vector;
-    const product = addAfter ? m.names.fresh(`${base}_unbiased`) : y;
-    nodes.push(
-      makeNode('MatMulNBits', inputs, [product], {
-        name: m.names.fresh(`${base}_Q${bits}`),
-        domain: 'com.microsoft',
-        attrs: { K: l.k, N: l.n, bits, block_size: blockSize, accuracy_level: accuracyLevel },
-      }),
-    );
-    if (addAfter) nodes.push(makeNode('Add', [product, bias.name], [y], { name: m.names.fresh(`${base}_bias`) }));
-    l.scope.replace(l.node, nodes);
-    decisions.push(convertedDecision(l.scope, l.node, form, convertedReason(l)));
-  }
+      return { b: bName, zp: zpName, scales: bq.scales };
+    },
+    scaleSuffix: 'scales',
+    scaleShape: (_l, scales) => [scales.length],
+    emit: (l, qw, { a, scale, bias, y, base, nodes }) => {
+      // A constant [N] bias rides in MatMulNBits's bias input (input 5, after zero_points and the deprecated g_idx);
+      // any other goes into an Add that writes the original output.
+      const inputs = [a, qw.b, scale];
+      if (qw.zp || bias?.vector) inputs.push(qw.zp ?? '');
+      if (bias?.vector) inputs.push('', bias.name);
+      const addAfter = bias && !bias.vector;
+      const product = addAfter ? m.names.fresh(`${base}_unbiased`) : y;
+      nodes.push(
+        makeNode('MatMulNBits', inputs, [product], {
+          name: m.names.fresh(`${base}_Q${bits}`),
+          domain: 'com.microsoft',
+          attrs: { K: l.k, N: l.n, bits, block_size: blockSize, accuracy_level: accuracyLevel },
+        }),
+      );
+      if (addAfter) nodes.push(makeNode('Add', [product, bias.name], [y], { name: m.names.fresh(`${base}_bias`) }));
+    },
+  });
   if (converted) m.ensureOpset('com.microsoft', 1);
   if (convs) notes.push(`${convs} Conv node(s) kept in float: MatMulNBits covers MatMul weights only; int8-static quantizes Conv`);
   const pruned = m.pruneUnusedWeights();
