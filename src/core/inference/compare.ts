@@ -198,19 +198,38 @@ export async function compareSessions(host: InferenceHost, idA: string, idB: str
   const rb = await host.run(idB, feedsB, run);
   const report: ComparisonReport = { ...compareOutputs(ra.outputs, rb.outputs, tolerances), tolerances, verdict: { pass: true, reasons: [] } };
   const runs = opts.runs ?? 5;
-  if (runs > 0) {
-    const ta: number[] = [];
-    const tb: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      ta.push((await host.run(idA, feeds, run)).ms);
-      tb.push((await host.run(idB, feedsB, run)).ms);
-    }
-    const a = median(ta);
-    const b = median(tb);
-    report.latency = { a, b, ratio: a > 0 ? b / a : NaN, runs };
-  }
+  if (runs > 0) report.latency = await interleavedLatency(host, idA, idB, feeds, feedsB, runs, run);
   report.verdict = verdict(report);
   return report;
+}
+
+/**
+ * Medians of onnxruntime's run time for A and B, timed A, B, A, B … so that drift (thermal, other load) hits both
+ * alike, after `warmup` untimed runs of each. The ratio is B / A (below 1: B is faster).
+ */
+export async function interleavedLatency(
+  host: InferenceHost,
+  idA: string,
+  idB: string,
+  feedsA: Record<string, Tensor>,
+  feedsB: Record<string, Tensor>,
+  runs: number,
+  opts: Pick<HostRunOptions, 'signal' | 'timeoutMs'> & { warmup?: number } = {},
+): Promise<{ a: number; b: number; ratio: number; runs: number }> {
+  const run = { signal: opts.signal, timeoutMs: opts.timeoutMs };
+  for (let i = 0; i < (opts.warmup ?? 0); i++) {
+    await host.run(idA, feedsA, run);
+    await host.run(idB, feedsB, run);
+  }
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    ta.push((await host.run(idA, feedsA, run)).ms);
+    tb.push((await host.run(idB, feedsB, run)).ms);
+  }
+  const a = median(ta);
+  const b = median(tb);
+  return { a, b, ratio: a > 0 ? b / a : NaN, runs };
 }
 
 /**

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { firstLine, UserError } from '../errors';
-import { compareOutputs } from '../inference/compare';
+import { compareOutputs, interleavedLatency } from '../inference/compare';
 import type { InferenceHost, SessionInfo } from '../inference/host';
 import type { TensorInfo } from '../inference/tensor';
 import { dtypeFromOnnx } from '../onnx/dtypes';
@@ -189,8 +189,10 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
   progress({ stage: 'read', message: `Reading ${label}`, fraction: 0 });
   const bytes = req.bytes ?? (await readModelFile(req.input));
   const baseDir = path.dirname(path.resolve(req.input));
-  const fresh = () => new QModel(decodeModel(bytes, label), baseDir);
-  const probe = fresh();
+  const decode = () => new QModel(decodeModel(bytes, label), baseDir);
+  const probe = decode();
+  const sourceSha = sha256(bytes);
+  const sourceBytes = bytes.length + externalBytes(probe);
   const already = quantizedOps(probe);
   const alreadyList = Object.entries(already);
   if (alreadyList.length && req.mode !== 'fp32') {
@@ -216,7 +218,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
   const session = () =>
     (loaded ??= (async () => {
       const t = performance.now();
-      const s = await req.host.load(req.bytes ? { bytes, key: `quantize-src-${sha256(bytes)}`, label } : { path: path.resolve(req.input) }, undefined, { signal });
+      const s = await req.host.load(req.bytes ? { bytes, key: `quantize-src-${sourceSha}`, label } : { path: path.resolve(req.input) }, undefined, { signal });
       sessionLoad = (performance.now() - t) / 1000;
       return s;
     })());
@@ -224,7 +226,16 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     const inputs = graphInputs(probe);
     const calibration = req.calibration ? await loadSamples(req.calibration, inputs) : undefined;
     const validation = req.validation ? await loadSamples(req.validation, inputs) : (calibration ?? (await loadSamples(undefined, inputs)));
-    const ctx: Ctx = { req, bytes, fresh, exclude, thresholds, calibration, validation, session, classOutputs: classOutputs(probe), progress, label, baseDir };
+    const classes = classOutputs(probe);
+    // Everything read from the model to check it is read by now: the first form takes that copy to edit (decoding
+    // a large model again costs a second walk of its bytes), later ones (Auto, sensitivity) decode their own.
+    let unused: QModel | undefined = probe;
+    const fresh = () => {
+      const m = unused ?? decode();
+      unused = undefined;
+      return m;
+    };
+    const ctx: Ctx = { req, bytes, fresh, exclude, thresholds, calibration, validation, session, classOutputs: classes, progress, label, baseDir };
 
     let result: Built;
     let auto: QuantizeReport['auto'];
@@ -245,7 +256,6 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     progress({ stage: 'evaluate', message: 'Measuring fidelity and latency against the original', fraction: 0.85 });
     const evaluation: Evaluation =
       result.evaluation ?? (req.evaluate === false ? { outputs: [], worstCosine: null, reasons: [] } : await evaluate(ctx, { path: output }, req.latencyRuns ?? 10));
-    const sourceBytes = bytes.length + externalBytes(probe);
     const weightBytes = profile.weightBytes;
     const verdictReasons = [...evaluation.reasons];
     const report: QuantizeReport = {
@@ -253,7 +263,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
       mode: result.mode,
       requestedMode: req.mode,
       settings: { ...settingsOf(req), mode: result.mode, tool: 'modelyard' },
-      source: { file: req.input, label, bytes: sourceBytes, sha256: sha256(bytes), weightBytes },
+      source: { file: req.input, label, bytes: sourceBytes, sha256: sourceSha, weightBytes },
       output: { file: output, bytes: written.bytes, sha256: written.sha256, ...(written.externalData ? { externalData: written.externalData } : {}) },
       sizeRatio: written.bytes / sourceBytes,
       seconds: result.seconds,
@@ -524,20 +534,10 @@ async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Ar
     const reasons = outputs.flatMap((o) => o.reasons);
     let latency: Evaluation['latency'];
     if (runs > 0) {
+      throwIfCancelled(signal);
       const feeds = ctx.validation.feeds[0]!;
-      // Warm both, then alternate A, B, A, B … so that drift (thermal, other load) hits both alike.
-      await host.run(source.id, feeds, { signal });
-      await host.run(q.id, feeds, { signal });
-      const ta: number[] = [];
-      const tb: number[] = [];
-      for (let i = 0; i < runs; i++) {
-        throwIfCancelled(signal);
-        ta.push((await host.run(source.id, feeds, { signal })).ms);
-        tb.push((await host.run(q.id, feeds, { signal })).ms);
-      }
-      const a = median(ta);
-      const b = median(tb);
-      latency = { originalMs: a, quantizedMs: b, ratio: a > 0 ? b / a : NaN, runs };
+      const t = await interleavedLatency(host, source.id, q.id, feeds, feeds, runs, { signal, warmup: 1 });
+      latency = { originalMs: t.a, quantizedMs: t.b, ratio: t.ratio, runs };
       if (ctx.thresholds.maxLatencyRatio !== undefined && latency.ratio > ctx.thresholds.maxLatencyRatio) {
         reasons.push(`latency ratio ${latency.ratio.toFixed(2)} > ${ctx.thresholds.maxLatencyRatio}`);
       }
@@ -546,12 +546,6 @@ async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Ar
   } finally {
     await host.release(q.id);
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
