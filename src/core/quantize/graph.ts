@@ -9,7 +9,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { UserError } from '../errors';
-import { elementCount, floatToHalf, halfToFloat, type Tensor } from '../inference/tensor';
+import { elementCount, halfToFloat, type Tensor } from '../inference/tensor';
 import { DTYPES, dtypeFromOnnx } from '../onnx/dtypes';
 import {
   AttributeProto_AttributeType as AT,
@@ -124,13 +124,6 @@ export class Scope {
     const i = this.indexOf(node);
     if (i < 0) throw new Error(`node ${node.name || node.opType} is not in graph ${this.path}`);
     this.graph.node.splice(i, 1, ...replacement);
-    this.reindex();
-  }
-
-  /** Inserts nodes just before `node` (or at the start when `node` is undefined), and reindexes. */
-  insertBefore(node: NodeProto | undefined, nodes: NodeProto[]): void {
-    const i = node ? this.indexOf(node) : 0;
-    this.graph.node.splice(Math.max(0, i), 0, ...nodes);
     this.reindex();
   }
 
@@ -346,11 +339,6 @@ export function attrInts(n: NodeProto, name: string): number[] | undefined {
   return a ? a.ints.map(Number) : undefined;
 }
 
-export function attrString(n: NodeProto, name: string): string | undefined {
-  const a = getAttr(n, name);
-  return a ? new TextDecoder().decode(a.s) : undefined;
-}
-
 /** How a node is named in reports: its name, or its op type and first output. */
 export function nodeLabel(n: NodeProto): string {
   return n.name || `${n.opType}(${n.output[0] ?? ''})`;
@@ -396,13 +384,6 @@ const HALF_TABLE = (() => {
 export function halfArrayToFloat(h: Uint16Array): Float32Array {
   const out = new Float32Array(h.length);
   for (let i = 0; i < h.length; i++) out[i] = HALF_TABLE[h[i]!]!;
-  return out;
-}
-
-/** float32 → float16 bits, round to nearest even (values beyond ±65504 become ±Infinity, as a cast does). */
-export function floatArrayToHalf(f: Float32Array): Uint16Array {
-  const out = new Uint16Array(f.length);
-  for (let i = 0; i < f.length; i++) out[i] = floatToHalf(f[i]!);
   return out;
 }
 

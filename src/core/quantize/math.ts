@@ -57,12 +57,6 @@ export function qparams(min: number, max: number, q: { min: number; max: number 
   return { scale: fscale, zeroPoint };
 }
 
-/** x quantized with (scale, zp) into [qmin, qmax]. */
-export function quantizeValue(x: number, p: QParams, q: { min: number; max: number }): number {
-  const v = rint(x / p.scale) + p.zeroPoint;
-  return v < q.min ? q.min : v > q.max ? q.max : v;
-}
-
 /** Quantizes a whole array with one (scale, zp) into `out` (Int8Array or Uint8Array). */
 export function quantizeArray(x: Float32Array, p: QParams, q: { min: number; max: number }, out: Int8Array | Uint8Array): void {
   const inv = 1 / p.scale;
@@ -120,11 +114,4 @@ export function quantizePerChannel(
     }
   }
   return params;
-}
-
-/** Dequantizes back to float (for fidelity estimates inside the quantizer). */
-export function dequantizeArray(q: Int8Array | Uint8Array, p: QParams): Float32Array {
-  const out = new Float32Array(q.length);
-  for (let i = 0; i < q.length; i++) out[i] = (q[i]! - p.zeroPoint) * p.scale;
-  return out;
 }
