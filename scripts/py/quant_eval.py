@@ -31,8 +31,6 @@ line; the other pairs go on.
 """
 import argparse
 import json
-import os
-import re
 import sys
 import time
 import warnings
@@ -40,29 +38,7 @@ import warnings
 import numpy as np
 import onnxruntime as ort
 
-
-def sanitize(name):
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
-def load_sample(path, names):
-    if os.path.isdir(path):
-        arrays = {f[:-4]: np.load(os.path.join(path, f)) for f in sorted(os.listdir(path)) if f.endswith(".npy")}
-    else:
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in z.files}
-    feed = {}
-    for n in names:
-        for key in (n, sanitize(n)):
-            if key in arrays:
-                feed[n] = arrays[key]
-                break
-    if len(names) == 1 and not feed and len(arrays) == 1:
-        feed[names[0]] = next(iter(arrays.values()))
-    missing = [n for n in names if n not in feed]
-    if missing:
-        raise ValueError(f"{path} has no array for input(s) {missing} (it holds {sorted(arrays)})")
-    return feed
+from npy_samples import load_sample
 
 
 def session(path, threads):

@@ -63,7 +63,6 @@ needs sympy (onnxruntime's "symbolic" extra), which the venv must have.
 import json
 import logging
 import os
-import re
 import sys
 import tempfile
 import time
@@ -73,11 +72,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from npy_samples import load_sample
+
 MODES = ("int8-dynamic", "int8-static", "int4", "fp16")
-
-
-def sanitize(name):
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def input_names(model_path):
@@ -94,21 +91,6 @@ def input_names(model_path):
         return [i.name for i in m.graph.input if i.name not in inits]
 
 
-def match(arrays, names, where):
-    """{file stem or npz key: array} -> {input name: array}."""
-    feed = {}
-    for n in names:
-        for key in (n, sanitize(n)):
-            if key in arrays:
-                feed[n] = arrays[key]
-                break
-    if len(names) == 1 and not feed and len(arrays) == 1:
-        feed[names[0]] = next(iter(arrays.values()))
-    missing = [n for n in names if n not in feed]
-    if missing:
-        raise ValueError(f"{where} has no array for input(s) {missing} (it holds {sorted(arrays)})")
-    return feed
-
 
 def expand(entry):
     """A calibration entry -> the paths of its samples (folders of .npy or .npz files)."""
@@ -124,14 +106,6 @@ def expand(entry):
         return [entry]
     raise ValueError(f"{entry} is neither a folder of .npy files nor a .npz file")
 
-
-def load_sample(path, names):
-    if os.path.isdir(path):
-        arrays = {f[:-4]: np.load(os.path.join(path, f)) for f in sorted(os.listdir(path)) if f.endswith(".npy")}
-    else:
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in z.files}
-    return match(arrays, names, path)
 
 
 def load_samples(entries, model_path):

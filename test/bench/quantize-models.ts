@@ -20,6 +20,7 @@ import { writeNpy } from '../../src/core/inference/npy';
 import type { Tensor } from '../../src/core/inference/tensor';
 import { AttributeProto_AttributeType as AT, TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
 import { decodeModel, encodeModel, type ModelProto } from '../../src/core/onnx/model';
+import { safeName } from '../../src/core/quantize/calibdata';
 import { fixture } from '../support/fixtures';
 import { pseudoRandom } from '../support/inference';
 import { floatTensor, model, node, valueInfo } from '../support/onnx-models';
@@ -51,10 +52,8 @@ export interface BenchModelOptions {
   validationSamples?: number;
 }
 
-/** An input name as a file name, as Modelyard's calibration reader expects it (safeName in src/core/quantize). */
-export function safeName(name: string): string {
-  return name.replace(/[^\w.-]+/g, '_');
-}
+/** An input name as a file name: the calibration reader's own rule. */
+export { safeName };
 
 type Feeds = Record<string, Tensor>;
 
