@@ -26,6 +26,7 @@ import {
   type SessionOptionsView,
   type TensorInfoView,
 } from '../../src/shared/protocol/playground';
+import { field, select, textfield } from '../shared/controls';
 import { Host, el, readInitial } from '../shared/host';
 import { formatDims, formatMs, formatNumber, histogramSvg } from './format';
 import '../shared/base.css';
@@ -117,28 +118,12 @@ function ensureSpecs(shapes: Record<string, number[]>, sources: Record<string, I
   }
 }
 
-function textfield(value: string | number, onChange: (v: string) => void, attrs: Record<string, string | boolean | number | undefined> = {}): HTMLElement {
-  const f = el('vscode-textfield', { value: String(value), ...attrs });
-  f.addEventListener('change', () => onChange((f as unknown as { value: string }).value));
-  return f;
-}
-
 function numberField(value: number, onChange: (v: number) => void, attrs: Record<string, string | boolean | number | undefined> = {}): HTMLElement {
   return textfield(value, (v) => {
     const n = Number(v);
     if (v.trim() !== '' && Number.isFinite(n)) onChange(n);
     else render();
   }, { inputmode: 'decimal', ...attrs });
-}
-
-function select<T extends string>(value: T, options: readonly (readonly [T, string])[], onChange: (v: T) => void, attrs: Record<string, string | undefined> = {}): HTMLElement {
-  const s = el('vscode-single-select', attrs, ...options.map(([v, label]) => el('vscode-option', { value: v, selected: v === value }, label)));
-  s.addEventListener('change', () => onChange((s as unknown as { value: T }).value));
-  return s;
-}
-
-function field(label: string, control: Node, hint?: string): HTMLElement {
-  return el('label', { class: 'field' }, el('span', { class: 'field-label' }, label), control, hint ? el('span', { class: 'field-hint' }, hint) : null);
 }
 
 const SOURCES = [

@@ -14,7 +14,10 @@ import {
   type QuantizeToWebview,
   type ReportView,
 } from '../../src/shared/protocol/quantize';
+import { formatBytes } from '../../src/core/util/format';
+import { button, checkbox, field, select, textfield } from '../shared/controls';
 import { Host, el, readInitial } from '../shared/host';
+import { formatMs } from '../playground/format';
 import '../shared/base.css';
 import './style.css';
 
@@ -75,37 +78,6 @@ function setOptions(next: Partial<QuantizeOptionsView>): void {
 
 function post(m: QuantizeToHost): void {
   host.post(m);
-}
-
-// ------------------------------------------------------------------------------------------------------------------
-// Controls
-
-function field(label: string, control: Node, hint?: string): HTMLElement {
-  return el('label', { class: 'field' }, el('span', { class: 'field-label' }, label), control, hint ? el('span', { class: 'field-hint' }, hint) : null);
-}
-
-function select<T extends string>(value: T, options: readonly (readonly [T, string])[], onChange: (v: T) => void, attrs: Record<string, string | undefined> = {}): HTMLElement {
-  const s = el('vscode-single-select', attrs, ...options.map(([v, label]) => el('vscode-option', { value: v, selected: v === value }, label)));
-  s.addEventListener('change', () => onChange((s as unknown as { value: T }).value));
-  return s;
-}
-
-function checkbox(label: string, checked: boolean, onChange: (v: boolean) => void, attrs: Record<string, string | undefined> = {}): HTMLElement {
-  const c = el('vscode-checkbox', { checked, label, ...attrs });
-  c.addEventListener('change', () => onChange((c as unknown as { checked: boolean }).checked));
-  return c;
-}
-
-function textfield(value: string, onChange: (v: string) => void, attrs: Record<string, string | boolean | undefined> = {}): HTMLElement {
-  const f = el('vscode-textfield', { value, ...attrs });
-  f.addEventListener('change', () => onChange((f as unknown as { value: string }).value));
-  return f;
-}
-
-function button(label: string, onClick: () => void, attrs: Record<string, string | boolean | undefined> = {}): HTMLElement {
-  const b = el('vscode-button', attrs, label);
-  b.addEventListener('click', onClick);
-  return b;
 }
 
 const fileName = (p: string) => p.split(/[\\/]/).pop() ?? p;
@@ -183,19 +155,7 @@ function settings(): HTMLElement {
 // ------------------------------------------------------------------------------------------------------------------
 // Report
 
-function bytes(n: number): string {
-  const u = ['B', 'KB', 'MB', 'GB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < u.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 || v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${u[i]}`;
-}
-
 const n4 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(4));
-const ms = (v: number) => (v < 1 ? `${v.toFixed(2)} ms` : v < 1000 ? `${v.toFixed(v < 10 ? 2 : 1)} ms` : `${(v / 1000).toFixed(2)} s`);
 
 function tile(label: string, value: string, detail: string, cls = ''): HTMLElement {
   return el('div', { class: `tile ${cls}` }, el('div', { class: 'tile-label' }, label), el('div', { class: 'tile-value' }, value), el('div', { class: 'tile-detail' }, detail));
@@ -223,10 +183,10 @@ function reportView(r: ReportView): HTMLElement {
     el(
       'div',
       { class: 'tiles' },
-      tile('Size', `×${r.sizeRatio.toFixed(2)}`, `${bytes(r.source.bytes)} → ${bytes(r.output.bytes)}`, 'size'),
+      tile('Size', `×${r.sizeRatio.toFixed(2)}`, `${formatBytes(r.source.bytes)} → ${formatBytes(r.output.bytes)}`, 'size'),
       tile('Worst cosine', n4(cos), `${r.fidelity.samples} sample${r.fidelity.samples === 1 ? '' : 's'}: ${r.fidelity.source}`, cosOk ? 'good' : 'bad'),
-      lat ? tile('Latency', `×${lat.ratio.toFixed(2)}`, `${ms(lat.originalMs)} → ${ms(lat.quantizedMs)} (${lat.runs} interleaved runs)`, lat.ratio < 1 ? 'good' : '') : null,
-      tile('Quantized in', `${r.seconds.toFixed(2)} s`, r.mbPerSecond !== null && r.profile.weightBytes >= 1e6 ? `${r.mbPerSecond.toFixed(0)} MB/s of weights` : `${bytes(r.profile.weightBytes)} of float weights`, ''),
+      lat ? tile('Latency', `×${lat.ratio.toFixed(2)}`, `${formatMs(lat.originalMs)} → ${formatMs(lat.quantizedMs)} (${lat.runs} interleaved runs)`, lat.ratio < 1 ? 'good' : '') : null,
+      tile('Quantized in', `${r.seconds.toFixed(2)} s`, r.mbPerSecond !== null && r.profile.weightBytes >= 1e6 ? `${r.mbPerSecond.toFixed(0)} MB/s of weights` : `${formatBytes(r.profile.weightBytes)} of float weights`, ''),
     ),
     el('h2', {}, 'Fidelity per output'),
     el(
