@@ -7,6 +7,7 @@ import type { TensorInfoView } from '../../src/shared/protocol/playground';
 import { Host, el, readInitial } from '../shared/host';
 import { formatDims, formatMs } from '../playground/format';
 import '../shared/base.css';
+import '../shared/page.css';
 import './style.css';
 
 interface State {

@@ -30,6 +30,8 @@ import { field, select, textfield } from '../shared/controls';
 import { Host, el, readInitial } from '../shared/host';
 import { formatDims, formatMs, formatNumber, histogramSvg } from './format';
 import '../shared/base.css';
+import '../shared/page.css';
+import '../shared/grid.css';
 import './style.css';
 
 /** What the webview keeps across hides and reloads (versioned by Host). */

@@ -19,6 +19,8 @@ import { button, checkbox, field, select, textfield } from '../shared/controls';
 import { Host, el, readInitial } from '../shared/host';
 import { formatMs } from '../playground/format';
 import '../shared/base.css';
+import '../shared/page.css';
+import '../shared/grid.css';
 import './style.css';
 
 interface State {
