@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import * as vscode from 'vscode';
 import { UserError } from '../../core/errors';
+import { spawnCli } from '../cli';
 import { Disposable } from '../disposable';
 import type { ModelTarget } from '../onnx/modelUri';
 
@@ -66,12 +67,7 @@ export class ServeManager extends Disposable {
     // A second server cannot share the configured port: it takes a free one.
     const port = this.servers.size ? 0 : configured;
     const name = serveName(target.label);
-    const cli = vscode.Uri.joinPath(this.extensionUri, 'dist', 'cli.js').fsPath;
-    const child = spawn(process.execPath, [cli, 'serve', file, '--port', String(port), '--name', name, '--json'], {
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
+    const child = spawnCli(this.extensionUri, ['serve', file, '--port', String(port), '--name', name, '--json']);
     this.log.info(`[serve] starting ${target.label} (pid ${child.pid}) on port ${port || 'any'}`);
     const stderr: string[] = [];
     child.stderr!.setEncoding('utf8').on('data', (t: string) => {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import * as vscode from 'vscode';
@@ -8,6 +8,7 @@ import { decisionGroups } from '../../core/quantize/report';
 import { writeAtomic } from '../../core/util/files';
 import type { Handlers } from '../../shared/contract';
 import { quantizeContract, type QuantizeOptionsView, type QuantizeToHost, type QuantizeToWebview, type ReportView } from '../../shared/protocol/quantize';
+import { spawnCli } from '../cli';
 import type { ModelTarget } from '../onnx/modelUri';
 import { gitUriParts } from '../registry/gitContent';
 import type { RegistryService } from '../registry/registryService';
@@ -227,15 +228,9 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
       ...(o.keepIoTypes ? [] : ['--keep-io-types', 'false']),
       ...(o.calibration.trim() ? ['--calibration', o.calibration.trim()] : []),
     ];
-    const cli = vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'cli.js').fsPath;
     this.ctx.log.info(`[quantize] ${this.target.label}: modelyard quantize ${args.join(' ')}`);
     this.report = undefined;
-    const child = spawn(process.execPath, [cli, 'quantize', ...args], {
-      cwd: this.source.root ?? path.dirname(this.source.file),
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
+    const child = spawnCli(this.ctx.extensionUri, ['quantize', ...args], { cwd: this.source.root ?? path.dirname(this.source.file) });
     this.child = child;
     let stdout = '';
     let error: { message: string; hint?: string; cancelled?: boolean } | undefined;
