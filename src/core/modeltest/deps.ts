@@ -13,6 +13,9 @@ import type { Tensor, TensorInfo } from '../inference/tensor';
 import type { InputRef } from './format';
 import type { ModelTestDeps } from './runner';
 
+/** The file extensions an input given as a path may have (sourceOf tells them apart). */
+export const INPUT_FILE_EXTENSIONS = ['.npy', '.json', '.png', '.jpg', '.jpeg', '.wav'];
+
 /** The inference source for an input reference; `{json}` names a JSON file still to read. */
 export function sourceOf(ref: InputRef, baseDir: string, info: TensorInfo): InputSource | { json: string } {
   const abs = (p: string) => path.resolve(baseDir, p);
@@ -40,6 +43,24 @@ export function sourceOf(ref: InputRef, baseDir: string, info: TensorInfo): Inpu
   return { kind: 'ones' };
 }
 
+/**
+ * The value of an input reference (a JSON file read here), at `shape` or the shape the model declares. Model tests
+ * read their inputs with it, and quantization its calibration samples.
+ */
+export async function inputValue(ref: InputRef, info: TensorInfo, shape: number[] | undefined, baseDir: string): Promise<Tensor> {
+  let source = sourceOf(ref, baseDir, info);
+  if ('json' in source) {
+    let text: string;
+    try {
+      text = await fsp.readFile(source.json, 'utf8');
+    } catch (e) {
+      throw new UserError(`input '${info.name}': ${source.json} could not be read: ${firstLine((e as Error).message)}.`, 'Check the path (relative to the test file).');
+    }
+    source = { kind: 'json', text };
+  }
+  return (await makeInput(info, shape ?? resolveShape(info).shape, source)).tensor;
+}
+
 /** An expected output from a .npy or .json file; a missing file says how to write it. */
 export async function readExpected(file: string): Promise<Tensor> {
   let bytes: Buffer;
@@ -61,20 +82,7 @@ export function modelTestDeps(host: InferenceHost, id: string, inputs: TensorInf
   return {
     inputs,
     outputs,
-    async input(ref, info, shape, baseDir) {
-      let source = sourceOf(ref, baseDir, info);
-      if ('json' in source) {
-        let text: string;
-        try {
-          text = await fsp.readFile(source.json, 'utf8');
-        } catch (e) {
-          throw new UserError(`input '${info.name}': ${source.json} could not be read: ${firstLine((e as Error).message)}.`, 'Check the path (relative to the test file).');
-        }
-        source = { kind: 'json', text };
-      }
-      const resolved = shape ?? resolveShape(info).shape;
-      return (await makeInput(info, resolved, source)).tensor;
-    },
+    input: inputValue,
     async expected(ref) {
       if ('file' in ref) return readExpected(ref.file);
       return tensorFromJson(ref.value, { ...(ref.dtype ? { dtype: ref.dtype } : {}), ...(ref.shape ? { shape: ref.shape } : {}) });

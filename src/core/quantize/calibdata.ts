@@ -14,11 +14,11 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { firstLine, UserError } from '../errors';
 import { checkFeeds } from '../inference/check';
-import { inputRole, makeFeeds, makeInput, resolveShape, type InputSource } from '../inference/inputs';
+import { inputRole, makeFeeds } from '../inference/inputs';
 import { feedsFromJson, parseJson } from '../inference/json';
 import type { Tensor, TensorInfo } from '../inference/tensor';
-import { parseModelTestFile } from '../modeltest/format';
-import { sourceOf } from '../modeltest/deps';
+import { INPUT_FILE_EXTENSIONS, inputValue } from '../modeltest/deps';
+import { parseModelTestFile, type InputRef } from '../modeltest/format';
 
 export interface SampleSet {
   feeds: Record<string, Tensor>[];
@@ -28,17 +28,6 @@ export interface SampleSet {
   source: string;
   kind: 'folder' | 'tests' | 'random';
 }
-
-const EXT_SOURCE: Record<string, (p: string) => InputSource | { json: string }> = {
-  '.npy': (p) => ({ kind: 'npy', path: p }),
-  '.json': (p) => ({ json: p }),
-  '.png': (p) => ({ kind: 'image', path: p }),
-  '.jpg': (p) => ({ kind: 'image', path: p }),
-  '.jpeg': (p) => ({ kind: 'image', path: p }),
-  '.wav': (p) => ({ kind: 'wav', path: p }),
-};
-
-export const SAMPLE_EXTENSIONS = Object.keys(EXT_SOURCE);
 
 const HINT_LAYOUT =
   'Give a folder with one file a sample (.npy, .json, .png, .jpg or .wav) for the model\'s data input, or one folder a sample holding <input name>.npy (or .json …) for each input, or a .modeltest.json file.';
@@ -84,14 +73,10 @@ function dataInput(inputs: readonly TensorInfo[]): TensorInfo | undefined {
   return data.length === 1 ? data[0] : undefined;
 }
 
-async function valueFrom(info: TensorInfo, src: InputSource | { json: string }, label: string): Promise<Tensor> {
+/** One input of a sample, read as a model test reads it (a file path or a test's reference), its errors naming the sample. */
+async function valueFrom(info: TensorInfo, ref: InputRef, baseDir: string, shape: number[] | undefined, label: string): Promise<Tensor> {
   try {
-    if ('json' in src) {
-      const text = await fsp.readFile(src.json, 'utf8');
-      return (await makeInput(info, resolveShape(info).shape, { kind: 'json', text })).tensor;
-    }
-    const shape = resolveShape(info).shape;
-    return (await makeInput(info, shape, src)).tensor;
+    return await inputValue(ref, info, shape, baseDir);
   } catch (e) {
     if (e instanceof UserError) throw new UserError(`calibration sample ${label}: ${e.message}`, e.hint);
     throw new UserError(`calibration sample ${label} could not be read: ${firstLine(e instanceof Error ? e.message : String(e))}.`, HINT_LAYOUT);
@@ -107,7 +92,8 @@ async function defaults(inputs: readonly TensorInfo[], except: string[]): Promis
 async function fromFolder(dir: string, inputs: readonly TensorInfo[], max: number): Promise<SampleSet> {
   const entries = (await fsp.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
   const folders = entries.filter((e) => e.isDirectory());
-  const files = entries.filter((e) => e.isFile() && path.extname(e.name).toLowerCase() in EXT_SOURCE);
+  const isSample = (name: string) => INPUT_FILE_EXTENSIONS.includes(path.extname(name).toLowerCase());
+  const files = entries.filter((e) => e.isFile() && isSample(e.name));
   const feeds: Record<string, Tensor>[] = [];
   const labels: string[] = [];
   const rel = (p: string) => path.join(path.basename(dir), path.relative(dir, p));
@@ -118,8 +104,8 @@ async function fromFolder(dir: string, inputs: readonly TensorInfo[], max: numbe
       const sample: Record<string, Tensor> = {};
       for (const info of inputs) {
         const file = inside.find((n) => path.parse(n).name === info.name || path.parse(n).name === safeName(info.name));
-        if (file && path.extname(file).toLowerCase() in EXT_SOURCE) {
-          sample[info.name] = await valueFrom(info, EXT_SOURCE[path.extname(file).toLowerCase()]!(path.join(sampleDir, file)), rel(path.join(sampleDir, file)));
+        if (file && isSample(file)) {
+          sample[info.name] = await valueFrom(info, path.join(sampleDir, file), sampleDir, undefined, rel(path.join(sampleDir, file)));
         }
       }
       const data = inputs.filter((i) => inputRole(i) === 'data' && !(i.name in sample));
@@ -156,7 +142,7 @@ async function fromFolder(dir: string, inputs: readonly TensorInfo[], max: numbe
       Object.assign(sample, await defaults(inputs, Object.keys(sample)));
       feeds.push(sample);
     } else {
-      const sample = { [data.name]: await valueFrom(data, EXT_SOURCE[ext]!(file), rel(file)) };
+      const sample = { [data.name]: await valueFrom(data, file, dir, undefined, rel(file)) };
       Object.assign(sample, await defaults(inputs, [data.name]));
       feeds.push(sample);
     }
@@ -182,16 +168,7 @@ async function fromTests(file: string, inputs: readonly TensorInfo[], max: numbe
     for (const info of inputs) {
       const ref = t.inputs[info.name];
       if (ref === undefined) continue;
-      const shape = t.shapes?.[info.name];
-      const src = sourceOf(ref, baseDir, info);
-      try {
-        if ('json' in src) {
-          sample[info.name] = (await makeInput(info, shape ?? resolveShape(info).shape, { kind: 'json', text: await fsp.readFile(src.json, 'utf8') })).tensor;
-        } else sample[info.name] = (await makeInput(info, shape ?? resolveShape(info).shape, src)).tensor;
-      } catch (e) {
-        if (e instanceof UserError) throw new UserError(`calibration sample ${label}: ${e.message}`, e.hint);
-        throw e;
-      }
+      sample[info.name] = await valueFrom(info, ref, baseDir, t.shapes?.[info.name], label);
     }
     Object.assign(sample, await defaults(inputs, Object.keys(sample)));
     feeds.push(sample);
