@@ -203,7 +203,8 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
   }
   const profile = profileModel(probe);
   const exclude = parseExclusions(req.exclude, new Set(Object.keys(profile.ops)));
-  const unknownNames = [...exclude.nodeNames].filter((n) => !nodeNames(probe).has(n));
+  const known = nodeNames(probe);
+  const unknownNames = [...exclude.nodeNames].filter((n) => !known.has(n));
   if (unknownNames.length) {
     throw new UserError(
       `--exclude names ${unknownNames.map((n) => `'${n}'`).join(', ')}, which ${unknownNames.length > 1 ? 'are' : 'is'} neither an op type of the model nor a node name.`,
@@ -558,7 +559,8 @@ export function profileModel(m: QModel): Profile {
   let convBytes = 0;
   let otherBytes = 0;
   const counted = new Set<TensorProto>();
-  for (const s of m.scopes()) {
+  const scopes = m.scopes();
+  for (const s of scopes) {
     for (const n of s.graph.node) {
       ops[n.opType] = (ops[n.opType] ?? 0) + 1;
       for (const input of n.input) {
@@ -573,7 +575,7 @@ export function profileModel(m: QModel): Profile {
     }
   }
   // Float weights nobody reads directly (e.g. behind an Identity) still count toward the total.
-  for (const s of m.scopes()) for (const t of s.graph.initializer) if (!counted.has(t) && isFloat(t)) otherBytes += tensorBytes(t);
+  for (const s of scopes) for (const t of s.graph.initializer) if (!counted.has(t) && isFloat(t)) otherBytes += tensorBytes(t);
   const weightBytes = matmulBytes + convBytes + otherBytes;
   const kind: Profile['kind'] =
     weightBytes < 16_384 ? 'small' : matmulBytes >= 0.6 * weightBytes ? 'matmul-heavy' : convBytes >= 0.6 * weightBytes ? 'conv-heavy' : 'mixed';
