@@ -122,7 +122,7 @@ function runPython(script: string, data: unknown, args: string[], timeoutMs: num
       maxBuffer: 256 << 20,
       timeout: timeoutMs,
       // One thread for numpy's BLAS: the peers and the bench share the cores with the TypeScript side.
-      env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
     });
     if (r.error) throw new Error(`${script}: ${r.error.message}`);
     if (r.status !== 0) throw new Error(`${script} exited with ${r.status ?? r.signal}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
