@@ -11,7 +11,8 @@ import { tensorStats } from '../core/inference/stats';
 import { formatShape, type Tensor } from '../core/inference/tensor';
 import type { Logger } from '../core/log';
 import { summaryToText } from '../core/onnx/report';
-import { feedsFor, inputSources, resolveModel, shapeOverrides, summarize, withHost, writeOutputs, interruptSignal } from './model';
+import { resolveModel } from '../core/registry/modelRef';
+import { feedsFor, inputSources, shapeOverrides, summarize, withHost, writeOutputs, interruptSignal } from './model';
 
 type Out = (s: string) => void;
 

@@ -1,96 +1,27 @@
 /**
- * What the inference verbs of the CLI share: a MODEL argument resolved to bytes or a path (a file, or a registry
- * reference read from git without a checkout), an InferenceHost that is always disposed, `--input`/`--shape` turned
- * into feeds, and Ctrl-C turned into a clean cancellation (exit 130).
+ * What the inference verbs of the CLI share: an InferenceHost that is always disposed, `--input`/`--shape` turned
+ * into feeds, and Ctrl-C turned into a clean cancellation (exit 130). MODEL arguments are resolved by
+ * core/registry/modelRef.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../core/errors';
-import { InferenceError, InferenceHost, type Source } from '../core/inference/host';
+import { InferenceError, InferenceHost } from '../core/inference/host';
 import { makeFeeds, type DimOverrides, type InputSource, type MadeFeeds } from '../core/inference/inputs';
 import { writeNpy } from '../core/inference/npy';
 import { formatShape, type Tensor, type TensorInfo } from '../core/inference/tensor';
 import type { Logger } from '../core/log';
 import { summarizeBytes, summarizeFile, type ModelSummary } from '../core/onnx/summary';
 import { CancelledError } from '../core/quantize/types';
-import { readBlob } from '../core/registry/blobs';
-import { loadRegistry, resolveRef } from '../core/registry/registry';
+import type { ModelRef } from '../core/registry/modelRef';
 import { writeAtomic } from '../core/util/files';
-import { run } from '../core/util/proc';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
 export const EXIT_CANCELLED = 130;
 
-export interface ResolvedModel {
-  source: Source;
-  /** How messages name it: the path as given, or name@version. */
-  label: string;
-  /** The served name: the file's base name without .onnx, or the registry name. */
-  name: string;
-  /** A registry version ("v1.2.3"), else undefined. */
-  version?: string;
-  bytes?: Uint8Array;
-  path?: string;
-  /** For a registry reference: the model file's place in the working tree (outputs are written beside it). */
-  file?: string;
-  /** For a registry reference: the model's registry name, and the commit the version points at. */
-  registryName?: string;
-  commit?: string;
-}
-
-/** The git repository a registry reference is resolved in: --repo, or the one holding `cwd`. */
-export async function gitRoot(dir: string, log: Logger): Promise<string | undefined> {
-  if (!fs.existsSync(dir)) throw new UserError(`${dir} does not exist.`, 'Give --repo the folder of a git repository.');
-  const r = await run('git', ['rev-parse', '--show-toplevel'], { cwd: dir, log, okCodes: [128] }).catch(() => undefined);
-  return r && r.code === 0 ? r.stdout.trim() : undefined;
-}
-
-/**
- * MODEL as a user gives it: an existing file; otherwise a registry reference (name, name@v1.2.3, name@latest,
- * name#stage) in the repository of `repo` (default: the current folder), read from git.
- */
-export async function resolveModel(arg: string, opts: { repo?: string; cwd?: string; log: Logger }): Promise<ResolvedModel> {
-  const cwd = opts.cwd ?? process.cwd();
-  const file = path.resolve(cwd, arg);
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    st = undefined;
-  }
-  if (st) {
-    if (!st.isFile()) throw new UserError(`${arg} is a folder, not a model file.`, 'Give the path of an .onnx file.');
-    return { source: { path: file }, label: arg, name: path.basename(file).replace(/\.onnx$/i, '') || 'model', path: file };
-  }
-  const looksLikePath = /\.onnx$/i.test(arg) || arg.startsWith('.') || path.isAbsolute(arg) || arg.includes(path.sep + path.sep);
-  if (looksLikePath) throw new UserError(`the model file ${arg} does not exist.`, 'Check the path, or give a registry reference (name, name@v1.2.3, name#stage).');
-  const root = await gitRoot(opts.repo ?? cwd, opts.log);
-  if (!root) {
-    throw new UserError(
-      `${arg} is not a file, and ${opts.repo ?? 'the current folder'} is not in a git repository where it could name a registered model.`,
-      'Give the path of an .onnx file, or run inside the model repository (or pass --repo DIR).',
-    );
-  }
-  const reg = await loadRegistry(root, { log: opts.log });
-  const r = await resolveRef(reg, arg, opts.log);
-  if (!r.path) throw new UserError(`${r.model.name} has no model file in ${root}.`, 'Declare its path in dvc.yaml (artifacts: NAME: path: …).');
-  const bytes = await readBlob(root, r.commit, r.path, opts.log);
-  const label = `${r.model.name}@${r.version?.version ?? r.commit.slice(0, 8)}`;
-  return {
-    source: { bytes, key: `git:${root}:${r.commit}:${r.path}`, label },
-    label,
-    name: r.model.name.replace(/[:/]/g, '-'),
-    ...(r.version ? { version: r.version.version } : {}),
-    bytes,
-    file: path.join(root, r.path),
-    registryName: r.model.name,
-    commit: r.commit,
-  };
-}
-
 /** The model's summary, from its file (weights never read) or its bytes. */
-export async function summarize(m: ResolvedModel): Promise<ModelSummary> {
+export async function summarize(m: ModelRef): Promise<ModelSummary> {
   if (m.bytes) return summarizeBytes(m.bytes, m.label);
   return summarizeFile(m.path!);
 }

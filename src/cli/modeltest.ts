@@ -12,7 +12,8 @@ import { modelTestDeps } from '../core/modeltest/deps';
 import { expectedFile, runModelTest, type CaseResult } from '../core/modeltest/runner';
 import { parse } from './inference';
 import { writeAtomic } from '../core/util/files';
-import { EXIT_CANCELLED, interruptSignal, resolveModel, withHost } from './model';
+import { resolveModel } from '../core/registry/modelRef';
+import { EXIT_CANCELLED, interruptSignal, withHost } from './model';
 
 type Out = (s: string) => void;
 
