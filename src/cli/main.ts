@@ -16,6 +16,7 @@ import { benchCommand, compareCommand, inspectCommand, runCommand } from './infe
 import { EXIT_CANCELLED, isCancelled } from './model';
 import { testCommand } from './modeltest';
 import { QUANTIZE_HELP, quantizeCommand } from './quantize';
+import { cliEvents } from './events';
 import { serveCommand } from './serve';
 
 declare const MODELYARD_VERSION: string;
@@ -156,24 +157,34 @@ function isArgError(e: unknown): boolean {
   return e instanceof TypeError && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
 }
 
+/** Reports a failure on stderr (one line; the stack only with MODELYARD_DEBUG) and on the event channel; the exit code. */
+export function reportFailure(e: unknown): number {
+  const events = cliEvents();
+  if (isCancelled(e)) {
+    process.stderr.write('modelyard: cancelled.\n');
+    events.emit({ event: 'error', message: 'cancelled.', cancelled: true });
+    return EXIT_CANCELLED;
+  }
+  if (e instanceof UserError || isArgError(e)) {
+    process.stderr.write(`modelyard: ${describeError(e)}\n`);
+    const hint = e instanceof UserError ? e.hint : undefined;
+    events.emit({ event: 'error', message: e instanceof UserError ? e.message : describeError(e), ...(hint ? { hint } : {}) });
+    return EXIT_USER;
+  }
+  process.stderr.write(`modelyard: internal error: ${describeError(e)}\n`);
+  if (process.env.MODELYARD_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  else process.stderr.write('Run again with MODELYARD_DEBUG=1 for details, and report it with `modelyard env` attached.\n');
+  events.emit({ event: 'error', message: describeError(e), hint: 'Run again with MODELYARD_DEBUG=1 for details.', internal: true });
+  return EXIT_INTERNAL;
+}
+
 if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },
     (e: unknown) => {
-      if (isCancelled(e)) {
-        process.stderr.write('modelyard: cancelled.\n');
-        process.exitCode = EXIT_CANCELLED;
-      } else if (e instanceof UserError || isArgError(e)) {
-        process.stderr.write(`modelyard: ${describeError(e)}\n`);
-        process.exitCode = EXIT_USER;
-      } else {
-        process.stderr.write(`modelyard: internal error: ${describeError(e)}\n`);
-        if (process.env.MODELYARD_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
-        else process.stderr.write('Run again with MODELYARD_DEBUG=1 for details, and report it with `modelyard env` attached.\n');
-        process.exitCode = EXIT_INTERNAL;
-      }
+      process.exitCode = reportFailure(e);
     },
   );
 }

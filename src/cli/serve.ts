@@ -1,17 +1,20 @@
 /**
  * `modelyard serve MODEL`: the Open Inference Protocol (KServe V2) over HTTP, inference in the worker process.
  *
- * With --json (what the editor spawns), stdout carries JSON lines only:
+ * It reports on the CLI's event channel (src/shared/cli/events.ts), and with --json its standard output is that
+ * same stream of JSON lines:
  *   {"event":"listening","url":"http://127.0.0.1:PORT","model":"NAME","version":"1"}   once, when the model is loaded
  *   {"event":"request","status":200,"ms":1.23,"count":N}   at most once a second per status: N requests, mean ms
- *   {"event":"stopped"}                                     after SIGTERM/SIGINT, before exit 0
+ *   {"event":"stopped",…}                                   after SIGTERM/SIGINT, before exit 0
  */
 import type { Logger } from '../core/log';
 import { UserError } from '../core/errors';
 import { createHostBackend } from '../core/serve/backend';
 import { startV2Server } from '../core/serve/v2';
+import { cliEvents } from './events';
 import { parse } from './inference';
-import { resolveModel, withHost } from './model';
+import { resolveModel } from '../core/registry/modelRef';
+import { withHost } from './model';
 
 declare const MODELYARD_VERSION: string;
 
@@ -35,6 +38,7 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
   const name = (values.name as string | undefined) ?? undefined;
   if (name !== undefined && !/^[\w.-]{1,128}$/.test(name)) throw new UserError(`--name '${name}' is not a model name: use letters, digits, '.', '_' and '-'.`);
   const json = !!values.json;
+  const events = cliEvents(json ? { stdout: out } : {});
   const model = await resolveModel(positionals[0]!, { repo: values.repo as string | undefined, log });
 
   return withHost(log, async (host) => {
@@ -48,16 +52,16 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     // Request events, gathered per status and written at most once a second.
     const pending = new Map<number, { count: number; ms: number }>();
     const flush = () => {
-      for (const [status, a] of pending) out(JSON.stringify({ event: 'request', status, ms: +(a.ms / a.count).toFixed(3), count: a.count }) + '\n');
+      for (const [status, a] of pending) events.emit({ event: 'request', status, ms: +(a.ms / a.count).toFixed(3), count: a.count });
       pending.clear();
     };
-    const timer = json ? setInterval(flush, 1000) : undefined;
+    const timer = events.active ? setInterval(flush, 1000) : undefined;
     const server = await startV2Server(backend, {
       host: (values.host as string | undefined) ?? '127.0.0.1',
       port,
       log,
       serverVersion: MODELYARD_VERSION,
-      onRequest: json
+      onRequest: events.active
         ? (e) => {
             const a = pending.get(e.status) ?? { count: 0, ms: 0 };
             a.count++;
@@ -78,9 +82,8 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const modelUrl = `${server.url}/v2/models/${encodeURIComponent(backend.name)}`;
-    if (json) {
-      out(JSON.stringify({ event: 'listening', url: server.url, model: backend.name, version: backend.version }) + '\n');
-    } else {
+    events.emit({ event: 'listening', url: server.url, model: backend.name, version: backend.version });
+    if (!json) {
       const first = backend.inputs[0];
       const example = first
         ? `{"inputs":[{"name":"${first.name}","shape":[${(first.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1)).join(',')}],"datatype":"…","data":[…]}]}`
@@ -96,10 +99,9 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     await stopping;
     clearInterval(timer);
     await server.close();
-    if (json) {
-      flush();
-      out(JSON.stringify({ event: 'stopped', served: server.served, runs: backend.stats.runs, batching: backend.batching.enabled }) + '\n');
-    } else out(`Stopped after ${server.served} request${server.served === 1 ? '' : 's'}.\n`);
+    flush();
+    events.emit({ event: 'stopped', served: server.served, runs: backend.stats.runs, batching: backend.batching.enabled });
+    if (!json) out(`Stopped after ${server.served} request${server.served === 1 ? '' : 's'}.\n`);
     await backend.close();
     return 0;
   });

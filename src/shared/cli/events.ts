@@ -1,0 +1,52 @@
+import * as z from 'zod/mini';
+import { validate, type Validated } from '../contract';
+
+/**
+ * The one event channel of the `modelyard` CLI: what a child process tells the editor (or a CI script) while it
+ * works. Each event is one line of JSON on the channel. The editor starts the CLI with `MODELYARD_EVENTS=fd:3` and
+ * reads file descriptor 3 (see src/extension/cli.ts); `MODELYARD_EVENTS=stderr` (or a verb's `--progress json`)
+ * writes the same lines to standard error for scripts. Standard output keeps the verb's result (`--json`), standard
+ * error its human-readable log; nobody scrapes either.
+ *
+ * Every line is validated on arrival against this schema; a line that does not match is logged and dropped.
+ */
+
+const text = z.string().check(z.maxLength(16_384));
+const count = z.number().check(z.minimum(0));
+
+export const cliEventSchema = z.discriminatedUnion('event', [
+  /** Work under way: a message and, when known, how far along (0..1). */
+  z.object({ event: z.literal('progress'), message: text, fraction: z.optional(z.number().check(z.minimum(0), z.maximum(1))) }),
+  /** `serve`: the model is loaded and the server listens. */
+  z.object({ event: z.literal('listening'), url: text, model: text, version: text }),
+  /** `serve`: requests answered since the last such event, per status, with their mean time. */
+  z.object({ event: z.literal('request'), status: z.int(), ms: count, count: z.int().check(z.minimum(1)) }),
+  /** `serve`: stopped after a signal, before exit 0. */
+  z.object({ event: z.literal('stopped'), served: count, runs: count, batching: z.boolean() }),
+  /** The verb failed: message and hint apart, and whether it was a cancellation or an internal error. */
+  z.object({ event: z.literal('error'), message: text, hint: z.optional(text), cancelled: z.optional(z.boolean()), internal: z.optional(z.boolean()) }),
+]);
+
+export type CliEvent = z.infer<typeof cliEventSchema>;
+export type CliEventOf<K extends CliEvent['event']> = Extract<CliEvent, { event: K }>;
+
+/** Where the CLI writes its events: the environment variable, and its values. */
+export const CLI_EVENTS_ENV = 'MODELYARD_EVENTS';
+/** The file descriptor the editor reads events from. */
+export const CLI_EVENTS_FD = 3;
+
+/** One line of the channel, parsed and checked. */
+export function parseCliEvent(line: string): Validated<CliEvent> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  return validate(cliEventSchema, raw);
+}
+
+/** An event as its line on the channel (without the newline). */
+export function formatCliEvent(e: CliEvent): string {
+  return JSON.stringify(e);
+}
