@@ -13,7 +13,8 @@ import { AttributeProto_AttributeType as AT, TensorProto_DataType as DT, type Gr
 import { decodeModel, encodeModel } from '../../src/core/onnx/model';
 import { inferElemTypes } from '../../src/core/quantize/elemtypes';
 import { convertFp16, convertFp32, floatsToHalf } from '../../src/core/quantize/fp16';
-import { halfArrayToFloat, QModel, subgraphsOf } from '../../src/core/quantize/graph';
+import { subgraphsOf } from '../../src/core/onnx/io';
+import { halfArrayToFloat, QModel } from '../../src/core/quantize/graph';
 import type { FormResult, Fp16Options } from '../../src/core/quantize/types';
 import { fixture, python } from '../support/fixtures';
 import { FIXTURE_FEEDS, pseudoRandom, testHost } from '../support/inference';

@@ -23,7 +23,8 @@ import { UserError } from '../errors';
 import { TensorProto_DataLocation, type GraphProto, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb';
 import { tensorToProto } from '../onnx/model';
 import { inferElemTypes } from './elemtypes';
-import { DT, getAttr, halfArrayToFloat, makeAttr, makeNode, nodeLabel, subgraphsOf, type QModel, type Scope, type Weight } from './graph';
+import { DT, getAttr, halfArrayToFloat, makeAttr, makeNode, nodeLabel, type QModel, type Scope, type Weight } from './graph';
+import { subgraphsOf } from '../onnx/io';
 import { excludedBy, throwIfCancelled, type FormCommon, type FormResult, type Fp16Options, type NodeDecision } from './types';
 
 /** onnxconverter-common's DEFAULT_OP_BLOCK_LIST (float16.py): ops kept in float32 by default. */

@@ -24,6 +24,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from '../onnx/gen/onnx_pb';
+import { subgraphsOf } from '../onnx/io';
 import { tensorFromProto, tensorToProto } from '../onnx/model';
 
 export { DT };
@@ -150,16 +151,6 @@ export class Scope {
     if (v?.type?.value.case === 'tensorType') return v.type.value.value.elemType;
     return this.weight(name, 3)?.proto.dataType;
   }
-}
-
-/** The graphs held by a node's attributes (If branches, Loop/Scan bodies). */
-export function subgraphsOf(n: NodeProto): { name: string; graph: GraphProto }[] {
-  const out: { name: string; graph: GraphProto }[] = [];
-  for (const a of n.attribute) {
-    if (a.g) out.push({ name: a.name, graph: a.g });
-    a.graphs.forEach((g, i) => out.push({ name: `${a.name}[${i}]`, graph: g }));
-  }
-  return out;
 }
 
 /** Names a graph (and its nested graphs) read without defining them: its outer-scope references. */

@@ -9,7 +9,6 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { firstLine, UserError } from '../errors';
 import { compareOutputs, interleavedLatency } from '../inference/compare';
@@ -17,14 +16,13 @@ import type { InferenceHost, SessionInfo } from '../inference/host';
 import type { TensorInfo } from '../inference/tensor';
 import { dtypeFromOnnx } from '../onnx/dtypes';
 import { decodeModel, encodeModel, type ModelProto } from '../onnx/model';
-import { create } from '@bufbuild/protobuf';
-import { StringStringEntryProtoSchema, TensorProto_DataLocation, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb';
-import { writeAtomic } from '../util/files';
+import { TensorProto_DataLocation, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb';
 import { calibrate } from './calibrate';
 import { loadSamples, type SampleSet } from './calibdata';
 import { quantizeDynamic, quantizedOps } from './dynamic';
 import { convertFp16, convertFp32 } from './fp16';
-import { QModel, subgraphsOf, type Scope } from './graph';
+import { QModel } from './graph';
+import { readModelFile, writeModel } from '../onnx/io';
 import { sensitivity } from './sensitivity';
 import { calibrationTargets, ensureNodeNames, quantizeStatic } from './static';
 import { CancelledError, MODE_LABELS, parseExclusions, throwIfCancelled, type Exclusions, type FormResult, type NodeDecision, type QuantMode } from './types';
@@ -170,9 +168,6 @@ export function freePath(file: string): string {
   const stem = file.slice(0, file.length - ext.length);
   for (let i = 2; ; i++) if (!fs.existsSync(`${stem}-${i}${ext}`)) return `${stem}-${i}${ext}`;
 }
-
-/** Models above this many bytes of weights are written with external data (protobuf's hard limit is 2 GiB). */
-export const EXTERNAL_DATA_THRESHOLD = 1_800_000_000;
 
 export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
   const signal = req.signal;
@@ -633,18 +628,6 @@ function nodeNames(m: QModel): Set<string> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Reading and writing
-
-async function readModelFile(file: string): Promise<Uint8Array> {
-  try {
-    return await fsp.readFile(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${file} does not exist.`, 'Check the path.');
-    if (code === 'ERR_FS_FILE_TOO_LARGE') throw new UserError(`${file} is over 2 GiB, which no ONNX file can be (protobuf's limit).`, 'Models this large keep their weights in external data files beside a small .onnx file.');
-    throw new UserError(`${file} could not be read: ${firstLine((e as Error).message)}.`, 'Check the file and its permissions.');
-  }
-}
 
 /** Bytes of external data the model reads. */
 function externalBytes(m: QModel): number {
@@ -655,80 +638,4 @@ function externalBytes(m: QModel): number {
 
 function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-/**
- * Writes the model whole or not at all. Weights still kept in the source's external data are read in; when the
- * model's weights pass EXTERNAL_DATA_THRESHOLD they go to "<output>.data" beside it (written first, so a model file
- * never points to data that is not there yet).
- */
-export async function writeModel(model: ModelProto, output: string, threshold = EXTERNAL_DATA_THRESHOLD, baseDir?: string): Promise<{ bytes: number; sha256: string; externalData?: string }> {
-  const tensors = allTensors(model);
-  const m = new QModel(model, baseDir);
-  // Materialise external weights (of the source) so the output owns all its data.
-  for (const t of tensors) {
-    if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) {
-      const data = m.tensor(t).data as ArrayBufferView;
-      t.rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      t.dataLocation = TensorProto_DataLocation.DEFAULT;
-      t.externalData = [];
-    }
-  }
-  const total = tensors.reduce((n, t) => n + t.rawData.length, 0);
-  if (total <= threshold) {
-    const bytes = encodeModel(model);
-    await writeAtomic(output, bytes);
-    return { bytes: bytes.length, sha256: sha256(bytes) };
-  }
-  const dataName = `${path.basename(output)}.data`;
-  const dataFile = path.join(path.dirname(output), dataName);
-  const tmp = `${dataFile}.${process.pid}.tmp`;
-  const fd = await fsp.open(tmp, 'w');
-  let offset = 0;
-  try {
-    for (const t of tensors) {
-      if (t.rawData.length < 1024) continue;
-      // ONNX external data: 4 KiB alignment lets runtimes map the file.
-      const pad = (4096 - (offset % 4096)) % 4096;
-      if (pad) await fd.write(new Uint8Array(pad), 0, pad, offset);
-      offset += pad;
-      await fd.write(t.rawData, 0, t.rawData.length, offset);
-      t.externalData = [
-        { key: 'location', value: dataName },
-        { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(t.rawData.length) },
-      ].map((kv) => create(StringStringEntryProtoSchema, kv));
-      offset += t.rawData.length;
-      t.rawData = new Uint8Array(0);
-      t.dataLocation = TensorProto_DataLocation.EXTERNAL;
-    }
-    await fd.close();
-    await fsp.rename(tmp, dataFile);
-  } catch (e) {
-    await fd.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
-    throw new UserError(`${dataFile} could not be written: ${firstLine((e as Error).message)}.`, 'Check the free disk space and the folder\'s permissions.');
-  }
-  const bytes = encodeModel(model);
-  await writeAtomic(output, bytes);
-  return { bytes: bytes.length + offset, sha256: sha256(bytes), externalData: dataName };
-}
-
-/** Every TensorProto holding weights: initializers and Constant values, in every graph. */
-function allTensors(model: ModelProto): TensorProto[] {
-  const out: TensorProto[] = [];
-  const visit = (s: Pick<Scope, 'graph'>): void => {
-    out.push(...s.graph.initializer);
-    for (const n of s.graph.node) {
-      if (n.opType === 'Constant') for (const a of n.attribute) if (a.t) out.push(a.t);
-      for (const sg of subgraphsOf(n)) visit({ graph: sg.graph });
-    }
-  };
-  visit({ graph: model.graph! });
-  return out;
-}
-
-/** Exists for tests: whether a path has a leftover temporary file of an interrupted write. */
-export function strayTemporaries(dir: string): string[] {
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'));
 }
