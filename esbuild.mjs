@@ -34,10 +34,10 @@ const targets = [
   {
     // Each entry is a bundle of its own (no code splitting in CommonJS):
     //   extension         what VS Code loads and activates
-    //   heavy             what only some commands need, loaded on first use (src/extension/heavy.ts)
+    //   heavy             what only some commands need, loaded on first use (src/extension/heavy/load.ts)
     //   inference-worker  the child process that owns onnxruntime-node: inference never runs in the extension host
     ...common,
-    entryPoints: { extension: 'src/extension/main.ts', heavy: 'src/extension/lazy/index.ts', 'inference-worker': 'src/core/inference/worker.ts' },
+    entryPoints: { extension: 'src/extension/main.ts', heavy: 'src/extension/heavy/index.ts', 'inference-worker': 'src/core/inference/worker.ts' },
     outdir: 'dist',
     platform: 'node',
     format: 'cjs',

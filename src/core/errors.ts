@@ -26,3 +26,14 @@ export function describeError(e: unknown): string {
 export function firstLine(s: string): string {
   return s.split(/\r?\n/, 1)[0]?.trim() ?? '';
 }
+
+/** Work the user stopped (Cancel, Ctrl-C): not a failure to report. Nothing half-done was kept. */
+export class CancelledError extends UserError {
+  constructor(message = 'cancelled.', hint?: string) {
+    super(message, hint);
+  }
+}
+
+export function isCancelled(e: unknown): e is CancelledError {
+  return e instanceof CancelledError;
+}

@@ -1,18 +1,8 @@
 import * as vscode from 'vscode';
-import type { InferenceHost, SessionInfo, SessionOptions, Source } from '../../core/inference/host';
-import { Disposable } from '../disposable';
-import { loadHeavy } from '../heavy';
-import { GIT_SCHEME } from '../registry/gitContent';
-
-/** The inference settings a user can change, read when they are needed. */
-export function inferenceSettings(): { timeoutMs: number; threads: number; maxInputElements: number } {
-  const c = vscode.workspace.getConfiguration('modelyard.inference');
-  return {
-    timeoutMs: Math.max(1, c.get<number>('timeoutSeconds', 120)) * 1000,
-    threads: Math.max(0, Math.trunc(c.get<number>('threads', 0))),
-    maxInputElements: Math.max(1, c.get<number>('maxInputElements', 100_000_000)),
-  };
-}
+import type { InferenceHost, SessionInfo, SessionOptions, Source } from '../core/inference/host';
+import { Disposable } from './disposable';
+import { loadHeavy } from './heavy/load';
+import { affects, inferenceSettings } from './settings';
 
 /**
  * The extension's one inference worker (dist/inference-worker.js): started on first use, never in the extension
@@ -29,7 +19,7 @@ export class InferenceService extends Disposable {
     this._register(
       vscode.workspace.onDidChangeConfiguration((e) => {
         // A new timeout applies to the next worker; the running one keeps its sessions.
-        if (e.affectsConfiguration('modelyard.inference.timeoutSeconds')) void this.restart();
+        if (affects(e, 'inference.timeoutSeconds')) void this.restart();
       }),
     );
   }
@@ -46,17 +36,10 @@ export class InferenceService extends Disposable {
     return this.host;
   }
 
-  /** What the worker loads: a file by path (external data beside it works), a version from git by its bytes. */
-  async source(uri: vscode.Uri, label: string): Promise<Source> {
-    if (uri.scheme === 'file') return { path: uri.fsPath };
-    const bytes = await vscode.workspace.fs.readFile(uri);
-    const key = uri.scheme === GIT_SCHEME ? `${uri.scheme}:${uri.query}` : uri.toString();
-    return { bytes, key, label };
-  }
-
-  async load(uri: vscode.Uri, label: string, options: SessionOptions, signal?: AbortSignal): Promise<SessionInfo> {
+  /** Loads a model (from ModelResolver.source) in the worker. */
+  async load(source: Source, options: SessionOptions, signal?: AbortSignal): Promise<SessionInfo> {
     const host = await this.get();
-    return host.load(await this.source(uri, label), options, { ...(signal ? { signal } : {}) });
+    return host.load(source, options, { ...(signal ? { signal } : {}) });
   }
 
   private async restart(): Promise<void> {

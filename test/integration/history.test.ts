@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import { describeEvent, type HistoryView } from '../../src/core/registry/history';
 import { assign, register, unassign } from '../../src/core/registry/write';
-import { HistoryPanel, type HistoryContext } from '../../src/extension/panels/historyPanel';
+import { HistoryPanel, type HistoryContext } from '../../src/extension/registry/historyPanel';
 import { EXTENSION_ID, waitFor, workspaceRoot } from './helpers';
 
 const MODEL = 'hello_deepa'; // models/wakeword/hello_deepa.onnx

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { PlaygroundToWebview, RunView, CompareView } from '../../src/shared/protocol/playground';
-import type { PlaygroundPanel } from '../../src/extension/panels/playgroundPanel';
+import type { PlaygroundPanel } from '../../src/extension/playground/playgroundPanel';
 import { gitUri } from '../../src/extension/registry/gitContent';
 import { activateModelyard, waitFor, workspaceRoot } from './helpers';
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { QuantizePanel } from '../../src/extension/panels/quantizePanel';
+import type { QuantizePanel } from '../../src/extension/quantize/quantizePanel';
 import { gitUri } from '../../src/extension/registry/gitContent';
 import type { QuantizeOptionsView, QuantizeToWebview } from '../../src/shared/protocol/quantize';
 import { activateModelyard, waitFor, workspaceRoot } from './helpers';

@@ -143,7 +143,7 @@ describe('Model registry in the tree', () => {
   });
 
   it('shows a model’s history from the tree, from the shared registry', async () => {
-    const panel = await vscode.commands.executeCommand<import('../../src/extension/panels/historyPanel').HistoryPanel>('modelyard.model.history', await modelNode());
+    const panel = await vscode.commands.executeCommand<import('../../src/extension/registry/historyPanel').HistoryPanel>('modelyard.model.history', await modelNode());
     assert.ok(panel, 'the command returns its panel');
     const view = await waitFor('the history view', () => panel.view, 30_000);
     assert.equal(view.model.name, MODEL);

@@ -8,6 +8,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import {
   quantizeInitial,
+  quantizeRequests,
   quantizeToWebview,
   type QuantizeOptionsView,
   type QuantizeToHost,
@@ -34,7 +35,7 @@ interface State {
 }
 
 const STATE_VERSION = 1;
-const host = new Host<QuantizeToHost, QuantizeToWebview, State>(quantizeToWebview, STATE_VERSION);
+const host = new Host<QuantizeToHost, QuantizeToWebview, State, typeof quantizeRequests>(quantizeToWebview, STATE_VERSION, quantizeRequests);
 const app = document.getElementById('app')!;
 const initial = readInitial(quantizeInitial);
 
@@ -84,6 +85,11 @@ function post(m: QuantizeToHost): void {
 
 const fileName = (p: string) => p.split(/[\\/]/).pop() ?? p;
 
+async function pickCalibration(kind: 'folder' | 'tests'): Promise<void> {
+  const picked = await host.request('pickCalibration', { kind });
+  if (picked) setOptions({ calibration: picked });
+}
+
 function calibrationControls(): HTMLElement {
   const o = state.options;
   const tests = initial?.testFiles ?? [];
@@ -94,8 +100,8 @@ function calibrationControls(): HTMLElement {
     'div',
     { class: 'calibration' },
     select(current, options, (v) => setOptions({ calibration: v }), { class: 'calibration-select', 'aria-label': 'Calibration data' }),
-    button('Folder…', () => post({ type: 'pickCalibration', kind: 'folder' }), { secondary: true, icon: 'folder-opened' }),
-    button('Tests File…', () => post({ type: 'pickCalibration', kind: 'tests' }), { secondary: true, icon: 'beaker' }),
+    button('Folder…', () => void pickCalibration('folder'), { secondary: true, icon: 'folder-opened' }),
+    button('Tests File…', () => void pickCalibration('tests'), { secondary: true, icon: 'beaker' }),
   );
 }
 
@@ -375,10 +381,6 @@ host.listen((m) => {
     case 'cancelled':
       running = undefined;
       cancelled = true;
-      break;
-    case 'calibration':
-      state.options.calibration = m.path;
-      save();
       break;
     case 'registered':
       state.registered = { name: m.name, version: m.version, tag: m.tag };

@@ -2,9 +2,9 @@ import * as vscode from 'vscode';
 import { describeError, isUserError } from '../../core/errors';
 import type { Handlers } from '../../shared/contract';
 import { cardContract, type CardToHost, type SummaryView } from '../../shared/protocol/card';
-import { describeModelUri } from './modelUri';
-import { ContractPanel } from '../webview/panel';
-import { loadHeavy } from '../heavy';
+import { describeModelUri } from '../modelTarget';
+import { ContractPanel } from '../panel';
+import { loadHeavy } from '../heavy/load';
 import type { ModelSummary } from '../../core/onnx/summary';
 
 export interface CardContext {

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { buildEnvReport, envReportToMarkdown, type EnvReport, type OnnxRuntimeInfo } from '../../core/env/report';
 import type { Handlers } from '../../shared/contract';
 import { environmentContract, type EnvironmentToHost } from '../../shared/protocol/environment';
-import { ContractPanel, webviewOptions, type PanelOptions } from '../webview/panel';
+import { ContractPanel, webviewOptions, type PanelOptions } from '../panel';
 
 export interface EnvironmentContext {
   extensionUri: vscode.Uri;

@@ -10,11 +10,11 @@ export { summaryToMarkdown } from '../../core/onnx/report';
 export { InferenceHost, InferenceError, type SessionInfo, type Source } from '../../core/inference/host';
 export { resolveShapes } from '../../core/inference/inputs';
 export { sweepThreads } from '../../core/inference/bench';
-export { DEFAULT_TOLERANCES, compareSessions, compareOutputs, verdict } from '../../core/inference/compare';
+export { compareSessions } from '../../core/inference/compare';
 export { tensorFromJson, tensorToJson } from '../../core/inference/json';
 export { writeNpy } from '../../core/inference/npy';
-export * from './lab';
-export { inferRemote } from '../../core/serve/client';
+export * from './playground';
+export { checkEndpoint } from '../../core/serve/check';
 export { modelTestDeps } from '../../core/modeltest/deps';
 export { runModelTest } from '../../core/modeltest/runner';
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type * as Heavy from './lazy/index';
+import type * as Heavy from './index';
 
 export type HeavyModule = typeof Heavy;
 

@@ -5,12 +5,13 @@ import { UserError, describeError, isUserError } from '../../core/errors';
 import type { ModelTestFile } from '../../core/modeltest/format';
 import { parseModelTestFile } from '../../core/modeltest/format';
 import type { CaseResult } from '../../core/modeltest/runner';
-import { resolveRef } from '../../core/registry/registry';
+import type { Source } from '../../core/inference/host';
+import { resolveModel } from '../../core/registry/modelRef';
 import { Disposable } from '../disposable';
-import { loadHeavy } from '../heavy';
-import type { InferenceService } from '../inference/inferenceService';
-import { gitUri } from '../registry/gitContent';
+import { loadHeavy } from '../heavy/load';
+import type { InferenceService } from '../inference';
 import type { RegistryService } from '../registry/registryService';
+import { setting } from '../settings';
 
 interface FileData {
   kind: 'file';
@@ -50,7 +51,7 @@ export class ModelTests extends Disposable {
     };
     this.controller.refreshHandler = () => this.discover();
     this.controller.createRunProfile('Run', vscode.TestRunProfileKind.Run, (req, token) => this.run(req, token), true);
-    const include = () => vscode.workspace.getConfiguration('modelyard.modelTests').get<string>('include', '**/*.modeltest.json');
+    const include = () => setting('modelTests.include');
     const watcher = this._register(vscode.workspace.createFileSystemWatcher(include()));
     const refresh = (uri: vscode.Uri) =>
       this.update(uri).catch((e: unknown) => {
@@ -64,7 +65,7 @@ export class ModelTests extends Disposable {
 
   /** Finds every test file of the workspace. */
   async discover(): Promise<void> {
-    const include = vscode.workspace.getConfiguration('modelyard.modelTests').get<string>('include', '**/*.modeltest.json');
+    const include = setting('modelTests.include');
     const files = await vscode.workspace.findFiles(include, '**/{node_modules,.git}/**');
     const keep = new Set(files.map((f) => f.toString()));
     this.controller.items.forEach((item) => {
@@ -104,22 +105,19 @@ export class ModelTests extends Disposable {
     return item;
   }
 
-  /** The model a test file names: a path relative to it, or a registry reference read from git. */
-  private async modelUri(spec: ModelTestFile, file: vscode.Uri): Promise<{ uri: vscode.Uri; label: string }> {
+  /** The model a test file names: a path relative to it, or a registry reference read from git (core/registry/modelRef). */
+  private async modelSource(spec: ModelTestFile, file: vscode.Uri): Promise<{ source: Source; label: string }> {
     const dir = path.dirname(file.fsPath);
-    if (PATH_LIKE.test(spec.model)) {
-      const p = path.resolve(dir, spec.model);
-      if (!fs.existsSync(p)) throw new UserError(`the model ${spec.model} does not exist (relative to ${path.basename(file.fsPath)}).`, 'Fix "model" in the test file.');
-      return { uri: vscode.Uri.file(p), label: path.basename(p) };
+    if (PATH_LIKE.test(spec.model) && !fs.existsSync(path.resolve(dir, spec.model))) {
+      throw new UserError(`the model ${spec.model} does not exist (relative to ${path.basename(file.fsPath)}).`, 'Fix "model" in the test file.');
     }
     const roots = await this.registries.repositories();
     const root = roots.filter((r) => dir === r || dir.startsWith(r + path.sep)).sort((a, b) => b.length - a.length)[0];
-    if (!root) throw new UserError(`'${spec.model}' is not a path, and ${path.basename(file.fsPath)} is not in a git repository to look it up in.`, 'Give the model as a path relative to the test file.');
-    const reg = await this.registries.registry(root);
-    const r = await resolveRef(reg, spec.model, this.log);
-    if (!r.path) throw new UserError(`${r.model.name} has no file path.`, 'Declare its path in dvc.yaml.');
-    const label = r.version?.registered ? `${r.model.name}@${r.version.version}` : `${r.model.name}@${r.commit.slice(0, 8)}`;
-    return { uri: gitUri(root, r.commit, r.path, label), label };
+    if (!root && !PATH_LIKE.test(spec.model)) {
+      throw new UserError(`'${spec.model}' is not a path, and ${path.basename(file.fsPath)} is not in a git repository to look it up in.`, 'Give the model as a path relative to the test file.');
+    }
+    const m = await resolveModel(spec.model, { cwd: dir, log: this.log, ...(root ? { registry: await this.registries.registry(root) } : {}) });
+    return { source: m.source, label: m.path ? path.basename(m.path) : m.label };
   }
 
   private async run(req: vscode.TestRunRequest, token: vscode.CancellationToken): Promise<void> {
@@ -157,9 +155,9 @@ export class ModelTests extends Disposable {
         for (const c of cases) run.enqueued(c);
         try {
           const heavy = await loadHeavy();
-          const model = await this.modelUri(spec, file);
+          const model = await this.modelSource(spec, file);
           const host = await this.inference.get();
-          const session = await this.inference.load(model.uri, model.label, {}, ac.signal);
+          const session = await this.inference.load(model.source, {}, ac.signal);
           try {
             const deps = heavy.modelTestDeps(host, session.id, session.inputs, session.outputs, ac.signal);
             for (const c of cases) {

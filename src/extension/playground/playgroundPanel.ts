@@ -11,19 +11,16 @@ import {
   type InputSpec,
   type PlaygroundTab,
   type PlaygroundToHost,
-  type PlaygroundToWebview,
   type SessionOptionsView,
 } from '../../shared/protocol/playground';
-import { loadHeavy, type HeavyModule } from '../heavy';
-import type { InferenceService } from '../inference/inferenceService';
-import { inferenceSettings } from '../inference/inferenceService';
-import type { ModelTarget } from '../onnx/modelUri';
-import { ContractPanel, webviewOptions } from '../webview/panel';
+import { loadHeavy, type HeavyModule } from '../heavy/load';
+import type { ModelTarget } from '../modelTarget';
+import { ContractPanel, webviewOptions } from '../panel';
+import type { Services } from '../services';
+import { inferenceSettings } from '../settings';
 
 export interface PlaygroundContext {
-  extensionUri: vscode.Uri;
-  log: vscode.LogOutputChannel;
-  inference: InferenceService;
+  services: Services;
   /** Asks the user for another model to compare with (a file, or a version from the registry). */
   pickCompareTarget(current: ModelTarget): Promise<ModelTarget | undefined>;
   /** Starts serving a model locally and resolves to its base URL. */
@@ -48,7 +45,6 @@ function sessionOptions(o: SessionOptionsView): SessionOptions {
  * here (the webview gets their statistics) so that they can be saved.
  */
 export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
-  private static readonly panels = new Map<string, PlaygroundPanel>();
   private session: SessionInfo | undefined;
   private sessionOpts: SessionOptionsView;
   private runs = new Map<number, Record<string, Tensor>>();
@@ -56,9 +52,6 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
   private bench: BenchView[] = [];
   private work: AbortController | undefined;
   private compareTarget: ModelTarget | undefined;
-  private readonly eventEmitter = this._register(new vscode.EventEmitter<PlaygroundToWebview>());
-  /** Every message sent to the webview: the integration suite follows the panel through it. */
-  readonly onDidPost = this.eventEmitter.event;
 
   /** The loaded session, once the model is loaded. */
   get sessionInfo(): SessionInfo | undefined {
@@ -66,22 +59,18 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
   }
 
   static get all(): PlaygroundPanel[] {
-    return [...PlaygroundPanel.panels.values()];
+    return ContractPanel.openPanels<PlaygroundPanel>(playgroundContract.viewType);
   }
 
-  static show(ctx: PlaygroundContext, target: ModelTarget, tab: PlaygroundTab = 'run', compareWith?: ModelTarget): PlaygroundPanel {
-    const key = target.uri.toString();
-    const open = PlaygroundPanel.panels.get(key);
-    if (open) {
-      open.panel.reveal();
-      if (compareWith) void open.setCompareTarget(compareWith);
-      return open;
-    }
-    const panel = vscode.window.createWebviewPanel(playgroundContract.viewType, `Playground: ${target.label}`, vscode.ViewColumn.Active, {
-      ...webviewOptions(ctx.extensionUri),
-      retainContextWhenHidden: false,
+  /** The model's Playground, revealed (and pointed at `compareWith`) if open; `panel` is a webview restored after a reload. */
+  static show(ctx: PlaygroundContext, target: ModelTarget, tab: PlaygroundTab = 'run', compareWith?: ModelTarget, panel?: vscode.WebviewPanel): PlaygroundPanel {
+    if (panel) return new PlaygroundPanel(panel, ctx, target, tab, compareWith);
+    const p = ContractPanel.revealOrCreate(playgroundContract.viewType, target.uri.toString(), () => {
+      const webview = vscode.window.createWebviewPanel(playgroundContract.viewType, `Playground: ${target.label}`, vscode.ViewColumn.Active, webviewOptions(ctx.services.extensionUri));
+      return new PlaygroundPanel(webview, ctx, target, tab, compareWith);
     });
-    return new PlaygroundPanel(panel, ctx, target, tab, compareWith);
+    if (compareWith && p.compareTarget !== compareWith) void p.setCompareTarget(compareWith);
+    return p;
   }
 
   private constructor(
@@ -93,9 +82,11 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
   ) {
     const threads = inferenceSettings().threads;
     super(panel, playgroundContract, {
-      extensionUri: ctx.extensionUri,
-      log: ctx.log,
+      extensionUri: ctx.services.extensionUri,
+      log: ctx.services.log,
       title: `Playground: ${target.label}`,
+      key: target.uri.toString(),
+      restore: { uri: target.uri.toString(), tab },
       script: 'playground',
       iconPath: new vscode.ThemeIcon('beaker') as unknown as vscode.Uri,
       initial: {
@@ -107,19 +98,20 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
     });
     this.sessionOpts = { intraOpThreads: threads, graphOptimizationLevel: 'all', executionProvider: 'cpu' };
     this.compareTarget = compareWith;
-    PlaygroundPanel.panels.set(target.uri.toString(), this);
     this._register({
       dispose: () => {
         this.work?.abort();
-        if (PlaygroundPanel.panels.get(target.uri.toString()) === this) PlaygroundPanel.panels.delete(target.uri.toString());
-        if (this.session) void ctx.inference.get().then((h) => h.release(this.session!.id));
+        if (this.session) void this.inference.get().then((h) => h.release(this.session!.id));
       },
     });
   }
 
-  protected override post(message: PlaygroundToWebview): Thenable<boolean> {
-    this.eventEmitter.fire(message);
-    return super.post(message);
+  private get inference() {
+    return this.ctx.services.inference;
+  }
+
+  private get log() {
+    return this.ctx.services.log;
   }
 
   protected get handlers(): Handlers<PlaygroundToHost> {
@@ -152,7 +144,7 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
         await this.post({ type: 'serving', url });
       },
       copy: async ({ text }) => vscode.env.clipboard.writeText(text),
-      showLog: () => this.ctx.log.show(),
+      showLog: () => this.log.show(),
     };
   }
 
@@ -175,8 +167,8 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
       await fn(ac.signal);
     } catch (e) {
       const message = isUserError(e) ? e.message : describeError(e);
-      if (isUserError(e)) this.ctx.log.warn(`[playground] ${this.target.label} ${what}: ${describeError(e)}`);
-      else this.ctx.log.error(`[playground] ${this.target.label} ${what}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (isUserError(e)) this.log.warn(`[playground] ${this.target.label} ${what}: ${describeError(e)}`);
+      else this.log.error(`[playground] ${this.target.label} ${what}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       await this.post({ type: 'error', what, error: { message, ...(isUserError(e) && e.hint ? { hint: e.hint } : {}) } });
     } finally {
       this.work = undefined;
@@ -189,11 +181,11 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
    * returns the session already held, so the previous reference is always released: the panel holds exactly one.
    */
   private async acquire(options: SessionOptionsView, signal?: AbortSignal): Promise<SessionInfo> {
-    const next = await this.ctx.inference.load(this.target.uri, this.target.label, sessionOptions(options), signal);
+    const next = await this.inference.load(await this.ctx.services.models.source(this.target), sessionOptions(options), signal);
     const previous = this.session;
     this.session = next;
     this.sessionOpts = options;
-    if (previous) void this.ctx.inference.get().then((h) => h.release(previous.id));
+    if (previous) void this.inference.get().then((h) => h.release(previous.id));
     return next;
   }
 
@@ -205,8 +197,8 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
       const { shapes, guessed } = heavy.resolveShapes(session.inputs);
       const sources = Object.fromEntries(session.inputs.map((i) => [i.name, heavy.suggestedSource(i)]));
       // Only what ships with onnxruntime-node: CUDA and TensorRT need libraries installed apart.
-      const providers = (await (await this.ctx.inference.get()).availableProviders()).filter((p) => p.bundled).map((p) => p.name);
-      this.ctx.log.info(`[playground] ${this.target.label} loaded in ${session.loadMs.toFixed(1)} ms${session.reused ? ' (reused)' : ''}`);
+      const providers = (await (await this.inference.get()).availableProviders()).filter((p) => p.bundled).map((p) => p.name);
+      this.log.info(`[playground] ${this.target.label} loaded in ${session.loadMs.toFixed(1)} ms${session.reused ? ' (reused)' : ''}`);
       await this.post({
         type: 'session',
         inputs: session.inputs,
@@ -218,7 +210,7 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
         guessed: guessed.map((g) => ({ input: g.input, index: g.index, reason: g.reason })),
       });
     } catch (e) {
-      this.ctx.log.warn(`[playground] ${this.target.label}: ${describeError(e)}`);
+      this.log.warn(`[playground] ${this.target.label}: ${describeError(e)}`);
       await this.post({ type: 'sessionError', error: { message: isUserError(e) ? e.message : describeError(e), ...(isUserError(e) && e.hint ? { hint: e.hint } : {}) } });
     } finally {
       if (!this.work) await this.post({ type: 'idle' });
@@ -234,14 +226,14 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
   private async run(specs: Record<string, InputSpec>, options: SessionOptionsView, signal: AbortSignal): Promise<void> {
     const { heavy, session } = await this.ready(options);
     const { feeds, notes } = await heavy.feedsFromSpecs(session.inputs, specs, inferenceSettings().maxInputElements);
-    for (const n of notes) this.ctx.log.info(`[playground] ${n}`);
-    const host = await this.ctx.inference.get();
+    for (const n of notes) this.log.info(`[playground] ${n}`);
+    const host = await this.inference.get();
     const r = await host.run(session.id, feeds, { signal });
     const id = this.nextRun++;
     this.runs.set(id, r.outputs);
     for (const old of [...this.runs.keys()].filter((k) => k <= id - 20)) this.runs.delete(old);
     const nonFinite = Object.entries(r.nonFinite);
-    this.ctx.log.info(`[playground] ${this.target.label} run ${id}: ${r.ms.toFixed(2)} ms${nonFinite.length ? `; NaN/Inf in ${nonFinite.map(([n]) => n).join(', ')}` : ''}`);
+    this.log.info(`[playground] ${this.target.label} run ${id}: ${r.ms.toFixed(2)} ms${nonFinite.length ? `; NaN/Inf in ${nonFinite.map(([n]) => n).join(', ')}` : ''}`);
     await this.post({ type: 'run', run: heavy.runView(id, r.ms, session.inputs, specs, r.outputs) });
   }
 
@@ -271,10 +263,10 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
 
   private async benchmark(m: Extract<PlaygroundToHost, { type: 'benchmark' }>, signal: AbortSignal): Promise<void> {
     const { heavy, session } = await this.ready(m.options);
-    const host = await this.ctx.inference.get();
+    const host = await this.inference.get();
     const threads = m.threads.length ? m.threads : [m.options.intraOpThreads];
     const { feeds } = await heavy.feedsFromSpecs(session.inputs, m.inputs, inferenceSettings().maxInputElements);
-    const source = await this.ctx.inference.source(this.target.uri, this.target.label);
+    const source = await this.ctx.services.models.source(this.target);
     const sweep = await heavy.sweepThreads(host, source, feeds, threads, {
       sessionOptions: sessionOptions(m.options),
       warmup: m.warmup,
@@ -286,7 +278,7 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
       },
     });
     const results = sweep.map((e) => heavy.benchView(e.threads, e.result));
-    for (const e of sweep) this.ctx.log.info(`[playground] ${this.target.label} benchmark, ${e.threads || 'auto'} threads: p50 ${e.result.p50.toFixed(3)} ms, p90 ${e.result.p90.toFixed(3)} ms over ${e.result.runs} runs`);
+    for (const e of sweep) this.log.info(`[playground] ${this.target.label} benchmark, ${e.threads || 'auto'} threads: p50 ${e.result.p50.toFixed(3)} ms, p90 ${e.result.p90.toFixed(3)} ms over ${e.result.runs} runs`);
     this.bench = results;
     await this.post({ type: 'benchmark', results });
   }
@@ -307,33 +299,25 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
     const target = this.compareTarget;
     if (!target) throw new UserError('there is no model to compare with.', 'Choose one with "Choose…" first.');
     const { heavy, session } = await this.ready(options);
-    const other = await this.ctx.inference.load(target.uri, target.label, sessionOptions(options), signal);
+    const other = await this.inference.load(await this.ctx.services.models.source(target), sessionOptions(options), signal);
     try {
       const { feeds } = await heavy.feedsFromSpecs(session.inputs, specs, inferenceSettings().maxInputElements);
       // B may name or shape its inputs otherwise (a version that changed its interface): what matches is shared,
       // the rest is made the way the Playground would (zeros for a state, 16000 for a sample rate …).
       const feedsB = await heavy.feedsFor(other.inputs, feeds, inferenceSettings().maxInputElements);
-      const report = await heavy.compareSessions(await this.ctx.inference.get(), session.id, other.id, feeds, { signal, tolerances, feedsB });
-      this.ctx.log.info(`[playground] ${this.target.label} vs ${target.label}: ${report.verdict.pass ? 'within tolerance' : report.verdict.reasons.join('; ')}`);
+      const report = await heavy.compareSessions(await this.inference.get(), session.id, other.id, feeds, { signal, tolerances, feedsB });
+      this.log.info(`[playground] ${this.target.label} vs ${target.label}: ${report.verdict.pass ? 'within tolerance' : report.verdict.reasons.join('; ')}`);
       await this.post({ type: 'compare', result: heavy.compareView(this.target.label, target.label, report) });
     } finally {
-      void (await this.ctx.inference.get()).release(other.id);
+      void (await this.inference.get()).release(other.id);
     }
   }
 
   private async remote(url: string, model: string, specs: Record<string, InputSpec>, options: SessionOptionsView, signal: AbortSignal): Promise<void> {
     const { heavy, session } = await this.ready(options);
     const { feeds } = await heavy.feedsFromSpecs(session.inputs, specs, inferenceSettings().maxInputElements);
-    const local = await (await this.ctx.inference.get()).run(session.id, feeds, { signal });
-    const remote = await heavy.inferRemote(url, model, feeds, { signal });
-    const report = heavy.compareOutputs(local.outputs, remote.outputs, heavy.DEFAULT_TOLERANCES);
-    const full = {
-      ...report,
-      tolerances: heavy.DEFAULT_TOLERANCES,
-      latency: { a: local.ms, b: remote.ms, ratio: remote.ms / local.ms, runs: 1 },
-      verdict: heavy.verdict(report, { a: 'the local run', b: "the endpoint's answer" }),
-    };
-    this.ctx.log.info(`[playground] ${this.target.label} vs ${url}: ${full.verdict.pass ? 'same answers' : full.verdict.reasons.join('; ')}`);
+    const full = await heavy.checkEndpoint(await this.inference.get(), session.id, feeds, url, model, { signal });
+    this.log.info(`[playground] ${this.target.label} vs ${url}: ${full.verdict.pass ? 'same answers' : full.verdict.reasons.join('; ')}`);
     await this.post({ type: 'remote', url, result: heavy.compareView(`local ${this.target.label}`, `${url} (${model})`, full) });
   }
 }

@@ -1,26 +1,24 @@
-import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import readline from 'node:readline';
 import * as vscode from 'vscode';
-import { UserError } from '../../core/errors';
+import { UserError, describeError, isCancelled, isUserError } from '../../core/errors';
 import type { QuantizeReport } from '../../core/quantize/quantize';
 import { decisionGroups } from '../../core/quantize/report';
 import { writeAtomic } from '../../core/util/files';
-import type { Handlers } from '../../shared/contract';
-import { quantizeContract, type QuantizeOptionsView, type QuantizeToHost, type QuantizeToWebview, type ReportView } from '../../shared/protocol/quantize';
-import { spawnCli } from '../cli';
-import type { ModelTarget } from '../onnx/modelUri';
-import { gitUriParts } from '../registry/gitContent';
-import type { RegistryService } from '../registry/registryService';
-import { ContractPanel, webviewOptions } from '../webview/panel';
+import { quantizeArgs } from '../../shared/cli/quantize';
+import type { Handlers, RequestHandlers } from '../../shared/contract';
+import {
+  quantizeContract,
+  type QuantizeOptionsView,
+  type QuantizeToHost,
+  type ReportView,
+  type quantizeRequests,
+} from '../../shared/protocol/quantize';
+import { cliModelArgs, type ModelTarget } from '../modelTarget';
+import { ContractPanel, webviewOptions } from '../panel';
+import type { Services } from '../services';
+import { quantizeSettings } from '../settings';
 
-export interface QuantizeContext {
-  extensionUri: vscode.Uri;
-  log: vscode.LogOutputChannel;
-  registries: RegistryService;
-}
-
-/** Where the model comes from, as the CLI takes it: a file, or a registry reference read from git. */
+/** Where the model comes from: its CLI arguments, the file the result is written beside, and its registry. */
 interface SourceSpec {
   args: string[];
   /** The working-tree file the output is written beside. */
@@ -31,11 +29,6 @@ interface SourceSpec {
   registryName?: string;
   ref?: string;
   commit?: string;
-}
-
-export function quantizeSettings(): { minCosine: number; minTop1: number; maxLatencyRatio: number | null } {
-  const c = vscode.workspace.getConfiguration('modelyard.quantize');
-  return { minCosine: c.get('minCosine', 0.99), minTop1: c.get('minTop1', 0.99), maxLatencyRatio: c.get<number | null>('maxLatencyRatio', null) };
 }
 
 /** The report as the webview shows it: decisions grouped, numbers that JSON can carry. */
@@ -94,41 +87,34 @@ export function reportView(r: QuantizeReport): ReportView {
  * temporary file and renames it only when done, so a cancelled run leaves nothing behind.
  */
 export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
-  private static readonly panels = new Map<string, QuantizePanel>();
-  private child: ChildProcess | undefined;
+  private running_: vscode.CancellationTokenSource | undefined;
+  private progress: { message: string; fraction?: number } | undefined;
   private report: QuantizeReport | undefined;
-  private readonly eventEmitter = this._register(new vscode.EventEmitter<QuantizeToWebview>());
-  /** Every message sent to the webview: the integration suite follows the panel through it. */
-  readonly onDidPost = this.eventEmitter.event;
 
   static get all(): QuantizePanel[] {
-    return [...QuantizePanel.panels.values()];
+    return ContractPanel.openPanels<QuantizePanel>(quantizeContract.viewType);
   }
 
-  static async show(ctx: QuantizeContext, target: ModelTarget): Promise<QuantizePanel> {
-    const key = target.uri.toString();
-    const open = QuantizePanel.panels.get(key);
-    if (open) {
+  static async show(services: Services, target: ModelTarget, panel?: vscode.WebviewPanel): Promise<QuantizePanel> {
+    const open = QuantizePanel.all.find((p) => p.target.uri.toString() === target.uri.toString());
+    if (open && !panel) {
       open.panel.reveal();
       return open;
     }
-    const source = await sourceOf(ctx.registries, target);
+    const source = sourceOf(target);
     const tests = await vscode.workspace.findFiles('**/*.modeltest.json', '**/node_modules/**', 64);
-    const panel = vscode.window.createWebviewPanel(quantizeContract.viewType, `Quantize: ${target.label}`, vscode.ViewColumn.Active, {
-      ...webviewOptions(ctx.extensionUri),
-      retainContextWhenHidden: true,
-    });
     let next: string | undefined;
     if (source.root && source.registryName) {
       const { suggestVersion } = await import('../../core/registry/write');
-      next = suggestVersion(await ctx.registries.registry(source.root), source.registryName);
+      next = suggestVersion(await services.registries.registry(source.root), source.registryName);
     }
-    return new QuantizePanel(panel, ctx, target, source, tests.map((u) => u.fsPath).sort(), next);
+    const webviewPanel = panel ?? vscode.window.createWebviewPanel(quantizeContract.viewType, `Quantize: ${target.label}`, vscode.ViewColumn.Active, webviewOptions(services.extensionUri));
+    return new QuantizePanel(webviewPanel, services, target, source, tests.map((u) => u.fsPath).sort(), next);
   }
 
   private constructor(
     panel: vscode.WebviewPanel,
-    private readonly ctx: QuantizeContext,
+    private readonly services: Services,
     readonly target: ModelTarget,
     private readonly source: SourceSpec,
     testFiles: string[],
@@ -137,11 +123,13 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
     const s = quantizeSettings();
     const stem = (source.registryName ?? path.basename(source.file).replace(/\.onnx$/i, '')).replace(/^.*:/, '').replace(/[^\w-]+/g, '-');
     super(panel, quantizeContract, {
-      extensionUri: ctx.extensionUri,
-      log: ctx.log,
+      extensionUri: services.extensionUri,
+      log: services.log,
       title: `Quantize: ${target.label}`,
       script: 'quantize',
       iconPath: new vscode.ThemeIcon('zap') as unknown as vscode.Uri,
+      key: target.uri.toString(),
+      restore: { uri: target.uri.toString() },
       initial: {
         model: { label: target.label, uri: target.uri.toString(), detail: target.detail },
         ...(source.root ? { registry: { suggestedName: stem, ...(nextVersion && source.registryName ? { versionOf: { name: source.registryName, next: nextVersion } } : {}) } } : {}),
@@ -149,9 +137,7 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
         testFiles,
       },
     });
-    QuantizePanel.panels.set(target.uri.toString(), this);
-    this._register({ dispose: () => QuantizePanel.panels.delete(target.uri.toString()) });
-    this._register({ dispose: () => this.child?.kill('SIGTERM') });
+    this._register({ dispose: () => this.running_?.cancel() });
   }
 
   /** The last report, once a run finished. */
@@ -160,29 +146,20 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
   }
 
   get running(): boolean {
-    return !!this.child;
-  }
-
-  protected override post(message: QuantizeToWebview): Thenable<boolean> {
-    this.eventEmitter.fire(message);
-    return super.post(message);
+    return !!this.running_;
   }
 
   protected get handlers(): Handlers<QuantizeToHost> {
     return {
-      ready: () => undefined,
-      pickCalibration: async (m) => {
-        const picked =
-          m.kind === 'folder'
-            ? await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: 'Calibration data: a folder of .npy, .json, image or .wav files' })
-            : await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Model tests': ['json'] }, title: 'Calibration data: a .modeltest.json file' });
-        if (picked?.[0]) await this.post({ type: 'calibration', path: picked[0].fsPath });
+      // A webview shown again starts afresh from its saved state: a run still under way shows its progress again.
+      ready: async () => {
+        if (this.running_ && this.progress) await this.post({ type: 'progress', ...this.progress });
       },
       start: async (m) => {
         await this.start(m.options);
       },
       cancel: () => {
-        this.child?.kill('SIGTERM');
+        this.running_?.cancel();
       },
       register: async (m) => {
         await this.register(m.name, m.as);
@@ -201,100 +178,81 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
     };
   }
 
-  /** Runs the quantization; resolves when it ended (report, error or cancel). */
-  start(o: QuantizeOptionsView): Thenable<void> {
-    if (this.child) return Promise.resolve();
-    const s = quantizeSettings();
-    const args = [
-      ...this.source.args,
-      '--mode',
-      o.mode,
-      '--json',
-      '--progress',
-      'json',
-      '--min-cosine',
-      String(s.minCosine),
-      '--min-top1',
-      String(s.minTop1),
-      ...(s.maxLatencyRatio !== null ? ['--max-latency-ratio', String(s.maxLatencyRatio)] : []),
-      o.perChannel ? '--per-channel' : '--per-tensor',
-      ...(o.exclude.trim() ? ['--exclude', o.exclude.replace(/\s+/g, '')] : []),
-      '--block-size',
-      String(o.blockSize),
-      ...(o.symmetric ? [] : ['--asymmetric']),
-      '--method',
-      o.method,
-      ...(o.sensitivity ? [] : ['--no-sensitivity']),
-      ...(o.keepIoTypes ? [] : ['--keep-io-types', 'false']),
-      ...(o.calibration.trim() ? ['--calibration', o.calibration.trim()] : []),
-    ];
-    this.ctx.log.info(`[quantize] ${this.target.label}: modelyard quantize ${args.join(' ')}`);
-    this.report = undefined;
-    const child = spawnCli(this.ctx.extensionUri, ['quantize', ...args], { cwd: this.source.root ?? path.dirname(this.source.file) });
-    this.child = child;
-    let stdout = '';
-    let error: { message: string; hint?: string; cancelled?: boolean } | undefined;
-    const plain: string[] = [];
-    child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    let report: (p: { message: string; fraction?: number }) => void = () => undefined;
-    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-      let ev: { event?: string; message?: string; hint?: string; fraction?: number; cancelled?: boolean };
-      try {
-        ev = JSON.parse(line) as typeof ev;
-      } catch {
-        plain.push(line);
-        this.ctx.log.info(`[quantize] ${line}`);
-        return;
-      }
-      if (ev.event === 'progress' && typeof ev.message === 'string') {
-        void this.post({ type: 'progress', message: ev.message, ...(typeof ev.fraction === 'number' ? { fraction: ev.fraction } : {}) });
-        report({ message: ev.message, ...(typeof ev.fraction === 'number' ? { fraction: ev.fraction } : {}) });
-      } else if (ev.event === 'error' && typeof ev.message === 'string') {
-        error = { message: ev.message, ...(ev.hint ? { hint: ev.hint } : {}), cancelled: !!ev.cancelled };
-      }
-    });
-    return vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Quantizing ${this.target.label}`, cancellable: true },
-      (progress, token) =>
-        new Promise<void>((resolve) => {
-          let last = 0;
-          report = (p) => {
-            const pct = p.fraction !== undefined ? Math.round(p.fraction * 100) : undefined;
-            progress.report({ message: p.message, ...(pct !== undefined && pct > last ? { increment: pct - last } : {}) });
-            if (pct !== undefined) last = Math.max(last, pct);
-          };
-          token.onCancellationRequested(() => child.kill('SIGTERM'));
-          child.on('error', (e) => {
-            error = { message: `the quantizer could not start: ${e.message}` };
-          });
-          child.on('close', (code) => {
-            this.child = undefined;
-            void this.finish(code, stdout, error, plain).finally(resolve);
-          });
-        }),
-    );
+  protected override get requestHandlers(): RequestHandlers<typeof quantizeRequests> {
+    return {
+      pickCalibration: async ({ kind }) => {
+        const picked =
+          kind === 'folder'
+            ? await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: 'Calibration data: a folder of .npy, .json, image or .wav files' })
+            : await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'Model tests': ['json'] }, title: 'Calibration data: a .modeltest.json file' });
+        return picked?.[0]?.fsPath ?? null;
+      },
+    };
   }
 
-  private async finish(code: number | null, stdout: string, error: { message: string; hint?: string; cancelled?: boolean } | undefined, plain: string[]): Promise<void> {
-    if (code === 130 || error?.cancelled || (code === null && !error)) {
-      await this.post({ type: 'cancelled' });
-      return;
-    }
-    if ((code === 0 || code === 1) && stdout.trim()) {
-      try {
-        this.report = JSON.parse(stdout) as QuantizeReport;
-      } catch {
-        this.report = undefined;
-      }
-      if (this.report) {
-        await this.post({ type: 'report', report: reportView(this.report) });
+  /** The CLI arguments of a run with the panel's options and the settings' gate. */
+  private args(o: QuantizeOptionsView): string[] {
+    const s = quantizeSettings();
+    const [model, ...repo] = this.source.args;
+    return quantizeArgs({
+      model: model!,
+      ...(repo[0] === '--repo' && repo[1] ? { repo: repo[1] } : {}),
+      mode: o.mode,
+      json: true,
+      minCosine: s.minCosine,
+      minTop1: s.minTop1,
+      ...(s.maxLatencyRatio !== null ? { maxLatencyRatio: s.maxLatencyRatio } : {}),
+      perChannel: o.perChannel,
+      exclude: o.exclude.split(',').map((e) => e.trim()).filter(Boolean),
+      blockSize: o.blockSize,
+      ...(o.symmetric ? {} : { symmetric: false }),
+      method: o.method,
+      ...(o.sensitivity ? {} : { sensitivity: false }),
+      ...(o.keepIoTypes ? {} : { keepIoTypes: false }),
+      ...(o.calibration.trim() ? { calibration: o.calibration.trim() } : {}),
+    });
+  }
+
+  /** Runs the quantization; resolves when it ended (report, error or cancel). */
+  async start(o: QuantizeOptionsView): Promise<void> {
+    if (this.running_) return;
+    const args = this.args(o);
+    this.report = undefined;
+    const cts = new vscode.CancellationTokenSource();
+    this.running_ = cts;
+    try {
+      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Quantizing ${this.target.label}`, cancellable: true }, (progress, token) => {
+        token.onCancellationRequested(() => cts.cancel());
+        let last = 0;
+        return this.services.cli.run(['quantize', ...args], {
+          cwd: this.source.root ?? path.dirname(this.source.file),
+          token: cts.token,
+          okCodes: [0, 1],
+          onEvent: (e) => {
+            if (e.event !== 'progress') return;
+            this.progress = { message: e.message, ...(e.fraction !== undefined ? { fraction: e.fraction } : {}) };
+            void this.post({ type: 'progress', ...this.progress });
+            const pct = e.fraction !== undefined ? Math.round(e.fraction * 100) : undefined;
+            progress.report({ message: e.message, ...(pct !== undefined && pct > last ? { increment: pct - last } : {}) });
+            if (pct !== undefined) last = Math.max(last, pct);
+          },
+        });
+      });
+      this.report = JSON.parse(r.stdout) as QuantizeReport;
+      await this.post({ type: 'report', report: reportView(this.report) });
+    } catch (e) {
+      if (isCancelled(e)) {
+        await this.post({ type: 'cancelled' });
         return;
       }
+      if (isUserError(e)) this.services.log.warn(`[quantize] ${this.target.label}: ${e.message}`);
+      else this.services.log.error(`[quantize] ${this.target.label}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      await this.post({ type: 'error', message: isUserError(e) ? e.message : describeError(e), ...(isUserError(e) && e.hint ? { hint: e.hint } : { hint: 'See the Modelyard log.' }) });
+    } finally {
+      cts.dispose();
+      this.running_ = undefined;
+      this.progress = undefined;
     }
-    const fallback = plain.filter((l) => l.startsWith('modelyard:')).map((l) => l.replace(/^modelyard:\s*/, '')).pop();
-    const e = error ?? { message: fallback ?? `the quantizer stopped unexpectedly (exit ${code}).`, hint: 'See the Modelyard output channel.' };
-    this.ctx.log.warn(`[quantize] ${this.target.label}: ${e.message}`);
-    await this.post({ type: 'error', message: e.message, ...(e.hint ? { hint: e.hint } : {}) });
   }
 
   /** Registers the last result as a new artifact, with its lineage in the tag message. */
@@ -309,37 +267,29 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
         as === 'version'
           ? await registerQuantizedVersion(this.source.root, report, { name: this.source.registryName ?? '', version: name, ...lineage })
           : await registerQuantized(this.source.root, report, { name, ...(this.source.registryName ? { sourceName: this.source.registryName } : {}), ...lineage });
-      this.ctx.registries.invalidate(this.source.root);
+      this.services.registries.invalidate(this.source.root);
       await this.post({ type: 'registered', name: r.name, version: r.version, tag: r.tag });
       void vscode.window.showInformationMessage(`Registered ${r.name}@${r.version} (${report.mode}), with its lineage from ${this.source.ref ?? this.target.label}.`);
       return r;
     } catch (e) {
-      const u = e instanceof UserError ? e : new UserError(String(e));
-      await this.post({ type: 'error', message: u.message, ...(u.hint ? { hint: u.hint } : {}) });
-      throw u;
+      // Shown in the panel too; the error itself goes on as it is (an internal one keeps its stack for the log).
+      await this.post({ type: 'error', message: isUserError(e) ? e.message : describeError(e), ...(isUserError(e) && e.hint ? { hint: e.hint } : {}) });
+      throw e;
     }
   }
 }
 
 /** The CLI arguments for a target: a file path, or "name@version --repo ROOT" for a registered version. */
-async function sourceOf(registries: RegistryService, target: ModelTarget): Promise<SourceSpec> {
-  const git = gitUriParts(target.uri);
-  if (git) {
-    const reg = await registries.registry(git.root);
-    const model = reg.models.find((m) => m.entry?.path === git.path);
-    const ref = git.label;
-    if (!model || !ref || !/@v\d/.test(ref)) {
+function sourceOf(target: ModelTarget): SourceSpec {
+  const entry = target.model?.entry;
+  if (target.uri.scheme !== 'file') {
+    if (!target.root || !target.model || !entry || !target.version?.registered) {
       throw new UserError(`${target.label} is a commit, not a registered version.`, 'Quantize a registered version from the Models view, or the working file.');
     }
-    return { args: [ref, '--repo', git.root], file: path.join(git.root, git.path), root: git.root, registryName: model.name, ref, commit: git.commit };
+    const ref = `${target.model.name}@${target.version.version}`;
+    return { args: cliModelArgs(target), file: path.join(target.root, entry.path), root: target.root, registryName: target.model.name, ref, ...(target.commit ? { commit: target.commit } : {}) };
   }
-  if (target.uri.scheme !== 'file') throw new UserError(`${target.label} is not a file on this machine.`, 'Open the model from a local folder.');
   const file = target.uri.fsPath;
-  const root = (await registries.repositories()).find((r) => file.startsWith(r + path.sep));
-  let registryName: string | undefined;
-  if (root) {
-    const rel = path.relative(root, file).split(path.sep).join('/');
-    registryName = (await registries.registry(root)).models.find((m) => m.entry?.path === rel)?.name;
-  }
-  return { args: [file], file, ...(root ? { root } : {}), ...(registryName ? { registryName, ref: `${registryName} (working tree)` } : {}) };
+  const registryName = target.model?.name;
+  return { args: [file], file, ...(target.root ? { root: target.root } : {}), ...(registryName ? { registryName, ref: `${registryName} (working tree)` } : {}) };
 }

@@ -7,7 +7,7 @@ import { loadRegistry, type Registry } from '../../core/registry/registry';
 import { run } from '../../core/util/proc';
 import { validate, type Handlers } from '../../shared/contract';
 import { historyContract, historyPersisted, type HistoryTarget, type HistoryToHost } from '../../shared/protocol/history';
-import { ContractPanel, webviewOptions, type PanelOptions } from '../webview/panel';
+import { ContractPanel, showUnrestorable, webviewOptions, type PanelOptions } from '../panel';
 
 export interface HistoryContext {
   extensionUri: vscode.Uri;
@@ -28,7 +28,6 @@ function keyOf(t: HistoryTarget): string {
  * One panel per repository and model; showing it again reveals it.
  */
 export class HistoryPanel extends ContractPanel<typeof historyContract> {
-  private static readonly panels = new Map<string, HistoryPanel>();
 
   /** The history last sent to the webview; undefined until the webview said ready and the registry was read. */
   view: HistoryView | undefined;
@@ -42,11 +41,11 @@ export class HistoryPanel extends ContractPanel<typeof historyContract> {
 
   /** The open panel for this repository and model, if any. */
   static get(target: HistoryTarget): HistoryPanel | undefined {
-    return HistoryPanel.panels.get(keyOf(target));
+    return HistoryPanel.all().find((p) => keyOf(p.target) === keyOf(target));
   }
 
   static all(): HistoryPanel[] {
-    return [...HistoryPanel.panels.values()];
+    return ContractPanel.openPanels<HistoryPanel>(historyContract.viewType);
   }
 
   /** Reloads every open panel of a repository (all of them when no root is given): call it when tags change. */
@@ -56,18 +55,10 @@ export class HistoryPanel extends ContractPanel<typeof historyContract> {
   }
 
   static show(ctx: HistoryContext, target: { root: string; model: string; include?: string }): HistoryPanel {
-    const existing = HistoryPanel.get(target);
-    if (existing) {
-      existing.panel.reveal();
-      return existing;
-    }
-    const panel = vscode.window.createWebviewPanel(
-      historyContract.viewType,
-      titleOf(target.model),
-      vscode.ViewColumn.Active,
-      webviewOptions(ctx.extensionUri),
-    );
-    return new HistoryPanel(panel, ctx, target);
+    return ContractPanel.revealOrCreate(historyContract.viewType, keyOf(target), () => {
+      const panel = vscode.window.createWebviewPanel(historyContract.viewType, titleOf(target.model), vscode.ViewColumn.Active, webviewOptions(ctx.extensionUri));
+      return new HistoryPanel(panel, ctx, target);
+    });
   }
 
   /**
@@ -79,7 +70,7 @@ export class HistoryPanel extends ContractPanel<typeof historyContract> {
     const v = validate(historyPersisted, state);
     if (!v.ok) {
       ctx.log.warn(`[${historyContract.viewType}] a History panel's saved state cannot be read (${v.error})`);
-      showUnrestorable(panel);
+      showUnrestorable(panel, 'History', "open the model's history again from the Models view");
       return undefined;
     }
     const target = v.value.data.target;
@@ -104,15 +95,9 @@ export class HistoryPanel extends ContractPanel<typeof historyContract> {
       script: 'history',
       initial: { target },
       iconPath: vscode.Uri.joinPath(ctx.extensionUri, 'media', 'modelyard.svg'),
+      key: keyOf(target),
     };
     super(panel, historyContract, options);
-    const key = keyOf(target);
-    HistoryPanel.panels.set(key, this);
-    this._register({
-      dispose: () => {
-        if (HistoryPanel.panels.get(key) === this) HistoryPanel.panels.delete(key);
-      },
-    });
   }
 
   protected get handlers(): Handlers<HistoryToHost> {
@@ -215,17 +200,6 @@ export class HistoryPanel extends ContractPanel<typeof historyContract> {
 }
 
 /** A static page, without scripts, for a panel that cannot be restored. */
-function showUnrestorable(panel: vscode.WebviewPanel): void {
-  panel.title = 'History';
-  panel.webview.html = `<!DOCTYPE html>
-<html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'">
-<title>History</title></head>
-<body style="font-family: var(--vscode-font-family); color: var(--vscode-foreground); padding: 12px 24px">
-<p id="unrestorable"><strong>This History panel could not be restored after the reload.</strong></p>
-<p>Close it, and open the model's history again from the Models view.</p>
-</body></html>`;
-}
-
 function titleOf(model: string): string {
   return `History: ${model}`;
 }

@@ -1,16 +1,17 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { UserError, describeError } from '../../core/errors';
-import type { Model } from '../../core/registry/registry';
 import { sortedVersions, type VersionState } from '../../core/registry/state';
 import { isValidName } from '../../core/registry/tags';
 import { isVersion } from '../../core/registry/semver';
 import { assign, deprecate, deregister, pushProgress, register, suggestVersion, unassign, type WriteResult } from '../../core/registry/write';
 import { run } from '../../core/util/proc';
-import { registerCommand } from '../commands';
+import { registerCommand, registerModelCommand } from '../commands';
+import type { RegistryTarget } from '../modelTarget';
+import type { Services } from '../services';
+import { setting } from '../settings';
 import { gitUri } from './gitContent';
 import type { Node } from './modelsTree';
-import type { RegistryService } from './registryService';
 
 export interface RegistryCommandOptions {
   version?: string;
@@ -24,31 +25,11 @@ export interface RegistryCommandOptions {
   remote?: string;
 }
 
-type Target = { root: string; model: Model; version?: VersionState; commit?: string };
+type Target = RegistryTarget;
 
 /** The registry's commands: every one works from a tree node, and from the palette by asking for the model. */
-export function registerRegistryCommands(registries: RegistryService, log: vscode.LogOutputChannel): vscode.Disposable[] {
-  /** The model (and version) a command is about: the tree node it was run on, or one the user picks. */
-  async function target(node: Node | undefined, what: string): Promise<Target | undefined> {
-    if (node && 'model' in node) {
-      const t: Target = { root: node.root, model: node.model };
-      if (node.kind === 'version') t.version = node.version;
-      if (node.kind === 'commit') t.commit = node.commit.commit;
-      return t;
-    }
-    const roots = await registries.repositories();
-    if (!roots.length) throw new UserError('no git repository is open.', 'Open a folder with a git repository, or run "Modelyard: Initialize Repository".');
-    const items: (vscode.QuickPickItem & { root: string; model: Model })[] = [];
-    for (const root of roots) {
-      for (const model of (await registries.registry(root)).models) {
-        items.push({ label: model.name, description: model.state?.latest?.version ?? 'unregistered', detail: roots.length > 1 ? root : model.entry?.path, root, model });
-      }
-    }
-    if (!items.length) throw new UserError('there are no models in the workspace.', 'Add an .onnx file, or declare artifacts in dvc.yaml.');
-    const pick = await vscode.window.showQuickPick(items, { title: what, placeHolder: 'Which model?', matchOnDetail: true });
-    return pick && { root: pick.root, model: pick.model };
-  }
-
+export function registerRegistryCommands(services: Services): vscode.Disposable[] {
+  const { registries, log } = services;
   async function pickVersion(t: Target, title: string, filter: (v: VersionState) => boolean): Promise<VersionState | undefined> {
     if (t.version) return t.version;
     const versions = t.model.state ? sortedVersions(t.model.state).filter(filter) : [];
@@ -77,16 +58,14 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
   async function stageChoices(t: Target): Promise<string[]> {
     const reg = await registries.registry(t.root);
     if (reg.config.stages.length) return reg.config.stages;
-    const order = vscode.workspace.getConfiguration('modelyard.registry').get<string[]>('stages', ['dev', 'staging', 'prod']);
+    const order = setting('registry.stages');
     const used = new Set<string>();
     for (const m of reg.models) for (const s of m.state?.stages.keys() ?? []) used.add(s);
     return [...new Set([...order, ...used])];
   }
 
   return [
-    registerCommand('modelyard.version.register', log, async (node?: Node, opts: RegistryCommandOptions = {}) => {
-      const t = await target(node, 'Register Version');
-      if (!t) return;
+    registerModelCommand('modelyard.version.register', services, { model: 'registry', pickTitle: 'Register Version' }, async (t, opts: RegistryCommandOptions = {}) => {
       let ref = t.commit ?? 'HEAD';
       if (!t.commit && t.model.entry) {
         const st = await run('git', ['status', '--porcelain', '--', t.model.entry.path], { cwd: t.root, log });
@@ -137,9 +116,7 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
       return r;
     }),
 
-    registerCommand('modelyard.stage.assign', log, async (node?: Node, opts: RegistryCommandOptions = {}) => {
-      const t = await target(node, 'Assign Stage');
-      if (!t) return;
+    registerModelCommand('modelyard.stage.assign', services, { model: 'registry', pickTitle: 'Assign Stage' }, async (t, opts: RegistryCommandOptions = {}) => {
       // Called with a stage (a script, a test): the latest version, as the CLI does. From the UI: ask which.
       const v = (opts.stage && !t.version ? t.model.state?.latest : undefined) ?? (await pickVersion(t, `Assign a stage to a version of ${t.model.name}`, (x) => x.active && x.registered));
       if (!v) return;
@@ -169,9 +146,7 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
       return write(`Assigning ${s}`, t.root, () => assign(t.root, t.model.name, s, { log, ...(v.registered ? { version: v.version } : { ref: v.commit }), ...(why ? { message: why } : {}) }));
     }),
 
-    registerCommand('modelyard.stage.unassign', log, async (node?: Node, opts: RegistryCommandOptions = {}) => {
-      const t = await target(node, 'Unassign Stage');
-      if (!t) return;
+    registerModelCommand('modelyard.stage.unassign', services, { model: 'registry', pickTitle: 'Unassign Stage' }, async (t, opts: RegistryCommandOptions = {}) => {
       const staged = [...(t.model.state?.stages ?? [])].filter(([, v]) => !t.version || v === t.version);
       if (!staged.length) throw new UserError(`${t.model.name}${t.version ? `@${t.version.version}` : ''} is in no stage.`);
       const stage =
@@ -183,9 +158,7 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
       return write(`Unassigning ${stage}`, t.root, () => unassign(t.root, t.model.name, stage, { log, ...(why ? { message: why } : {}) }));
     }),
 
-    registerCommand('modelyard.version.deregister', log, async (node?: Node, opts: RegistryCommandOptions = {}) => {
-      const t = await target(node, 'Deregister Version');
-      if (!t) return;
+    registerModelCommand('modelyard.version.deregister', services, { model: 'registry', pickTitle: 'Deregister Version' }, async (t, opts: RegistryCommandOptions = {}) => {
       const v = await pickVersion(t, `Deregister a version of ${t.model.name}`, (x) => x.active && x.registered);
       if (!v) return;
       if (!opts.confirm) {
@@ -201,9 +174,7 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
       return write(`Deregistering ${v.version}`, t.root, () => deregister(t.root, t.model.name, v.version, { log, ...(why ? { message: why } : {}) }));
     }),
 
-    registerCommand('modelyard.model.deprecate', log, async (node?: Node, opts: RegistryCommandOptions = {}) => {
-      const t = await target(node, 'Deprecate Model');
-      if (!t) return;
+    registerModelCommand('modelyard.model.deprecate', services, { model: 'registry', pickTitle: 'Deprecate Model' }, async (t, opts: RegistryCommandOptions = {}) => {
       if (!opts.confirm) {
         const ok = await vscode.window.showWarningMessage(`Deprecate ${t.model.name}?`, { modal: true, detail: 'It adds a deprecation tag. Registering a new version later brings the model back.' }, 'Deprecate');
         if (ok !== 'Deprecate') return;
@@ -213,9 +184,7 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
       return write(`Deprecating ${t.model.name}`, t.root, () => deprecate(t.root, t.model.name, { log, ...(why ? { message: why } : {}) }));
     }),
 
-    registerCommand('modelyard.version.open', log, async (node?: Node) => {
-      const t = await target(node, 'Open at Version');
-      if (!t) return;
+    registerModelCommand('modelyard.version.open', services, { model: 'registry', pickTitle: 'Open at Version' }, async (t) => {
       if (!t.model.entry) throw new UserError(`${t.model.name} has no file path.`, 'Declare its path in dvc.yaml.');
       const commit = t.commit ?? (await pickVersion(t, `Open ${t.model.name} at…`, () => true))?.commit;
       if (!commit) return;
@@ -225,9 +194,7 @@ export function registerRegistryCommands(registries: RegistryService, log: vscod
       return uri;
     }),
 
-    registerCommand('modelyard.version.copyTag', log, async (node?: Node) => {
-      const t = await target(node, 'Copy Tag');
-      if (!t) return;
+    registerModelCommand('modelyard.version.copyTag', services, { model: 'registry', pickTitle: 'Copy Tag' }, async (t) => {
       const v = await pickVersion(t, 'Copy the tag of…', () => true);
       const tag = v?.events.find((e) => e.action === 'register')?.tag ?? v?.events.at(-1)?.tag;
       if (!tag) return;

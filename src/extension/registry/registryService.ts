@@ -4,6 +4,7 @@ import { findRepositories } from '../../core/git/repos';
 import { loadRegistry, type Registry } from '../../core/registry/registry';
 import { run } from '../../core/util/proc';
 import { Disposable } from '../disposable';
+import { affects, setting } from '../settings';
 
 interface RepoEntry {
   root: string;
@@ -32,7 +33,7 @@ export class RegistryService extends Disposable {
     );
     this._register(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('modelyard.models')) this.invalidate();
+        if (affects(e, 'models')) this.invalidate();
       }),
     );
     // A new repository (git init, a clone) appears as a .git folder.
@@ -89,7 +90,7 @@ export class RegistryService extends Disposable {
       void this.watch(entry);
     }
     if (!entry.registry) {
-      const include = vscode.workspace.getConfiguration('modelyard.models', vscode.Uri.file(root)).get<string>('include', '**/*.onnx');
+      const include = setting('models.include', vscode.Uri.file(root));
       const t0 = performance.now();
       const e = entry;
       entry.registry = loadRegistry(root, { include, log: this.log }).then((reg) => {
@@ -131,7 +132,7 @@ export class RegistryService extends Disposable {
     const gitDir = r.stdout.trim();
     const onChange = () => this.invalidate(entry.root);
     const refs = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(gitDir), '{HEAD,packed-refs,refs/tags/**,refs/heads/**}'));
-    const include = vscode.workspace.getConfiguration('modelyard.models', vscode.Uri.file(entry.root)).get<string>('include', '**/*.onnx');
+    const include = setting('models.include', vscode.Uri.file(entry.root));
     const files = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(entry.root), `{${include},**/dvc.yaml,artifacts.yaml,.gto}`));
     for (const w of [refs, files]) {
       entry.watchers.push(w, w.onDidCreate(onChange), w.onDidChange(onChange), w.onDidDelete(onChange));

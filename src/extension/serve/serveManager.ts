@@ -1,22 +1,16 @@
-import type { ChildProcess } from 'node:child_process';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import readline from 'node:readline';
 import * as vscode from 'vscode';
-import { UserError } from '../../core/errors';
-import { spawnCli } from '../cli';
+import { UserError, describeError, isUserError } from '../../core/errors';
+import type { Cli, CliProcess } from '../cli';
 import { Disposable } from '../disposable';
-import type { ModelTarget } from '../onnx/modelUri';
+import { cliModelArgs, type ModelTarget } from '../modelTarget';
+import { setting } from '../settings';
 
 interface Server {
   target: ModelTarget;
   name: string;
   url: string;
-  child: ChildProcess;
+  process: CliProcess;
   served: number;
-  /** A version from git is served from a temporary copy, removed when the server stops. */
-  tempDir?: string;
 }
 
 /** A V2 model name from a label: "wakeword@v1.2.0" → "wakeword-v1.2.0". */
@@ -25,8 +19,9 @@ export function serveName(label: string): string {
 }
 
 /**
- * "Serve Model Locally": runs `modelyard serve` (dist/cli.js, the same server the CLI runs) as a child process, so
- * the server and its inference worker never live in the extension host. Shows each server in the status bar.
+ * "Serve Model Locally": runs `modelyard serve` (the same server the CLI runs) as a child process, so the server and
+ * its inference worker never live in the extension host; a version from git is resolved by the CLI itself, without
+ * a copy. It follows each server on the CLI's event channel and shows it in the status bar.
  */
 export class ServeManager extends Disposable {
   private readonly servers = new Map<string, Server>();
@@ -35,7 +30,7 @@ export class ServeManager extends Disposable {
   readonly onDidChange = this.changed.event;
 
   constructor(
-    private readonly extensionUri: vscode.Uri,
+    private readonly cli: Cli,
     private readonly log: vscode.LogOutputChannel,
   ) {
     super();
@@ -55,63 +50,42 @@ export class ServeManager extends Disposable {
     const key = target.uri.toString();
     const open = this.servers.get(key);
     if (open) return open.url;
-    let file: string;
-    let tempDir: string | undefined;
-    if (target.uri.scheme === 'file') file = target.uri.fsPath;
-    else {
-      tempDir = await fs.mkdtemp(path.join(os.tmpdir(), 'modelyard-serve-'));
-      file = path.join(tempDir, `${serveName(target.label)}.onnx`);
-      await fs.writeFile(file, await vscode.workspace.fs.readFile(target.uri));
-    }
-    const configured = vscode.workspace.getConfiguration('modelyard.serve').get<number>('port', 8080);
     // A second server cannot share the configured port: it takes a free one.
-    const port = this.servers.size ? 0 : configured;
+    const port = this.servers.size ? 0 : setting('serve.port');
     const name = serveName(target.label);
-    const child = spawnCli(this.extensionUri, ['serve', file, '--port', String(port), '--name', name, '--json']);
-    this.log.info(`[serve] starting ${target.label} (pid ${child.pid}) on port ${port || 'any'}`);
-    const stderr: string[] = [];
-    child.stderr!.setEncoding('utf8').on('data', (t: string) => {
-      for (const line of t.split('\n').filter(Boolean)) {
-        stderr.push(line);
-        this.log.info(`[serve] ${line}`);
-      }
-    });
     let server: Server | undefined;
-    const url = await new Promise<string>((resolve, reject) => {
-      const lines = readline.createInterface({ input: child.stdout! });
-      lines.on('line', (line) => {
-        let ev: { event?: string; url?: string; status?: number; count?: number };
-        try {
-          ev = JSON.parse(line) as typeof ev;
-        } catch {
-          this.log.info(`[serve] ${line}`);
-          return;
-        }
-        if (ev.event === 'listening' && typeof ev.url === 'string') {
-          server = { target, name, url: ev.url, child, served: 0, ...(tempDir ? { tempDir } : {}) };
+    let listening!: (url: string) => void;
+    const ready = new Promise<string>((resolve) => (listening = resolve));
+    const proc = this.cli.start(['serve', ...cliModelArgs(target), '--port', String(port), '--name', name], {
+      collectStdout: false,
+      onEvent: (e) => {
+        if (e.event === 'listening' && !server) {
+          server = { target, name, url: e.url, process: proc, served: 0 };
           this.servers.set(key, server);
-          resolve(ev.url);
-        } else if (ev.event === 'request' && server) {
-          server.served += typeof ev.count === 'number' ? ev.count : 1;
+          listening(e.url);
+        } else if (e.event === 'request' && server) {
+          server.served += e.count;
           this.render();
         }
-      });
-      child.once('error', (e) => reject(new UserError(`the local server could not start: ${e.message}.`)));
-      child.once('exit', (code, signal) => {
-        if (!server) reject(new UserError(`the local server for ${target.label} stopped before listening (${signal ?? `exit ${code}`}): ${(stderr.at(-1) ?? '').replace(/^modelyard: /, '')}`, 'See the Modelyard log for its output.'));
-      });
-    }).catch(async (e: unknown) => {
-      if (tempDir) await fs.rm(tempDir, { recursive: true, force: true });
-      throw e;
+      },
     });
-    child.once('exit', (code, signal) => {
-      if (this.servers.get(key)?.child !== child) return;
+    const ended = proc.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    void ended.then((e) => {
+      if (this.servers.get(key)?.process !== proc) return;
       this.servers.delete(key);
-      if (tempDir) void fs.rm(tempDir, { recursive: true, force: true });
-      this.log.info(`[serve] ${target.label} stopped (${signal ?? `exit ${code}`})`);
+      this.log.info(`[serve] ${target.label} stopped${e ? `: ${describeError(e)}` : ''}`);
       this.render();
       this.changed.fire();
     });
+    const url = await Promise.race([
+      ready,
+      ended.then((e) => {
+        throw new UserError(`the local server for ${target.label} stopped before listening${e ? `: ${isUserError(e) ? e.message : describeError(e)}` : '.'}`, isUserError(e) && e.hint ? e.hint : 'See the Modelyard log for its output.');
+      }),
+    ]);
     this.render();
     this.changed.fire();
     this.log.info(`[serve] ${target.label} at ${url}/v2/models/${name}`);
@@ -120,20 +94,7 @@ export class ServeManager extends Disposable {
 
   async stop(target?: ModelTarget): Promise<void> {
     const list = target ? [this.servers.get(target.uri.toString())].filter((s): s is Server => !!s) : [...this.servers.values()];
-    await Promise.all(
-      list.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve();
-            const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
-            s.child.once('exit', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-            s.child.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all(list.map((s) => s.process.stop()));
   }
 
   private render(): void {

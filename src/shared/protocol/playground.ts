@@ -220,6 +220,9 @@ export type BenchView = z.infer<typeof benchViewSchema>;
 export type CompareView = z.infer<typeof compareViewSchema>;
 export type ModelRef = z.infer<typeof modelRefSchema>;
 export type PlaygroundTab = z.infer<typeof playgroundTab>;
+
+/** What a Playground is restored from after a reload: the model's URI and the tab it opened on. */
+export const playgroundRestore = z.object({ uri: z.string().check(z.maxLength(4096)), tab: playgroundTab });
 export type PlaygroundToHost = z.infer<typeof playgroundToHost>;
 export type PlaygroundToWebview = z.infer<typeof playgroundToWebview>;
 export type PlaygroundInitial = z.infer<typeof playgroundInitial>;

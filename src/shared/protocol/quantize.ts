@@ -95,7 +95,6 @@ export const quantizeInitial = z.object({
 
 export const quantizeToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready') }),
-  z.object({ type: z.literal('pickCalibration'), kind: z.enum(['folder', 'tests']) }),
   z.object({ type: z.literal('start'), options: quantizeOptionsSchema }),
   z.object({ type: z.literal('cancel') }),
   /** as 'model': a new artifact named `name`; as 'version': version `name` of the source's own model. */
@@ -110,7 +109,6 @@ export const quantizeToWebview = z.discriminatedUnion('type', [
   z.object({ type: z.literal('report'), report: reportViewSchema }),
   z.object({ type: z.literal('error'), message: str, hint: z.optional(str) }),
   z.object({ type: z.literal('cancelled') }),
-  z.object({ type: z.literal('calibration'), path: str }),
   z.object({ type: z.literal('registered'), name, version: name, tag: str }),
 ]);
 
@@ -121,9 +119,18 @@ export type QuantizeInitial = z.infer<typeof quantizeInitial>;
 export type QuantizeToHost = z.infer<typeof quantizeToHost>;
 export type QuantizeToWebview = z.infer<typeof quantizeToWebview>;
 
-export const quantizeContract: PanelContract<QuantizeToHost, QuantizeToWebview, QuantizeInitial> = {
+/** Calls the webview awaits: a file or folder picked in VS Code's dialog (null when dismissed). */
+export const quantizeRequests = {
+  pickCalibration: { params: z.object({ kind: z.enum(['folder', 'tests']) }), result: z.nullable(str) },
+};
+
+/** What the panel is restored from after a reload: the model's URI. */
+export const quantizeRestore = z.object({ uri: str });
+
+export const quantizeContract: PanelContract<QuantizeToHost, QuantizeToWebview, QuantizeInitial, typeof quantizeRequests> = {
   viewType: 'modelyard.quantize',
   toHost: quantizeToHost,
   toWebview: quantizeToWebview,
   initial: quantizeInitial,
+  requests: quantizeRequests,
 };
