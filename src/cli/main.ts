@@ -16,6 +16,7 @@ import { benchCommand, compareCommand, inspectCommand, runCommand } from './infe
 import { EXIT_CANCELLED, isCancelled } from './model';
 import { testCommand } from './modeltest';
 import { QUANTIZE_HELP, quantizeCommand } from './quantize';
+import { DEPLOY_HELP, deployCommand, deploymentsCommand, logsCommand, rollbackCommand, smokeCommand, statusCommand, undeployCommand } from './deploy';
 import { cliEvents } from './events';
 import { serveCommand } from './serve';
 
@@ -58,6 +59,7 @@ read from the git repository of the current folder or --repo DIR without a check
                                        Ctrl-C or SIGTERM stops it.
 
 ${QUANTIZE_HELP}
+${DEPLOY_HELP}
 Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
   models                               The models, their latest versions and stages.
   show REF                             A model version's commit, path and size. REF: name, name@v1.2.3,
@@ -150,6 +152,13 @@ const COMMANDS: Record<string, Command> = {
   test: testCommand,
   serve: serveCommand,
   quantize: quantizeCommand,
+  deploy: deployCommand,
+  deployments: deploymentsCommand,
+  status: statusCommand,
+  logs: logsCommand,
+  smoke: smokeCommand,
+  rollback: rollbackCommand,
+  undeploy: undeployCommand,
 };
 
 function isArgError(e: unknown): boolean {
@@ -161,8 +170,10 @@ function isArgError(e: unknown): boolean {
 export function reportFailure(e: unknown): number {
   const events = cliEvents();
   if (isCancelled(e)) {
-    process.stderr.write('modelyard: cancelled.\n');
-    events.emit({ event: 'error', message: 'cancelled.', cancelled: true });
+    // A cancellation that left something behind (a rollout still going on in the cluster) says what, and how to go on.
+    const said = e instanceof UserError && e.message !== 'cancelled.' ? e : undefined;
+    process.stderr.write(`modelyard: ${said ? describeError(said) : 'cancelled.'}\n`);
+    events.emit({ event: 'error', message: said?.message ?? 'cancelled.', ...(said?.hint ? { hint: said.hint } : {}), cancelled: true });
     return EXIT_CANCELLED;
   }
   if (e instanceof UserError || isArgError(e)) {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError, isCancelled as isCoreCancelled } from '../core/errors';
 import { InferenceError, InferenceHost } from '../core/inference/host';
 import { makeFeeds, type DimOverrides, type InputSource, type MadeFeeds } from '../core/inference/inputs';
 import { writeNpy } from '../core/inference/npy';
@@ -59,7 +59,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
 }
 
 export function isCancelled(e: unknown): boolean {
-  return (e instanceof InferenceError && e.reason === 'cancelled') || e instanceof CancelledError;
+  return (e instanceof InferenceError && e.reason === 'cancelled') || e instanceof CancelledError || isCoreCancelled(e);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

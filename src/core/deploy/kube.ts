@@ -161,6 +161,8 @@ export class Kube {
     readonly kc: K8s.KubeConfig,
     readonly lib: ClientModule,
     private readonly log?: Logger,
+    /** The kubeconfig file named explicitly, if one was (else KUBECONFIG or ~/.kube/config). */
+    readonly kubeconfigFile?: string,
   ) {
     this.server = kc.getCurrentCluster()!.server;
     this.context = kc.getCurrentContext();
@@ -168,7 +170,7 @@ export class Kube {
   }
 
   static async connect(opts: { kubeconfig?: string; context?: string; log?: Logger } = {}): Promise<Kube> {
-    return new Kube(await loadKubeConfig(opts), await k8s(), opts.log);
+    return new Kube(await loadKubeConfig(opts), await k8s(), opts.log, opts.kubeconfig);
   }
 
   get core(): K8s.CoreV1Api {

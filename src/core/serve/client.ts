@@ -25,7 +25,10 @@ function base(url: string): string {
   return u.toString().replace(/\/+$/, '').replace(/\/v2(\/.*)?$/, '');
 }
 
-export async function inferRemote(url: string, model: string, feeds: Record<string, Tensor>, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RemoteResult> {
+/** How a request reaches the endpoint: global fetch, or one through the Kubernetes API server's service proxy. */
+export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<Response>;
+
+export async function inferRemote(url: string, model: string, feeds: Record<string, Tensor>, opts: { signal?: AbortSignal; timeoutMs?: number; fetch?: FetchLike } = {}): Promise<RemoteResult> {
   const endpoint = `${base(url)}/v2/models/${encodeURIComponent(model)}/infer`;
   const body = JSON.stringify({
     id: `modelyard-${Date.now()}`,
@@ -38,9 +41,10 @@ export async function inferRemote(url: string, model: string, feeds: Record<stri
   const signals = [opts.signal, AbortSignal.timeout(opts.timeoutMs ?? 60_000)].filter((s): s is AbortSignal => !!s);
   let res: Response;
   try {
-    res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.any(signals) });
+    res = await (opts.fetch ?? fetch)(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.any(signals) });
   } catch (e) {
     if (opts.signal?.aborted) throw new UserError('cancelled.');
+    if (e instanceof UserError) throw e;
     const cause = (e as { cause?: { code?: string } }).cause?.code;
     throw new UserError(
       `could not reach ${endpoint}: ${cause ?? describeError(e)}.`,

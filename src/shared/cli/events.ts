@@ -23,6 +23,20 @@ export const cliEventSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('request'), status: z.int(), ms: count, count: z.int().check(z.minimum(1)) }),
   /** `serve`: stopped after a signal, before exit 0. */
   z.object({ event: z.literal('stopped'), served: count, runs: count, batching: z.boolean() }),
+  /** Deploy: a step of the deploy or a phase of the rollout, with the pods as they are now. */
+  z.object({
+    event: z.literal('phase'),
+    phase: z.enum(['resolve', 'preflight', 'upload', 'diff', 'apply', 'record', 'scheduled', 'pulling', 'loading', 'ready', 'smoke', 'done', 'failed', 'waiting', 'reconnecting', 'stopped']),
+    message: text,
+    at: z.number(),
+    pods: z.optional(
+      z
+        .array(z.object({ name: text, phase: text, ready: z.boolean(), restarts: z.int().check(z.minimum(0)), reason: z.optional(text) }))
+        .check(z.maxLength(256)),
+    ),
+  }),
+  /** Deploy: why the rollout failed, in plain words, with the fix and the last log lines. */
+  z.object({ event: z.literal('failure'), kind: text, title: text, detail: text, fix: text, pod: z.optional(text), logs: z.optional(z.array(text).check(z.maxLength(50))) }),
   /** The verb failed: message and hint apart, and whether it was a cancellation or an internal error. */
   z.object({ event: z.literal('error'), message: text, hint: z.optional(text), cancelled: z.optional(z.boolean()), internal: z.optional(z.boolean()) }),
 ]);

@@ -1,0 +1,213 @@
+/**
+ * Following a rollout: the Deployment that serves the model (the plain one, or KServe's `<name>-predictor`), its
+ * pods and their events, watched (and re-listed every second, so a dropped watch or an API server that went away
+ * loses nothing: the rollout is followed again when it answers), reported as phases until it is ready, failed or
+ * timed out. KServe's Ready is not trusted alone: ready also means the model's V2 ready call answers through the
+ * API server's service proxy.
+ */
+import { CancelledError, UserError, describeError } from '../errors';
+import { explainFailure, type EventLike, type Failure, type InferenceServiceStatusLike, type PodLike } from './explain';
+import type { Kube, KubeObject } from './kube';
+import { DEPLOYMENT_LABEL, serviceOf, type DeploySpec } from './manifests';
+
+export type RolloutPhase = 'waiting' | 'scheduled' | 'pulling' | 'loading' | 'ready' | 'failed' | 'reconnecting';
+
+export interface PodState {
+  name: string;
+  phase: string;
+  ready: boolean;
+  restarts: number;
+  reason?: string;
+}
+
+export interface RolloutEvent {
+  phase: RolloutPhase;
+  message: string;
+  at: number;
+  pods: PodState[];
+}
+
+export interface RolloutResult {
+  ready: boolean;
+  failure?: Failure;
+  timedOut?: boolean;
+  ms: number;
+  pods: PodState[];
+}
+
+interface DeploymentObject extends KubeObject {
+  metadata: KubeObject['metadata'] & { generation?: number };
+  spec?: { replicas?: number };
+  status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; readyReplicas?: number; availableReplicas?: number; unavailableReplicas?: number };
+}
+
+/** Where a deploy's pods and Deployment are found. */
+export function workloadOf(spec: Pick<DeploySpec, 'name' | 'mode'>): { deployment: string; selector: string } {
+  return spec.mode === 'kserve' ? { deployment: `${spec.name}-predictor`, selector: `serving.kserve.io/inferenceservice=${spec.name}` } : { deployment: spec.name, selector: `${DEPLOYMENT_LABEL}=${spec.name}` };
+}
+
+export function podState(p: PodLike & { metadata?: { name?: string } }): PodState {
+  const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
+  const waiting = statuses.map((s) => s.state?.waiting?.reason).find(Boolean);
+  const terminated = statuses.map((s) => s.state?.terminated?.reason ?? s.lastState?.terminated?.reason).find(Boolean);
+  const unsched = p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.reason;
+  const reason = unsched ?? waiting ?? terminated;
+  return {
+    name: p.metadata?.name ?? '?',
+    phase: p.status?.phase ?? 'Unknown',
+    ready: !!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    restarts: (p.status?.containerStatuses ?? []).reduce((n, s) => n + (s.restartCount ?? 0), 0),
+    ...(reason ? { reason } : {}),
+  };
+}
+
+/** The phase the pods show: the least advanced pod's. */
+export function phaseOf(pods: PodState[], events: EventLike[]): Exclude<RolloutPhase, 'ready' | 'failed' | 'reconnecting'> {
+  if (!pods.length || pods.some((p) => p.reason === 'Unschedulable' || (p.phase === 'Pending' && !p.reason))) return pods.length && pods.every((p) => p.reason !== 'Unschedulable') ? 'scheduled' : 'waiting';
+  const pulling = pods.some((p) => p.reason === 'ContainerCreating' || p.reason === 'PodInitializing') && events.some((e) => e.reason === 'Pulling');
+  if (pods.some((p) => p.reason === 'ContainerCreating') && !pulling) return 'scheduled';
+  if (pulling) return 'pulling';
+  return 'loading';
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(new CancelledError())), { once: true });
+  });
+
+/** Whether the model answers its V2 ready call through the API server's service proxy. */
+export async function modelReady(kube: Kube, spec: Pick<DeploySpec, 'name' | 'mode' | 'namespace'>, signal?: AbortSignal): Promise<boolean> {
+  const svc = serviceOf(spec);
+  const r = await kube.fetch(`/api/v1/namespaces/${spec.namespace}/services/http:${svc.name}:${svc.port}/proxy/v2/models/${encodeURIComponent(spec.name)}/ready`, { ...(signal ? { signal } : {}), timeoutMs: 10_000 });
+  await r.arrayBuffer().catch(() => undefined);
+  return r.status === 200;
+}
+
+/**
+ * Follows the rollout of `spec` until its Deployment has rolled out every replica of the new version and the model
+ * answers ready, or a failure is explained, or `timeoutMs` passes. `onEvent` hears each change of phase.
+ */
+export async function followRollout(
+  kube: Kube,
+  spec: Pick<DeploySpec, 'name' | 'mode' | 'namespace'>,
+  opts: { timeoutMs?: number; signal?: AbortSignal; onEvent?: (e: RolloutEvent) => void; since?: number; unschedulableGraceMs?: number } = {},
+): Promise<RolloutResult> {
+  const t0 = performance.now();
+  const since = opts.since ?? Date.now();
+  const timeoutMs = opts.timeoutMs ?? 300_000;
+  const { deployment, selector } = workloadOf(spec);
+  const ns = spec.namespace;
+  let last = '';
+  let pods: PodState[] = [];
+  let unreachableSince: number | undefined;
+  let unschedulableSince: number | undefined;
+  const emit = (phase: RolloutPhase, message: string) => {
+    const key = `${phase}|${message}|${JSON.stringify(pods)}`;
+    if (key === last) return;
+    last = key;
+    opts.onEvent?.({ phase, message, at: Date.now(), pods });
+  };
+  // A watch wakes the loop as soon as a pod changes; the loop re-lists every second whatever the watch does.
+  let wake: (() => void) | undefined;
+  const watchAbort = new AbortController();
+  const watch = async () => {
+    while (!watchAbort.signal.aborted) {
+      try {
+        const done = new Promise<void>((resolve) => {
+          void new kube.lib.Watch(kube.kc)
+            .watch(`/api/v1/namespaces/${ns}/pods`, { labelSelector: selector }, () => wake?.(), () => resolve())
+            .then((ac) => watchAbort.signal.addEventListener('abort', () => ac.abort(), { once: true }), () => resolve());
+        });
+        await done;
+      } catch {
+        // The loop below reports an unreachable API server; the watch just starts again.
+      }
+      await sleep(1000).catch(() => undefined);
+    }
+  };
+  void watch();
+  try {
+    for (;;) {
+      if (opts.signal?.aborted) throw new CancelledError();
+      if (performance.now() - t0 > timeoutMs) {
+        emit('failed', `timed out after ${Math.round(timeoutMs / 1000)} s`);
+        return { ready: false, timedOut: true, ms: performance.now() - t0, pods };
+      }
+      try {
+        const [dep, podList, eventList, isvc] = await Promise.all([
+          kube.read<DeploymentObject>({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: deployment, namespace: ns } }),
+          kube.call(`list the pods of ${spec.name}`, () => kube.core.listNamespacedPod({ namespace: ns, labelSelector: selector })),
+          kube.call(`list the events of ${ns}`, () => kube.core.listNamespacedEvent({ namespace: ns })),
+          spec.mode === 'kserve' ? kube.read<KubeObject & { status?: InferenceServiceStatusLike }>({ apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', metadata: { name: spec.name, namespace: ns } }) : Promise.resolve(undefined),
+        ]);
+        if (unreachableSince !== undefined) {
+          emit('waiting', `the API server answers again after ${Math.round((Date.now() - unreachableSince) / 1000)} s; following the rollout again`);
+          unreachableSince = undefined;
+        }
+        const live = (podList.items as PodLike[]).filter((p) => !p.metadata?.deletionTimestamp);
+        pods = live.map(podState);
+        const names = new Set(live.map((p) => p.metadata?.name));
+        const events = (eventList.items as (EventLike & { lastTimestamp?: Date; eventTime?: Date })[]).filter(
+          (e) => (names.has(e.involvedObject?.name) || e.involvedObject?.name === spec.name || e.involvedObject?.name === deployment) && new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime() >= since - 2000,
+        );
+        const logs: Record<string, string[]> = {};
+        const failure = explainFailure({ pods: live, events, ...(isvc?.status ? { isvc: isvc.status } : {}) });
+        const unschedulable = failure?.kind === 'unschedulable';
+        if (unschedulable) unschedulableSince ??= Date.now();
+        else unschedulableSince = undefined;
+        if (failure && (!unschedulable || Date.now() - unschedulableSince! > (opts.unschedulableGraceMs ?? 15_000))) {
+          if (failure.pod && failure.container) {
+            const p = live.find((x) => x.metadata?.name === failure.pod);
+            const restarted = (p?.status?.containerStatuses ?? []).some((s) => s.name === failure.container && (s.restartCount ?? 0) > 0);
+            logs[`${failure.pod}/${failure.container}`] = await lastLogLines(kube, ns, failure.pod, failure.container, restarted);
+          }
+          const explained = explainFailure({ pods: live, events, ...(isvc?.status ? { isvc: isvc.status } : {}), logs }) ?? failure;
+          emit('failed', explained.title);
+          return { ready: false, failure: explained, ms: performance.now() - t0, pods };
+        }
+        const s = dep?.status;
+        const want = dep?.spec?.replicas ?? 1;
+        const rolledOut = !!dep && (s?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) && (s?.updatedReplicas ?? 0) >= want && (s?.availableReplicas ?? 0) >= want && (s?.replicas ?? 0) <= (s?.updatedReplicas ?? 0);
+        if (rolledOut && (await modelReady(kube, spec, opts.signal))) {
+          emit('ready', `${want} of ${want} replicas ready, and the model answers ready`);
+          return { ready: true, ms: performance.now() - t0, pods };
+        }
+        const phase = dep ? phaseOf(pods, events) : 'waiting';
+        emit(phase, dep ? describePhase(phase, pods, want) : `waiting for ${spec.mode === 'kserve' ? 'KServe to create' : 'the Deployment'} ${deployment}`);
+      } catch (e) {
+        if (e instanceof CancelledError || opts.signal?.aborted) throw new CancelledError();
+        if (!(e instanceof UserError)) throw e;
+        unreachableSince ??= Date.now();
+        emit('reconnecting', `${describeError(e)} — retrying; the rollout goes on in the cluster`);
+      }
+      await Promise.race([sleep(1000, opts.signal), new Promise<void>((r) => (wake = r))]);
+    }
+  } finally {
+    watchAbort.abort();
+  }
+}
+
+function describePhase(phase: RolloutPhase, pods: PodState[], want: number): string {
+  const ready = pods.filter((p) => p.ready).length;
+  switch (phase) {
+    case 'waiting':
+      return pods.length ? 'waiting for a node for the pods' : 'waiting for the pods to be created';
+    case 'scheduled':
+      return `scheduled: ${pods.length} pod${pods.length === 1 ? '' : 's'} starting`;
+    case 'pulling':
+      return 'pulling the image';
+    default:
+      return `loading the model: ${ready} of ${want} replicas ready`;
+  }
+}
+
+/** The last lines a container wrote (the previous instance's after a restart); none when they cannot be read. */
+export async function lastLogLines(kube: Kube, namespace: string, pod: string, container: string, previous: boolean, lines = 20): Promise<string[]> {
+  try {
+    const text = await kube.core.readNamespacedPodLog({ name: pod, namespace, container, tailLines: lines, previous });
+    return String(text).split('\n').filter(Boolean).slice(-lines);
+  } catch {
+    return [];
+  }
+}
