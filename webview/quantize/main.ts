@@ -14,7 +14,7 @@ import {
   type QuantizeToWebview,
   type ReportView,
 } from '../../src/shared/protocol/quantize';
-import { formatBytes } from '../../src/core/util/format';
+import { formatBytes } from '../../src/shared/format';
 import { button, checkbox, field, select, textfield } from '../shared/controls';
 import { Host, el, readInitial } from '../shared/host';
 import { table, type Column } from '../shared/table';
