@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { firstLine } from '../errors';
-import { BenchCancelled, benchmarkLoop } from './bench';
+import { BenchCancelled, benchmarkLoop } from './latency';
 import type { LoadedSession, ProviderInfo, Reply, Request, RunReply, SessionOptions, WireError } from './protocol';
 import type { Tensor, TensorInfo } from './tensor';
 import { alignedData, SharedFile, SHARED_FD_INDEX } from './transport';
