@@ -8,7 +8,6 @@ import type { SessionOptions } from './protocol';
 import type { Tensor } from './tensor';
 
 export {
-  BenchCancelled,
   benchmarkLoop,
   histogram,
   median,

@@ -4,6 +4,7 @@
  * a chart (histogram bins) or a CI artifact. Plain data and arithmetic: the worker, the wire protocol and the host
  * all read it, and it reads none of them.
  */
+import { CancelledError } from '../errors';
 
 export interface BenchSettings {
   /** Runs before measuring, not counted (caches, allocator, thread pool start-up). Default 5. */
@@ -67,16 +68,10 @@ export function planBench(s: BenchSettings): { warmup: number; runs: number; bud
 
 export interface LoopHooks {
   onProgress?: (p: BenchProgress) => void;
-  /** Checked between runs: true stops the loop, which then rejects with `cancelled`. */
+  /** Checked between runs: true stops the loop, which then rejects with a CancelledError. */
   shouldStop?: () => boolean;
   /** Minimum ms between two progress reports (default 100). */
   progressEveryMs?: number;
-}
-
-export class BenchCancelled extends Error {
-  constructor() {
-    super('benchmark cancelled');
-  }
 }
 
 /**
@@ -95,14 +90,14 @@ export async function benchmarkLoop(runOnce: () => Promise<number>, settings: Be
   };
   const w0 = performance.now();
   for (let i = 0; i < plan.warmup; i++) {
-    if (hooks.shouldStop?.()) throw new BenchCancelled();
+    if (hooks.shouldStop?.()) throw new CancelledError('benchmark cancelled');
     report('warmup', i + 1, plan.warmup, w0, await runOnce());
   }
   const latencies: number[] = [];
   const t0 = performance.now();
   let stoppedBy: BenchResult['stoppedBy'] = 'runs';
   while (latencies.length < plan.runs) {
-    if (hooks.shouldStop?.()) throw new BenchCancelled();
+    if (hooks.shouldStop?.()) throw new CancelledError('benchmark cancelled');
     if (latencies.length > 0 && performance.now() - t0 >= plan.budgetMs) {
       stoppedBy = 'budget';
       break;

@@ -8,7 +8,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { UserError, firstLine } from '../errors';
+import { UserError, firstLine, markCancelled } from '../errors';
 import type { Logger } from '../log';
 import type { BenchProgress } from './latency';
 import type { Reply, Request, RuntimeInfo, WireError } from './protocol';
@@ -29,7 +29,10 @@ export interface WorkerOptions {
 
 export type InferenceFailure = 'cancelled' | 'timeout' | 'worker-exit' | 'worker-start' | 'onnxruntime' | 'disposed';
 
-/** A UserError from the inference path, with the kind of failure for callers that treat some apart (cancelled). */
+/**
+ * A UserError from the inference path, with the kind of failure for callers that treat some apart. One of reason
+ * 'cancelled' is core's one cancellation too (errors.ts: isCancelled, instanceof CancelledError).
+ */
 export class InferenceError extends UserError {
   constructor(
     message: string,
@@ -37,6 +40,7 @@ export class InferenceError extends UserError {
     readonly reason: InferenceFailure,
   ) {
     super(message, hint);
+    if (reason === 'cancelled') markCancelled(this);
   }
 }
 
