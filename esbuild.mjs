@@ -23,6 +23,8 @@ const common = {
   legalComments: release ? 'none' : 'inline',
   logLevel: 'warning',
   metafile: true,
+  // jsonc-parser's main is a UMD build whose require() calls esbuild cannot follow: bundle its ES modules instead.
+  alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
   define: {
     'process.env.MODELYARD_RELEASE': JSON.stringify(release ? '1' : ''),
     MODELYARD_VERSION: JSON.stringify(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version),

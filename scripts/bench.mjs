@@ -52,6 +52,7 @@ async function benchBundle(name) {
     format: 'cjs',
     target: 'node20',
     external: ['onnxruntime-node', 'esbuild', 'autocannon'],
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' }, // as esbuild.mjs: its UMD main does not bundle
     plugins: [importMetaUrl],
     logLevel: 'error',
   });

@@ -107,8 +107,15 @@ async function integration() {
   results.push({ tier: 'integration', passed, failed, skipped: 0 });
 }
 
+/**
+ * The e2e features (test/e2e/*.e2e.ts) run as one suite, test/e2e/index.ts, on one code-server and one Chromium:
+ * they follow one another on the same workbench. A feature file the suite does not import would never run.
+ */
 async function e2e() {
-  runNodeTests('e2e', listTests('test/e2e', '.e2e.ts'));
+  const suite = fs.readFileSync(path.join(REPO, 'test', 'e2e', 'index.ts'), 'utf8');
+  const missing = listTests('test/e2e', '.e2e.ts').filter((f) => !suite.includes(`from './${path.basename(f, '.ts')}'`));
+  if (missing.length) throw new Error(`test/e2e/index.ts does not run ${missing.join(', ')}`);
+  runNodeTests('e2e', ['test/e2e/index.ts']);
 }
 
 /** The same suite through @vscode/test-electron: downloads desktop VS Code, so it needs internet. */

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { buildEnvReport, envReportToMarkdown, loadOnnxRuntimeInfo, type EnvReport, type Part } from '../core/env/report';
-import { UserError, describeError } from '../core/errors';
+import { CancelledError, UserError, describeError, isCancelled } from '../core/errors';
 import type { Logger } from '../core/log';
 import {
   assignCommand,
@@ -13,7 +13,7 @@ import {
   unassignCommand,
 } from './registry';
 import { benchCommand, compareCommand, inspectCommand, runCommand } from './inference';
-import { EXIT_CANCELLED, isCancelled } from './model';
+import { EXIT_CANCELLED } from './model';
 import { testCommand } from './modeltest';
 import { QUANTIZE_HELP, quantizeCommand } from './quantize';
 import { DEPLOY_HELP, deployCommand, deploymentsCommand, logsCommand, rollbackCommand, smokeCommand, statusCommand, undeployCommand } from './deploy';
@@ -171,7 +171,7 @@ export function reportFailure(e: unknown): number {
   const events = cliEvents();
   if (isCancelled(e)) {
     // A cancellation that left something behind (a rollout still going on in the cluster) says what, and how to go on.
-    const said = e instanceof UserError && e.message !== 'cancelled.' ? e : undefined;
+    const said = e instanceof UserError && e.message !== new CancelledError().message && e.message !== 'cancelled.' ? e : undefined;
     process.stderr.write(`modelyard: ${said ? describeError(said) : 'cancelled.'}\n`);
     events.emit({ event: 'error', message: said?.message ?? 'cancelled.', ...(said?.hint ? { hint: said.hint } : {}), cancelled: true });
     return EXIT_CANCELLED;

@@ -6,14 +6,13 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { UserError, isCancelled as isCoreCancelled } from '../core/errors';
-import { InferenceError, InferenceHost } from '../core/inference/host';
+import { UserError } from '../core/errors';
+import { InferenceHost } from '../core/inference/host';
 import { makeFeeds, type DimOverrides, type InputSource, type MadeFeeds } from '../core/inference/inputs';
 import { writeNpy } from '../core/inference/npy';
 import { formatShape, type Tensor, type TensorInfo } from '../core/inference/tensor';
 import type { Logger } from '../core/log';
 import { summarizeBytes, summarizeFile, type ModelSummary } from '../core/onnx/summary';
-import { CancelledError } from '../core/quantize/types';
 import type { ModelRef } from '../core/registry/modelRef';
 import { writeAtomic } from '../core/util/files';
 
@@ -58,9 +57,6 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
-export function isCancelled(e: unknown): boolean {
-  return (e instanceof InferenceError && e.reason === 'cancelled') || e instanceof CancelledError || isCoreCancelled(e);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // --input and --shape

@@ -16,6 +16,39 @@ export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }
 
+/**
+ * Marks a cancellation. From the global symbol registry, so that the bundles that each carry a copy of this module
+ * (dist/extension.js and dist/heavy.js) agree on what is one.
+ */
+const CANCELLED = Symbol.for('modelyard.cancelled');
+
+/**
+ * The one cancellation: the work was stopped on request (a signal, Cancel, Ctrl-C), which is not a failure to report
+ * as one. A UserError, so that it still reads as one line with its hint. `instanceof CancelledError` and isCancelled
+ * hold for it and for the errors of other classes marked with markCancelled (a cancelled InferenceError).
+ */
+export class CancelledError extends UserError {
+  constructor(message = 'Cancelled.', hint?: string) {
+    super(message, hint);
+    markCancelled(this);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isCancelled(value);
+  }
+}
+
+/** Makes an error of another class stand for a cancellation: isCancelled, and instanceof CancelledError, hold for it. */
+export function markCancelled<E extends Error>(e: E): E {
+  Object.defineProperty(e, CANCELLED, { value: true });
+  return e;
+}
+
+/** Whether the work was cancelled rather than failed. */
+export function isCancelled(e: unknown): e is CancelledError {
+  return typeof e === 'object' && e !== null && (e as { [CANCELLED]?: unknown })[CANCELLED] === true;
+}
+
 /** One line for a person: message and hint, no stack. */
 export function describeError(e: unknown): string {
   if (e instanceof UserError) return e.hint ? `${e.message} ${e.hint}` : e.message;
@@ -25,15 +58,4 @@ export function describeError(e: unknown): string {
 
 export function firstLine(s: string): string {
   return s.split(/\r?\n/, 1)[0]?.trim() ?? '';
-}
-
-/** Work the user stopped (Cancel, Ctrl-C): not a failure to report. Nothing half-done was kept. */
-export class CancelledError extends UserError {
-  constructor(message = 'cancelled.', hint?: string) {
-    super(message, hint);
-  }
-}
-
-export function isCancelled(e: unknown): e is CancelledError {
-  return e instanceof CancelledError;
 }

@@ -21,6 +21,7 @@ export function cliPath(): string {
     format: 'cjs',
     target: 'node20',
     external: ['onnxruntime-node'],
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' }, // as esbuild.mjs: its UMD main does not bundle
     sourcemap: 'inline',
     logLevel: 'warning',
     define: { MODELYARD_VERSION: '"0.1.0"', 'process.env.MODELYARD_RELEASE': '""' },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { UserError } from '../../src/core/errors';
-import { BenchCancelled, benchmarkLoop, histogram, planBench, quantile, summarize, sweepThreads, type BenchProgress } from '../../src/core/inference/bench';
+import { CancelledError, isCancelled, UserError } from '../../src/core/errors';
+import { benchmarkLoop, histogram, planBench, quantile, summarize, sweepThreads, type BenchProgress } from '../../src/core/inference/bench';
 import { InferenceError, type InferenceHost } from '../../src/core/inference/host';
 import { fixture } from '../support/fixtures';
 import { FIXTURE_FEEDS, testHost } from '../support/inference';
@@ -67,7 +67,7 @@ describe('latency statistics', () => {
     let stop = false;
     const p = benchmarkLoop(once, { warmup: 0, runs: 1000 }, { shouldStop: () => stop });
     setTimeout(() => (stop = true), 20);
-    await assert.rejects(p, BenchCancelled);
+    await assert.rejects(p, CancelledError);
   });
 });
 
@@ -102,7 +102,7 @@ describe('benchmarks in the worker', () => {
     const ac = new AbortController();
     const t0 = performance.now();
     const p = host.bench(s.id, FIXTURE_FEEDS['ch_ppocr_mobile_v2.0_cls_infer.onnx']!(), { runs: 100_000, signal: ac.signal, onProgress: () => ac.abort() });
-    await assert.rejects(p, (e: unknown) => e instanceof InferenceError && e.reason === 'cancelled' && /^benchmarking .*cls_infer\.onnx was cancelled\.$/.test(e.message));
+    await assert.rejects(p, (e: unknown) => e instanceof InferenceError && e.reason === 'cancelled' && /^benchmarking .*cls_infer\.onnx was cancelled\.$/.test(e.message) && isCancelled(e));
     assert.ok(performance.now() - t0 < 2000);
     assert.equal(host.pid, pid, 'stopped between runs: no kill');
     await host.release(s.id);

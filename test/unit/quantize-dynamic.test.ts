@@ -13,7 +13,8 @@ import { TensorProto_DataType as DT, ValueInfoProtoSchema } from '../../src/core
 import { decodeModel, encodeModel, type ModelProto } from '../../src/core/onnx/model';
 import { quantizedOps, quantizeDynamic } from '../../src/core/quantize/dynamic';
 import { QModel } from '../../src/core/quantize/graph';
-import { CancelledError, type DynamicOptions, type FormResult, type NodeDecision } from '../../src/core/quantize/types';
+import { type DynamicOptions, type FormResult, type NodeDecision } from '../../src/core/quantize/types';
+import { CancelledError } from '../../src/core/errors';
 import { fixture } from '../support/fixtures';
 import { FIXTURE_FEEDS, testHost } from '../support/inference';
 import { matmulChain, model, node, valueInfo } from '../support/onnx-models';

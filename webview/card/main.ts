@@ -5,6 +5,7 @@ import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import { cardInitial, cardToWebview, type CardToHost, type CardToWebview, type SummaryView } from '../../src/shared/protocol/card';
 import type { TensorInfoView } from '../../src/shared/protocol/playground';
 import { Host, el, readInitial } from '../shared/host';
+import { table, type Column } from '../shared/table';
 import { formatDims, formatMs } from '../playground/format';
 import '../shared/base.css';
 import '../shared/page.css';
@@ -40,30 +41,25 @@ function compact(n: number): string {
   return `${(n / 1e9).toFixed(2)}B`;
 }
 
+const IO_COLUMNS: Column<TensorInfoView>[] = [
+  { head: 'Name', class: 'name', cell: (t) => [t.name, t.doc ? el('div', { class: 'muted doc' }, t.doc) : null] },
+  { head: 'Type', cell: (t) => t.dtype ?? t.kind ?? '?' },
+  { head: 'Shape', cell: (t) => el('code', {}, t.shape ? formatDims(t.shape) : 'unknown') },
+];
+
+const WEIGHT_COLUMNS: Column<SummaryView['parameters']['byDtype'][number]>[] = [
+  { head: 'Type', cell: (d) => d.dtype },
+  { head: 'Parameters', class: 'num', headClass: 'num', cell: (d) => d.count.toLocaleString() },
+  { head: 'Bytes', class: 'num', headClass: 'num', cell: (d) => bytes(d.bytes) },
+];
+
 function ioTable(title: string, items: TensorInfoView[]): HTMLElement {
   return el(
     'section',
     {},
     el('h2', {}, title, el('span', { class: 'count' }, String(items.length))),
     items.length
-      ? el(
-          'table',
-          { class: 'grid' },
-          el('thead', {}, el('tr', {}, el('th', {}, 'Name'), el('th', {}, 'Type'), el('th', {}, 'Shape'))),
-          el(
-            'tbody',
-            {},
-            items.map((t) =>
-              el(
-                'tr',
-                {},
-                el('td', { class: 'name' }, t.name, t.doc ? el('div', { class: 'muted doc' }, t.doc) : null),
-                el('td', {}, t.dtype ?? t.kind ?? '?'),
-                el('td', {}, el('code', {}, t.shape ? formatDims(t.shape) : 'unknown')),
-              ),
-            ),
-          ),
-        )
+      ? table('grid', IO_COLUMNS, items)
       : el('p', { class: 'muted' }, 'None.'),
   );
 }
@@ -168,12 +164,7 @@ function render(): void {
     'section',
     {},
     el('h2', {}, 'Weights'),
-    el(
-      'table',
-      { class: 'grid' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'Type'), el('th', { class: 'num' }, 'Parameters'), el('th', { class: 'num' }, 'Bytes'))),
-      el('tbody', {}, s.parameters.byDtype.map((d) => el('tr', {}, el('td', {}, d.dtype), el('td', { class: 'num' }, d.count.toLocaleString()), el('td', { class: 'num' }, bytes(d.bytes))))),
-    ),
+    table('grid', WEIGHT_COLUMNS, s.parameters.byDtype),
     s.externalData.length
       ? el('div', {}, el('h3', {}, 'External data'), kv(s.externalData.map((x) => [x.location, `${x.tensors} tensors, ${bytes(x.bytes)}`])))
       : null,

@@ -3,12 +3,13 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import '@vscode-elements/elements/dist/vscode-divider/index.js';
-import type { EnvReport, Part } from '../../src/core/env/report';
 import {
   environmentInitial,
   environmentToWebview,
+  type EnvReport,
   type EnvironmentToHost,
   type EnvironmentToWebview,
+  type Part,
 } from '../../src/shared/protocol/environment';
 import { Host, el, readInitial } from '../shared/host';
 import '../shared/base.css';

@@ -1,5 +1,5 @@
 // Pure helpers of the History panel: no DOM, so that the unit tier can test them under Node.
-import { describeEvent, shortVersion, type HistoryAction, type HistoryEvent } from '../../src/core/registry/history';
+import { describeEvent, shortVersion, type HistoryAction, type HistoryEvent } from '../../src/shared/protocol/history';
 
 export type FilterGroup = 'registrations' | 'stages' | 'deprecations';
 

@@ -5,11 +5,13 @@ import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-toolbar-button/index.js';
-import { describeEvent, type HistoryEvent, type HistoryView } from '../../src/core/registry/history';
 import {
   HISTORY_STATE_VERSION,
+  describeEvent,
   historyInitial,
   historyToWebview,
+  type HistoryEvent,
+  type HistoryView,
   type HistoryTarget,
   type HistoryToHost,
   type HistoryToWebview,

@@ -15,9 +15,10 @@ import {
   type QuantizeToWebview,
   type ReportView,
 } from '../../src/shared/protocol/quantize';
-import { formatBytes } from '../../src/core/util/format';
+import { formatBytes } from '../../src/shared/format';
 import { button, checkbox, field, select, textfield } from '../shared/controls';
 import { Host, el, readInitial } from '../shared/host';
+import { table, type Column } from '../shared/table';
 import { formatMs } from '../playground/format';
 import '../shared/base.css';
 import '../shared/page.css';
@@ -169,6 +170,35 @@ function tile(label: string, value: string, detail: string, cls = ''): HTMLEleme
   return el('div', { class: `tile ${cls}` }, el('div', { class: 'tile-label' }, label), el('div', { class: 'tile-value' }, value), el('div', { class: 'tile-detail' }, detail));
 }
 
+type Fidelity = ReportView['fidelity']['outputs'][number];
+type Candidate = NonNullable<ReportView['auto']>['candidates'][number];
+type Group = ReportView['groups'][number];
+
+const OUTPUT_COLUMNS: Column<Fidelity>[] = [
+  { head: 'Output', class: 'name', cell: (o) => o.name },
+  { head: 'Cosine', class: 'num', cell: (o) => n4(o.cosine) },
+  { head: 'Max |error|', class: 'num', cell: (o) => (o.maxAbsError === null ? '∞' : o.maxAbsError.toPrecision(3)) },
+  { head: 'Top-1 agreement', class: 'num', cell: (o) => (o.top1 === undefined ? '–' : `${(o.top1 * 100).toFixed(1)}%`) },
+  { head: '', cell: (o) => el('vscode-icon', { name: o.pass ? 'check' : 'close', class: o.pass ? 'good' : 'bad', title: o.reasons.join('; ') }) },
+];
+
+function autoColumns(chosen: Candidate['mode']): Column<Candidate>[] {
+  return [
+    { head: 'Form', class: 'name', cell: (c) => [c.mode === chosen ? el('vscode-icon', { name: 'arrow-right' }) : null, LABEL[c.mode]] },
+    { head: 'Size', class: 'num', cell: (c) => (c.error ? '–' : `×${c.sizeRatio.toFixed(2)}`) },
+    { head: 'Worst cosine', class: 'num', cell: (c) => n4(c.worstCosine) },
+    { head: 'Latency', class: 'num', cell: (c) => (c.latencyRatio === null ? '–' : `×${c.latencyRatio.toFixed(2)}`) },
+    { head: 'Result', cell: (c) => (c.error ? `failed: ${c.error}` : c.pass ? 'passes' : c.reasons.join('; ')) },
+  ];
+}
+
+const DECISION_COLUMNS: Column<Group>[] = [
+  { head: '', cell: (g) => el('vscode-icon', { name: g.action === 'converted' ? 'check' : 'circle-slash', class: g.action === 'converted' ? 'good' : 'muted' }) },
+  { head: 'Op', class: 'name', cell: (g) => g.opType },
+  { head: 'Count', class: 'num', cell: (g) => String(g.count) },
+  { head: 'Became / why', cell: (g) => [g.form ? el('code', {}, g.form) : null, g.form ? ' · ' : null, g.reason, g.action === 'kept' && g.nodes.length && g.nodes.length <= 6 ? el('span', { class: 'muted' }, ` (${g.nodes.join(', ')})`) : null] },
+];
+
 function reportView(r: ReportView): HTMLElement {
   const cos = r.fidelity.worstCosine;
   const cosOk = cos === null || cos >= r.thresholds.minCosine;
@@ -197,73 +227,17 @@ function reportView(r: ReportView): HTMLElement {
       tile('Quantized in', `${r.seconds.toFixed(2)} s`, r.mbPerSecond !== null && r.profile.weightBytes >= 1e6 ? `${r.mbPerSecond.toFixed(0)} MB/s of weights` : `${formatBytes(r.profile.weightBytes)} of float weights`, ''),
     ),
     el('h2', {}, 'Fidelity per output'),
-    el(
-      'table',
-      { class: 'grid outputs' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'Output'), el('th', {}, 'Cosine'), el('th', {}, 'Max |error|'), el('th', {}, 'Top-1 agreement'), el('th', {}, ''))),
-      el(
-        'tbody',
-        {},
-        ...r.fidelity.outputs.map((o) =>
-          el(
-            'tr',
-            {},
-            el('td', { class: 'name' }, o.name),
-            el('td', { class: 'num' }, n4(o.cosine)),
-            el('td', { class: 'num' }, o.maxAbsError === null ? '∞' : o.maxAbsError.toPrecision(3)),
-            el('td', { class: 'num' }, o.top1 === undefined ? '–' : `${(o.top1 * 100).toFixed(1)}%`),
-            el('td', {}, el('vscode-icon', { name: o.pass ? 'check' : 'close', class: o.pass ? 'good' : 'bad', title: o.reasons.join('; ') })),
-          ),
-        ),
-      ),
-    ),
+    table('grid outputs', OUTPUT_COLUMNS, r.fidelity.outputs),
     r.auto
       ? el(
           'div',
           {},
           el('h2', {}, 'Auto: forms tried'),
-          el(
-            'table',
-            { class: 'grid auto' },
-            el('thead', {}, el('tr', {}, el('th', {}, 'Form'), el('th', {}, 'Size'), el('th', {}, 'Worst cosine'), el('th', {}, 'Latency'), el('th', {}, 'Result'))),
-            el(
-              'tbody',
-              {},
-              ...r.auto.candidates.map((c) =>
-                el(
-                  'tr',
-                  { class: c.mode === r.auto!.chosen ? 'chosen' : '' },
-                  el('td', { class: 'name' }, c.mode === r.auto!.chosen ? el('vscode-icon', { name: 'arrow-right' }) : null, LABEL[c.mode]),
-                  el('td', { class: 'num' }, c.error ? '–' : `×${c.sizeRatio.toFixed(2)}`),
-                  el('td', { class: 'num' }, n4(c.worstCosine)),
-                  el('td', { class: 'num' }, c.latencyRatio === null ? '–' : `×${c.latencyRatio.toFixed(2)}`),
-                  el('td', {}, c.error ? `failed: ${c.error}` : c.pass ? 'passes' : c.reasons.join('; ')),
-                ),
-              ),
-            ),
-          ),
+          table('grid auto', autoColumns(r.auto.chosen), r.auto.candidates, (c) => ({ class: c.mode === r.auto!.chosen ? 'chosen' : '' })),
         )
       : null,
     el('h2', {}, `Nodes: ${r.converted} converted, ${r.kept} left alone`),
-    el(
-      'table',
-      { class: 'grid decisions' },
-      el('thead', {}, el('tr', {}, el('th', {}, ''), el('th', {}, 'Op'), el('th', {}, 'Count'), el('th', {}, 'Became / why'))),
-      el(
-        'tbody',
-        {},
-        ...r.groups.map((g) =>
-          el(
-            'tr',
-            { class: g.action },
-            el('td', {}, el('vscode-icon', { name: g.action === 'converted' ? 'check' : 'circle-slash', class: g.action === 'converted' ? 'good' : 'muted' })),
-            el('td', { class: 'name' }, g.opType),
-            el('td', { class: 'num' }, String(g.count)),
-            el('td', {}, g.form ? el('code', {}, g.form) : null, g.form ? ' · ' : null, g.reason, g.action === 'kept' && g.nodes.length && g.nodes.length <= 6 ? el('span', { class: 'muted' }, ` (${g.nodes.join(', ')})`) : null),
-          ),
-        ),
-      ),
-    ),
+    table('grid decisions', DECISION_COLUMNS, r.groups, (g) => ({ class: g.action })),
     r.notes.length ? el('ul', { class: 'notes' }, ...r.notes.map((n) => el('li', {}, n))) : null,
     el(
       'div',

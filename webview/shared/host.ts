@@ -112,7 +112,7 @@ export function readInitial<T>(schema: z.ZodMiniType<T>): T | undefined {
   }
 }
 
-type Child = Node | string | number | null | undefined | false;
+export type Child = Node | string | number | null | undefined | false;
 
 /** Builds DOM without innerHTML: text is always text. */
 export function el<K extends keyof HTMLElementTagNameMap>(

@@ -4,7 +4,7 @@
  * with A's values, as numpy.isclose(b, a) does.
  */
 import type { DType } from '../onnx/dtypes';
-import { median } from './bench';
+import { median } from './latency';
 import type { HostRunOptions, InferenceHost, Source } from './host';
 import { makeFeeds } from './inputs';
 import type { SessionOptions } from './protocol';

@@ -4,7 +4,7 @@
  * no tensor is ever turned into JSON text; large tensors go through a shared scratch file instead (transport.ts).
  * Everything here is plain data.
  */
-import type { BenchProgress, BenchResult, BenchSettings } from './bench';
+import type { BenchProgress, BenchResult, BenchSettings } from './latency';
 import type { TensorInfo } from './tensor';
 import type { WireTensor } from './transport';
 

@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { firstLine } from '../errors';
-import { BenchCancelled, benchmarkLoop } from './bench';
+import { firstLine, isCancelled } from '../errors';
+import { benchmarkLoop } from './latency';
 import type { LoadedSession, ProviderInfo, Reply, Request, RunReply, SessionOptions, WireError } from './protocol';
 import type { Tensor, TensorInfo } from './tensor';
 import { alignedData, SharedFile, SHARED_FD_INDEX } from './transport';
@@ -47,7 +47,7 @@ class Refused extends Error {
  * request does is a call into onnxruntime, so its errors are the user's to act on; the stack goes to the log.
  */
 function toWire(e: unknown, context: string, hint: string): WireError {
-  if (e instanceof BenchCancelled) return { message: 'cancelled', user: true, cancelled: true };
+  if (isCancelled(e)) return { message: 'cancelled', user: true, cancelled: true };
   if (e instanceof Refused) return { message: e.message, hint: e.hint, user: true };
   const err = e instanceof Error ? e : new Error(String(e));
   // "…Status Message: /onnxruntime_src/…/element_wise_ops.h:563 void onnxruntime::BroadcastIterator::Init(ptrdiff_t,

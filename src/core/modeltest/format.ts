@@ -27,6 +27,7 @@
  * An expected output is a file path (.npy, .json), or {value}, {top1: class}, {range: [min, max]}, {shape}, with an
  * optional {tolerance} of its own. Paths are relative to the test file.
  */
+import { parseTree, printParseErrorCode, type Node as JsonNode, type ParseError } from 'jsonc-parser';
 import * as z from 'zod/mini';
 import { UserError } from '../errors';
 
@@ -105,13 +106,17 @@ export interface CaseLocation {
 
 /** Parses a test file's text; a UserError names the file, the JSON path and what is wrong. */
 export function parseModelTestFile(text: string, file: string): { spec: ModelTestFile; locations: CaseLocation[] } {
+  // JSON.parse judges the syntax and gives the value; it forgets positions, so one pass of jsonc-parser (strict JSON:
+  // no comments, no trailing commas) gives them: where the syntax breaks, and where each value starts.
+  const errors: ParseError[] = [];
+  const tree = parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
     const message = (e instanceof Error ? e.message : String(e)).replace(/\s*\(line \d+ column \d+\)/, '');
     const pos = /at position (\d+)/.exec(message)?.[1];
-    const offset = pos !== undefined ? Number(pos) : jsonErrorOffset(text);
+    const offset = pos !== undefined ? Number(pos) : errors.length ? Math.min(...errors.map((x) => errorOffset(text, x))) : undefined;
     const at = offset !== undefined ? lineColumn(text, offset) : undefined;
     // V8 quotes the text around the error ("…"tests": [,]…" is not valid JSON); the line and column say it better.
     const why = message.replace(/ in JSON at position \d+/, '').replace(/, "(?:[^"]|"(?!\s+is not valid JSON))*" is not valid JSON$/s, '').replace(/\.$/, '');
@@ -121,7 +126,7 @@ export function parseModelTestFile(text: string, file: string): { spec: ModelTes
   if (!r.success) {
     const { path: at, message } = describeIssue(r.error.issues[0] as Issue, []);
     const where = at.length ? at.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : 'the file';
-    const line = lineOfPath(text, at);
+    const line = lineOfPath(text, tree, at);
     throw new UserError(`${file}${line ? `:${line}` : ''}: ${where} ${message}.`, 'An input is a file or one of {npy}, {json}, {value}, {image}, {wav}, {random}, {zeros: true}, {ones: true}; an expected output a file or one of {npy}, {json}, {value}, {top1}, {range}, {shape}.');
   }
   const names = new Set<string>();
@@ -129,9 +134,8 @@ export function parseModelTestFile(text: string, file: string): { spec: ModelTes
     if (names.has(t.name)) throw new UserError(`${file}: two tests are named '${t.name}'.`, 'Give each test its own name.');
     names.add(t.name);
   }
-  // JSON.parse forgets positions: each test's line (0-based) is where its "name" is, found by the same walk that
-  // points schema errors at their line.
-  const locations = r.data.tests.map((t, i) => ({ name: t.name, line: (lineOfPath(text, ['tests', i, 'name']) ?? 1) - 1 }));
+  // Each test's line (0-based) is where its "name" is, found as schema errors find theirs.
+  const locations = r.data.tests.map((t, i) => ({ name: t.name, line: (lineOfPath(text, tree, ['tests', i, 'name']) ?? 1) - 1 }));
   return { spec: r.data, locations };
 }
 
@@ -152,59 +156,39 @@ export function lineColumn(text: string, offset: number): { line: number; column
 
 /**
  * The 1-based line where the value at a JSON path starts (or, when the path goes deeper than the text, where its
- * deepest existing part does); undefined when the text is not JSON. Used to point at a schema error.
+ * deepest existing part does; of a key given twice, the last, as JSON.parse keeps); undefined without a tree.
  */
-export function lineOfPath(text: string, target: readonly (string | number)[]): number | undefined {
-  let i = 0;
-  let best = 0;
-  const ws = () => {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
-  };
-  const str = (): string => {
-    const start = i;
-    i++;
-    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-    i++;
-    return JSON.parse(text.slice(start, i)) as string;
-  };
-  // Walks one value; `depth` is how much of the target path leads here (-1 once off the path).
-  const value = (depth: number): void => {
-    ws();
-    if (depth >= 0) best = i;
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') return void i++;
-      for (;;) {
-        ws();
-        const key = str();
-        ws();
-        i++; // :
-        const on = depth >= 0 && depth < target.length && target[depth] === key;
-        value(on ? depth + 1 : -1);
-        ws();
-        if (text[i++] === '}') return;
-      }
-    } else if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') return void i++;
-      for (let k = 0; ; k++) {
-        const on = depth >= 0 && depth < target.length && target[depth] === k;
-        value(on ? depth + 1 : -1);
-        ws();
-        if (text[i++] === ']') return;
-      }
-    } else if (c === '"') str();
-    else while (i < text.length && !/[,\]}\s]/.test(text[i]!)) i++;
-  };
-  try {
-    value(0);
-  } catch {
-    return undefined;
+function lineOfPath(text: string, tree: JsonNode | undefined, target: readonly (string | number)[]): number | undefined {
+  let node = tree;
+  for (const key of target) {
+    const next =
+      typeof key === 'number'
+        ? node?.type === 'array' ? node.children?.[key] : undefined
+        : node?.type === 'object' ? node.children?.findLast((p) => p.children?.[0]?.value === key)?.children?.[1] : undefined;
+    if (!next) break;
+    node = next;
   }
-  return lineColumn(text, best).line;
+  return node && lineColumn(text, node.offset).line;
+}
+
+/**
+ * Where the syntax breaks, as a character offset. jsonc-parser names a bad string or number by its first character;
+ * the character JSON refuses in it (or where it ends) says it better.
+ */
+function errorOffset(text: string, e: ParseError): number {
+  switch (printParseErrorCode(e.error)) {
+    case 'UnexpectedEndOfString':
+    case 'InvalidCharacter':
+    case 'InvalidEscapeCharacter':
+    case 'InvalidUnicode': {
+      const bad = /[^\x20-\uffff]|\\(?:[^"\\/bfnrtu]|u(?![0-9a-fA-F]{4}))/.exec(text.slice(e.offset + 1, e.offset + e.length));
+      return bad ? e.offset + 1 + bad.index + (bad[0].length > 1 ? 1 : 0) : e.offset + e.length;
+    }
+    case 'UnexpectedEndOfNumber':
+      return e.offset + (/-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y.exec(text.slice(e.offset))?.[0].length ?? 0);
+    default:
+      return e.offset;
+  }
 }
 
 interface Issue {
@@ -244,79 +228,5 @@ function describeIssue(issue: Issue, prefix: (string | number)[]): { path: (stri
       return { path: at, message: `must be ${(issue.values ?? []).map((v) => JSON.stringify(v)).join(' or ')}` };
     default:
       return { path: at, message: issue.message && issue.message !== 'Invalid input' ? issue.message : 'is not valid' };
-  }
-}
-
-/** The offset of the first character that breaks JSON's grammar (for messages that give none), or undefined. */
-export function jsonErrorOffset(text: string): number | undefined {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
-  };
-  const fail = (): never => {
-    throw i;
-  };
-  const expect = (re: RegExp) => {
-    re.lastIndex = i;
-    const m = re.exec(text);
-    if (!m) fail();
-    i += m![0].length;
-  };
-  const str = () => {
-    for (i++; i < text.length && text[i] !== '"'; i++) {
-      if (text.charCodeAt(i) < 0x20) fail();
-      if (text[i] === '\\') {
-        i++;
-        if (text[i] === 'u') {
-          expect(/u[0-9a-fA-F]{4}/y);
-          i--; // the loop steps past the last hex digit
-        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
-      }
-    }
-    if (i >= text.length) fail();
-    i++;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') return void i++;
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail();
-        str();
-        ws();
-        if (text[i] !== ':') fail();
-        i++;
-        value();
-        ws();
-        if (text[i] === '}') return void i++;
-        if (text[i] !== ',') fail();
-        i++;
-      }
-    }
-    if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') return void i++;
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ']') return void i++;
-        if (text[i] !== ',') fail();
-        i++;
-      }
-    }
-    if (c === '"') return str();
-    expect(/true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y);
-  };
-  try {
-    value();
-    ws();
-    return i < text.length ? i : undefined;
-  } catch (at) {
-    return typeof at === 'number' ? at : undefined;
   }
 }

@@ -15,16 +15,16 @@
  *               (100 − p)/2 % of the values off each end, clipped to the seen min and max.
  */
 import { create } from '@bufbuild/protobuf';
-import { UserError } from '../errors';
+import { isCancelled, UserError } from '../errors';
 import { checkFeeds } from '../inference/check';
-import { InferenceError, type InferenceHost } from '../inference/host';
+import type { InferenceHost } from '../inference/host';
 import type { Tensor } from '../inference/tensor';
 import { TensorProto_DataType as DT, ValueInfoProtoSchema } from '../onnx/gen/onnx_pb';
 import { decodeModel, encodeModel } from '../onnx/model';
 import { makeNode, QModel, toFloat32 } from './graph';
 import { minMax } from './math';
 import { calibrationTargets } from './static';
-import { CancelledError, throwIfCancelled, type Ranges } from './types';
+import { quantizationCancelled, throwIfCancelled, type Ranges } from './types';
 
 export interface CalibrateOptions {
   method: 'minmax' | 'percentile';
@@ -111,7 +111,7 @@ export async function calibrate(
       try {
         result = await host.run(session.id, feed, { signal: opts.signal });
       } catch (e) {
-        if (e instanceof InferenceError && e.reason === 'cancelled') throw new CancelledError();
+        if (isCancelled(e)) throw quantizationCancelled();
         if (e instanceof UserError) throw new UserError(`calibration sample ${label} failed: ${e.message}`, e.hint);
         throw e;
       }

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { firstLine, UserError } from '../errors';
+import { firstLine, isCancelled, UserError } from '../errors';
 import { compareOutputs, interleavedLatency } from '../inference/compare';
 import type { InferenceHost, SessionInfo } from '../inference/host';
 import type { TensorInfo } from '../inference/tensor';
@@ -25,7 +25,7 @@ import { QModel } from './graph';
 import { readModelFile, writeModel } from '../onnx/io';
 import { sensitivity } from './sensitivity';
 import { calibrationTargets, ensureNodeNames, quantizeStatic } from './static';
-import { CancelledError, MODE_LABELS, parseExclusions, throwIfCancelled, type Exclusions, type FormResult, type NodeDecision, type QuantMode } from './types';
+import { MODE_LABELS, parseExclusions, quantizationCancelled, throwIfCancelled, type Exclusions, type FormResult, type NodeDecision, type QuantMode } from './types';
 import { quantizeWeightOnly } from './weightonly';
 
 export type FormMode = Exclude<QuantMode, 'auto'>;
@@ -405,7 +405,7 @@ async function buildStatic(ctx: Ctx): Promise<Built> {
           progress: (f) => ctx.progress({ stage: 'sensitivity', message: 'Sensitivity pass', fraction: 0.5 + 0.25 * f }),
         });
       } catch (e) {
-        if (e instanceof CancelledError) throw e;
+        if (isCancelled(e)) throw e;
         // The fully quantized model stands; the report says why no layer was kept float.
         form.notes.push(`The sensitivity pass could not finish (${firstLine(e instanceof Error ? e.message : String(e))}); every layer stays quantized.`);
         s = { ranking: [], keepFloat: [], cosine: first.worstCosine };
@@ -467,7 +467,7 @@ async function runAuto(ctx: Ctx, profile: Profile): Promise<{ result: Built; aut
         reasons: b.form.decisions.some((d) => d.action === 'converted') ? ev.reasons : ['no node was converted'],
       });
     } catch (e) {
-      if (e instanceof CancelledError) throw e;
+      if (isCancelled(e)) throw quantizationCancelled();
       candidates.push({ mode, sizeRatio: 1, worstCosine: null, minTop1: null, latencyRatio: null, pass: false, reasons: [], error: firstLine(e instanceof Error ? e.message : String(e)) });
     }
   }

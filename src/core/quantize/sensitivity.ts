@@ -9,10 +9,11 @@
  * the others still break the output). The search then keeps the top-k of the ranking float, k found by bisection
  * (fidelity grows with k, near enough), so the cost does not grow with k.
  */
+import { isCancelled } from '../errors';
 import { compareOutputs } from '../inference/compare';
-import { InferenceError, type InferenceHost } from '../inference/host';
+import type { InferenceHost } from '../inference/host';
 import type { Tensor } from '../inference/tensor';
-import { CancelledError, throwIfCancelled } from './types';
+import { quantizationCancelled, throwIfCancelled } from './types';
 
 export interface SensitivityOptions {
   /** The worst output cosine to reach. */
@@ -50,16 +51,18 @@ export async function sensitivity(
 
   const runAll = async (bytes: Uint8Array): Promise<Record<string, Tensor>[]> => {
     throwIfCancelled(opts.signal);
-    const s = await host.load({ bytes, key: `sensitivity-${Date.now()}-${Math.random()}`, label: 'a sensitivity candidate' }, {}, { signal: opts.signal });
     try {
-      const out: Record<string, Tensor>[] = [];
-      for (const f of feeds) out.push((await host.run(s.id, f, { signal: opts.signal })).outputs);
-      return out;
+      const s = await host.load({ bytes, key: `sensitivity-${Date.now()}-${Math.random()}`, label: 'a sensitivity candidate' }, {}, { signal: opts.signal });
+      try {
+        const out: Record<string, Tensor>[] = [];
+        for (const f of feeds) out.push((await host.run(s.id, f, { signal: opts.signal })).outputs);
+        return out;
+      } finally {
+        await host.release(s.id);
+      }
     } catch (e) {
-      if (e instanceof InferenceError && e.reason === 'cancelled') throw new CancelledError();
+      if (isCancelled(e)) throw quantizationCancelled();
       throw e;
-    } finally {
-      await host.release(s.id);
     }
   };
   const reference = await runAll(original);
@@ -70,7 +73,7 @@ export async function sensitivity(
     try {
       outs = await runAll(build(keep));
     } catch (e) {
-      if (e instanceof CancelledError) throw e;
+      if (isCancelled(e)) throw e;
       step();
       return -1;
     }

@@ -5,7 +5,7 @@
  * A form edits a QModel in place, synchronously, and says what it did to each node it looked at. It throws a
  * UserError for input it cannot take (and leaves nothing half-written: the orchestrator writes only at the end).
  */
-import { UserError } from '../errors';
+import { CancelledError } from '../errors';
 
 export type QuantMode = 'int8-dynamic' | 'int8-static' | 'int4' | 'int8-weight' | 'fp16' | 'fp32' | 'auto';
 
@@ -102,14 +102,13 @@ export function excludedBy(ex: Exclusions | undefined, opType: string, name: str
   return undefined;
 }
 
-export class CancelledError extends UserError {
-  constructor() {
-    super('Quantization was cancelled.', 'Nothing was written.');
-  }
+/** A quantization stopped by its signal (or by a cancelled run it made): nothing was written. */
+export function quantizationCancelled(): CancelledError {
+  return new CancelledError('Quantization was cancelled.', 'Nothing was written.');
 }
 
 export function throwIfCancelled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CancelledError();
+  if (signal?.aborted) throw quantizationCancelled();
 }
 
 /** Parses "Conv,MatMul,node_name" into exclusions: names starting with a capital and known as op types are op types. */

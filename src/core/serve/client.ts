@@ -2,7 +2,7 @@
  * A client of the Open Inference Protocol (KServe V2) REST API: sends tensors to `{url}/v2/models/{model}/infer`
  * and reads the answer back as tensors, so that a remote or local endpoint can be compared with a local run.
  */
-import { UserError, describeError } from '../errors';
+import { CancelledError, UserError, describeError } from '../errors';
 import { dtypeFromV2 } from '../onnx/dtypes';
 import { tensorFromJson, tensorToJson } from '../inference/json';
 import type { Tensor } from '../inference/tensor';
@@ -43,7 +43,7 @@ export async function inferRemote(url: string, model: string, feeds: Record<stri
   try {
     res = await (opts.fetch ?? fetch)(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.any(signals) });
   } catch (e) {
-    if (opts.signal?.aborted) throw new UserError('cancelled.');
+    if (opts.signal?.aborted) throw new CancelledError('cancelled.');
     if (e instanceof UserError) throw e;
     const cause = (e as { cause?: { code?: string } }).cause?.code;
     throw new UserError(

@@ -2,6 +2,8 @@ import * as z from 'zod/mini';
 import type { EnvReport } from '../../core/env/report';
 import type { PanelContract } from '../contract';
 
+export type { EnvReport, Part } from '../../core/env/report';
+
 const str = z.string().check(z.maxLength(4096));
 
 function part<T extends z.ZodMiniType>(value: T) {

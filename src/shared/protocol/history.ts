@@ -2,6 +2,8 @@ import * as z from 'zod/mini';
 import { HISTORY_LIMITS, type HistoryView } from '../../core/registry/history';
 import type { PanelContract } from '../contract';
 
+export { describeEvent, shortVersion, type HistoryAction, type HistoryEvent, type HistoryView } from '../../core/registry/history';
+
 const str = z.string().check(z.maxLength(HISTORY_LIMITS.text));
 /** A full commit sha (SHA-1 or SHA-256): never anything git could read as an option or a revision expression. */
 const sha = z.string().check(z.regex(/^[0-9a-f]{40}$|^[0-9a-f]{64}$/));

@@ -23,6 +23,16 @@ function imports(file: string): string[] {
   return specs;
 }
 
+/**
+ * The imports of a webview file that reach outside webview/ and src/shared/ (relative specifiers resolved from the
+ * file; a bare specifier is an npm package). The webviews run in the browser: what they need of the core comes to
+ * them re-exported by src/shared, where the extension ↔ webview contracts live.
+ */
+function outsideShared(file: string): string[] {
+  const allowed = ['webview', path.join('src', 'shared')].map((d) => path.join(root, d) + path.sep);
+  return imports(file).filter((s) => s.startsWith('.') && !allowed.some((a) => path.resolve(root, path.dirname(file), s).startsWith(a)));
+}
+
 describe('layers', () => {
   // src/extension/heavy is bundled apart as dist/heavy.js and must load without VS Code too.
   for (const layer of ['src/core', 'src/shared', 'src/cli', 'webview', 'src/extension/heavy']) {
@@ -39,6 +49,32 @@ describe('layers', () => {
       imports(f).some((s) => /(^|\/)(extension|cli)\//.test(s) || s.includes('webview/')),
     );
     assert.deepEqual(offenders, []);
+  });
+
+  it('webview imports only from src/shared (and its own folder, and npm packages)', () => {
+    const files = sources('webview');
+    assert.ok(files.length > 0, 'webview has no sources');
+    assert.deepEqual(Object.fromEntries(files.map((f) => [f, outsideShared(f)]).filter(([, o]) => o!.length)), {});
+  });
+
+  it('the webview check itself sees an import from outside src/shared', () => {
+    const tmp = path.join(root, 'test-results', 'layers-probe-webview.ts');
+    fs.mkdirSync(path.dirname(tmp), { recursive: true });
+    fs.writeFileSync(
+      tmp,
+      [
+        "import { formatBytes } from '../src/core/util/format';",
+        "import type { EnvReport } from '../src/shared/protocol/environment';",
+        "import { el } from '../webview/shared/host';",
+        "import '@vscode-elements/elements/dist/vscode-button/index.js';",
+        "const history = await import('../src/core/registry/history');",
+      ].join('\n'),
+    );
+    try {
+      assert.deepEqual(outsideShared(path.relative(root, tmp)), ['../src/core/util/format', '../src/core/registry/history']);
+    } finally {
+      fs.rmSync(tmp);
+    }
   });
 
   it('the check itself sees an import of vscode', () => {
