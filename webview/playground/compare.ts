@@ -51,7 +51,7 @@ export function compareTab(v: View): HTMLElement {
       'div',
       { class: 'input-row' },
       field('A', el('code', { class: 'target' }, v.state.model.label)),
-      field('B', el('div', { class: 'file' }, button('Choose…', () => v.post({ type: 'pickCompareTarget' }), { id: 'pick-target', secondary: true, icon: 'versions' }), c.target ? el('code', { class: 'target', title: c.target.detail ?? c.target.uri }, c.target.label) : el('span', { class: 'muted' }, 'another file, or another version from the registry'))),
+      field('B', el('div', { class: 'file' }, button('Choose…', () => void pickTarget(v), { id: 'pick-target', secondary: true, icon: 'versions' }), c.target ? el('code', { class: 'target', title: c.target.detail ?? c.target.uri }, c.target.label) : el('span', { class: 'muted' }, 'another file, or another version from the registry'))),
     ),
     el(
       'div',
@@ -64,4 +64,14 @@ export function compareTab(v: View): HTMLElement {
     errorBox(v, 'compare'),
     c.result ? compareResult(c.result) : el('p', { class: 'placeholder' }, 'Both models run on the same inputs; each output is compared and the verdict checked against the tolerances.'),
   );
+}
+
+/** Another model to compare with, picked in VS Code (versions of the same model first). */
+async function pickTarget(v: View): Promise<void> {
+  const target = await v.request('pickCompareTarget', {});
+  if (!target) return;
+  v.state.compare.target = target;
+  v.state.compare.result = undefined;
+  v.save();
+  v.render();
 }

@@ -99,7 +99,15 @@ function sourceControls(v: View, info: TensorInfoView, spec: InputSpec): HTMLEle
 }
 
 function withPick(v: View, node: HTMLElement, input: string, kind: 'npy' | 'image' | 'wav' | 'json'): HTMLElement {
-  node.querySelector('vscode-button')?.addEventListener('click', () => v.post({ type: 'pickFile', input, kind }));
+  node.querySelector('vscode-button')?.addEventListener('click', () => {
+    void v.request('pickFile', { input, kind }).then((path) => {
+      const spec = v.state.specs[input];
+      if (!path || !spec || !('path' in spec.source)) return;
+      spec.source = { ...spec.source, path };
+      v.save();
+      v.render();
+    });
+  });
   return node;
 }
 

@@ -10,7 +10,7 @@ import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-tabs/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { playgroundInitial, playgroundToWebview, type PlaygroundTab, type PlaygroundToHost, type PlaygroundToWebview } from '../../src/shared/protocol/playground';
+import { playgroundInitial, playgroundRequests, playgroundToWebview, type PlaygroundTab, type PlaygroundToHost, type PlaygroundToWebview } from '../../src/shared/protocol/playground';
 import { Host, el, readInitial } from '../shared/host';
 import { benchTab } from './benchmark';
 import { compareTab } from './compare';
@@ -25,7 +25,7 @@ import '../shared/grid.css';
 import './style.css';
 
 const STATE_VERSION = 1;
-const host = new Host<PlaygroundToHost, PlaygroundToWebview, State>(playgroundToWebview, STATE_VERSION);
+const host = new Host<PlaygroundToHost, PlaygroundToWebview, State, typeof playgroundRequests>(playgroundToWebview, STATE_VERSION, playgroundRequests);
 const app = document.getElementById('app')!;
 const initial = readInitial(playgroundInitial);
 
@@ -60,6 +60,7 @@ const view: View = {
   },
   render,
   post: (m) => host.post(m),
+  request: (method, params) => host.request(method, params),
 };
 
 /** The tabs, each with its module; the one shown is kept. */
@@ -123,12 +124,6 @@ host.listen((m) => {
       session.busy = undefined;
       session.progress = undefined;
       break;
-    case 'filePicked': {
-      const spec = state.specs[m.input];
-      if (spec && 'path' in spec.source) spec.source = { ...spec.source, path: m.path };
-      view.save();
-      break;
-    }
     case 'run':
       state.runs = [m.run, ...state.runs.filter((r) => r.id !== m.run.id)].slice(0, 20);
       state.selectedRun = m.run.id;

@@ -1,8 +1,8 @@
 // What the Playground's tabs share: the state main.ts keeps, the session it was told about, and the controls and
 // boxes more than one tab shows.
-import type { BenchView, CompareView, InputSpec, ModelRef, PlaygroundTab, PlaygroundToHost, RunView, SessionOptionsView, TensorInfoView } from '../../src/shared/protocol/playground';
+import type { BenchView, CompareView, InputSpec, ModelRef, PlaygroundTab, PlaygroundToHost, PlaygroundToWebview, RunView, SessionOptionsView, TensorInfoView, playgroundRequests } from '../../src/shared/protocol/playground';
 import { button, textfield } from '../shared/controls';
-import { el } from '../shared/host';
+import { el, type Host } from '../shared/host';
 
 /** What the webview keeps across hides and reloads (versioned by Host). */
 export interface State {
@@ -40,6 +40,8 @@ export interface View {
   /** Draws the page again. */
   render(): void;
   post(m: PlaygroundToHost): void;
+  /** Asks the host and awaits the answer (a picker). */
+  request: Host<PlaygroundToHost, PlaygroundToWebview, State, typeof playgroundRequests>['request'];
 }
 
 /** Changes part of the state: kept, and shown. */

@@ -4,9 +4,10 @@ import { UserError, describeError, isUserError } from '../../core/errors';
 import { writeAtomic } from '../../core/util/files';
 import type { SessionInfo, SessionOptions } from '../../core/inference/host';
 import type { Tensor } from '../../core/inference/tensor';
-import type { Handlers } from '../../shared/contract';
+import type { Handlers, RequestHandlers } from '../../shared/contract';
 import {
   playgroundContract,
+  type playgroundRequests,
   type BenchView,
   type InputSpec,
   type PlaygroundTab,
@@ -120,6 +121,22 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
       load: ({ options }) => this.load(options),
       run: ({ inputs, options }) => this.guard('run', (signal) => this.run(inputs, options, signal)),
       cancel: () => this.work?.abort(),
+      saveOutputs: ({ run, format }) => this.saveOutputs(run, format),
+      benchmark: (m) => this.guard('benchmark', (signal) => this.benchmark(m, signal)),
+      saveBenchmark: () => this.saveBenchmark(),
+      compare: ({ inputs, options, tolerances }) => this.guard('compare', (signal) => this.compare(inputs, options, tolerances, signal)),
+      remote: ({ url, model, inputs, options }) => this.guard('remote', (signal) => this.remote(url, model, inputs, options, signal)),
+      serve: async () => {
+        const url = await this.ctx.serve(this.target);
+        await this.post({ type: 'serving', url });
+      },
+      copy: async ({ text }) => vscode.env.clipboard.writeText(text),
+      showLog: () => this.log.show(),
+    };
+  }
+
+  protected override get requestHandlers(): RequestHandlers<typeof playgroundRequests> {
+    return {
       pickFile: async ({ input, kind }) => {
         const filters: Record<string, Record<string, string[]>> = {
           npy: { 'NumPy array': ['npy'] },
@@ -128,23 +145,14 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
           json: { JSON: ['json'] },
         };
         const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: filters[kind]!, title: `Values for input '${input}'` });
-        if (picked?.[0]) await this.post({ type: 'filePicked', input, path: picked[0].fsPath });
+        return picked?.[0]?.fsPath ?? null;
       },
-      saveOutputs: ({ run, format }) => this.saveOutputs(run, format),
-      benchmark: (m) => this.guard('benchmark', (signal) => this.benchmark(m, signal)),
-      saveBenchmark: () => this.saveBenchmark(),
-      compare: ({ inputs, options, tolerances }) => this.guard('compare', (signal) => this.compare(inputs, options, tolerances, signal)),
       pickCompareTarget: async () => {
         const t = await this.ctx.pickCompareTarget(this.target);
-        if (t) await this.setCompareTarget(t);
+        if (!t) return null;
+        this.compareTarget = t;
+        return { label: t.label, uri: t.uri.toString(), detail: t.detail };
       },
-      remote: ({ url, model, inputs, options }) => this.guard('remote', (signal) => this.remote(url, model, inputs, options, signal)),
-      serve: async () => {
-        const url = await this.ctx.serve(this.target);
-        await this.post({ type: 'serving', url });
-      },
-      copy: async ({ text }) => vscode.env.clipboard.writeText(text),
-      showLog: () => this.log.show(),
     };
   }
 

@@ -150,7 +150,6 @@ export const playgroundToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('load'), options: sessionOptionsSchema }),
   z.object({ type: z.literal('run'), inputs: z.record(name, inputSpecSchema), options: sessionOptionsSchema }),
   z.object({ type: z.literal('cancel') }),
-  z.object({ type: z.literal('pickFile'), input: name, kind: z.enum(['npy', 'image', 'wav', 'json']) }),
   z.object({ type: z.literal('saveOutputs'), run: count, format: z.enum(['npy', 'json']) }),
   z.object({
     type: z.literal('benchmark'),
@@ -168,7 +167,6 @@ export const playgroundToHost = z.discriminatedUnion('type', [
     options: sessionOptionsSchema,
     tolerances: z.object({ atol: finite, rtol: finite, minCosine: finite }),
   }),
-  z.object({ type: z.literal('pickCompareTarget') }),
   z.object({ type: z.literal('remote'), url: z.url().check(z.maxLength(2048)), model: name, inputs: z.record(name, inputSpecSchema), options: sessionOptionsSchema }),
   z.object({ type: z.literal('serve') }),
   z.object({ type: z.literal('copy'), text }),
@@ -192,7 +190,6 @@ export const playgroundToWebview = z.discriminatedUnion('type', [
   z.object({ type: z.literal('sessionError'), error: errorViewSchema }),
   z.object({ type: z.literal('busy'), what: z.enum(['load', 'run', 'benchmark', 'compare', 'remote']), detail: z.optional(str) }),
   z.object({ type: z.literal('idle') }),
-  z.object({ type: z.literal('filePicked'), input: name, path: str }),
   z.object({ type: z.literal('run'), run: runViewSchema }),
   z.object({ type: z.literal('error'), what: z.enum(['run', 'benchmark', 'compare', 'remote']), error: errorViewSchema }),
   z.object({ type: z.literal('benchProgress'), done: count, total: count }),
@@ -227,9 +224,16 @@ export type PlaygroundToHost = z.infer<typeof playgroundToHost>;
 export type PlaygroundToWebview = z.infer<typeof playgroundToWebview>;
 export type PlaygroundInitial = z.infer<typeof playgroundInitial>;
 
-export const playgroundContract: PanelContract<PlaygroundToHost, PlaygroundToWebview, PlaygroundInitial> = {
+/** Calls the webview awaits: a file picked for an input, another model picked to compare with (null: dismissed). */
+export const playgroundRequests = {
+  pickFile: { params: z.object({ input: name, kind: z.enum(['npy', 'image', 'wav', 'json']) }), result: z.nullable(str) },
+  pickCompareTarget: { params: z.object({}), result: z.nullable(modelRefSchema) },
+};
+
+export const playgroundContract: PanelContract<PlaygroundToHost, PlaygroundToWebview, PlaygroundInitial, typeof playgroundRequests> = {
   viewType: 'modelyard.playground',
   toHost: playgroundToHost,
   toWebview: playgroundToWebview,
   initial: playgroundInitial,
+  requests: playgroundRequests,
 };
