@@ -18,6 +18,7 @@ import { testCommand } from './modeltest';
 import { QUANTIZE_HELP, quantizeCommand } from './quantize';
 import { cliEvents } from './events';
 import { serveCommand } from './serve';
+import { FETCH_MODEL_HELP, fetchModelCommand } from './fetchModel';
 
 declare const MODELYARD_VERSION: string;
 
@@ -54,10 +55,13 @@ read from the git repository of the current folder or --repo DIR without a check
   serve MODEL [--port N] [--host H] [--name NAME] [--threads N] [--no-batching]
                                        Serve over the Open Inference Protocol (KServe V2 REST) at
                                        http://H:N/v2 (default 127.0.0.1:8080; --port 0 picks a free port).
+                                       MODEL may also be a folder in the runtime layout (<name>/1/model.onnx,
+                                       or model.onnx; served as <name>) or an s3:// URI (see fetch-model).
                                        With --json: JSON lines on stdout (listening, request, stopped).
                                        Ctrl-C or SIGTERM stops it.
 
 ${QUANTIZE_HELP}
+${FETCH_MODEL_HELP}
 Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
   models                               The models, their latest versions and stages.
   show REF                             A model version's commit, path and size. REF: name, name@v1.2.3,
@@ -149,6 +153,7 @@ const COMMANDS: Record<string, Command> = {
   compare: compareCommand,
   test: testCommand,
   serve: serveCommand,
+  'fetch-model': fetchModelCommand,
   quantize: quantizeCommand,
 };
 
