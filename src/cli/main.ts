@@ -19,6 +19,7 @@ import { QUANTIZE_HELP, quantizeCommand } from './quantize';
 import { DEPLOY_HELP, deployCommand, deploymentsCommand, logsCommand, rollbackCommand, smokeCommand, statusCommand, undeployCommand } from './deploy';
 import { cliEvents } from './events';
 import { serveCommand } from './serve';
+import { FETCH_MODEL_HELP, fetchModelCommand } from './fetchModel';
 
 declare const MODELYARD_VERSION: string;
 
@@ -55,11 +56,14 @@ read from the git repository of the current folder or --repo DIR without a check
   serve MODEL [--port N] [--host H] [--name NAME] [--threads N] [--no-batching]
                                        Serve over the Open Inference Protocol (KServe V2 REST) at
                                        http://H:N/v2 (default 127.0.0.1:8080; --port 0 picks a free port).
+                                       MODEL may also be a folder in the runtime layout (<name>/1/model.onnx,
+                                       or model.onnx; served as <name>) or an s3:// URI (see fetch-model).
                                        With --json: JSON lines on stdout (listening, request, stopped).
                                        Ctrl-C or SIGTERM stops it.
 
 ${QUANTIZE_HELP}
 ${DEPLOY_HELP}
+${FETCH_MODEL_HELP}
 Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
   models                               The models, their latest versions and stages.
   show REF                             A model version's commit, path and size. REF: name, name@v1.2.3,
@@ -151,6 +155,7 @@ const COMMANDS: Record<string, Command> = {
   compare: compareCommand,
   test: testCommand,
   serve: serveCommand,
+  'fetch-model': fetchModelCommand,
   quantize: quantizeCommand,
   deploy: deployCommand,
   deployments: deploymentsCommand,

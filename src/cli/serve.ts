@@ -14,13 +14,14 @@ import { startV2Server } from '../core/serve/v2';
 import { cliEvents } from './events';
 import { parse } from './inference';
 import { resolveModel } from '../core/registry/modelRef';
+import { isLayoutSource, resolveServingSource } from '../core/deploy/storage/layout';
 import { withHost } from './model';
 
 declare const MODELYARD_VERSION: string;
 
 type Out = (s: string) => void;
 
-const USAGE = 'modelyard serve MODEL [--port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--repo DIR] [--json]';
+const USAGE = 'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--repo DIR] [--json]';
 
 export async function serveCommand(args: string[], out: Out, log: Logger): Promise<number> {
   const { values, positionals } = parse(
@@ -39,11 +40,14 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
   if (name !== undefined && !/^[\w.-]{1,128}$/.test(name)) throw new UserError(`--name '${name}' is not a model name: use letters, digits, '.', '_' and '-'.`);
   const json = !!values.json;
   const events = cliEvents(json ? { stdout: out } : {});
-  const model = await resolveModel(positionals[0]!, { repo: values.repo as string | undefined, log });
+  // A folder in the runtime layout (<name>/1/model.onnx) or an s3:// URI (downloaded with the environment's
+  // credentials, as KServe passes them) becomes a model file and a default name first.
+  const served = isLayoutSource(positionals[0]!) ? await resolveServingSource(positionals[0]!, { log, ...(name ? { name } : {}) }) : undefined;
+  const model = await resolveModel(served?.file ?? positionals[0]!, { repo: values.repo as string | undefined, log });
 
   return withHost(log, async (host) => {
     const backend = await createHostBackend(host, model.source, {
-      name: name ?? model.name,
+      name: name ?? served?.name ?? model.name,
       version: model.version ?? '1',
       sessionOptions: threads ? { intraOpThreads: threads } : {},
       batching: !values['no-batching'],
