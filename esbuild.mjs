@@ -48,7 +48,8 @@ const targets = [
   },
   {
     ...common,
-    entryPoints: { cli: 'src/cli/main.ts' },
+    // cli-cloud: the deployment and delivery verbs (the Kubernetes client, the AWS SDK), loaded by cli.js on use.
+    entryPoints: { cli: 'src/cli/main.ts', 'cli-cloud': 'src/cli/cloud.ts' },
     outdir: 'dist',
     platform: 'node',
     format: 'cjs',

@@ -7,7 +7,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
 import { ensurePythonRefs } from './pyrefs.mjs';
-import { ensureChromium, ensureCodeServer } from './testenv.mjs';
+import { ensureChromium, ensureCodeServer, ensureNode24 } from './testenv.mjs';
 import { makeTestWorkspace, makeTestWorkspaceWithTests } from './workspace.mjs';
 
 const results = [];
@@ -35,7 +35,10 @@ function nodeTestSummary(output) {
 }
 
 function runNodeTests(tier, files, env = {}) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', '--test-reporter-destination=' + path.join(REPO, 'test-results', `${tier}.tap`), ...files], {
+  // Node 24, the Node the editor runs the CLI with (code-server's; desktop VS Code 1.107+ has 22): the deployment verbs
+  // need 22.19 or later (the Kubernetes client's HTTP client), and the tests spawn the CLI with the Node they run on.
+  const node = path.join(ensureNode24(), 'bin', 'node');
+  const r = spawnSync(node, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', '--test-reporter-destination=' + path.join(REPO, 'test-results', `${tier}.tap`), ...files], {
     cwd: REPO,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -10,21 +10,13 @@ import type { Logger } from '../core/log';
 import { s3ConfigFromEnv } from '../core/deploy/storage/layout';
 import { downloadModel } from '../core/deploy/storage/s3';
 import { formatBytes } from '../core/util/format';
+import { FETCH_MODEL_HELP } from './cloudHelp';
 import { cliEvents } from './events';
 import { parse } from './inference';
 import { EXIT_CANCELLED, interruptSignal } from './model';
 
 type Out = (s: string) => void;
 
-export const FETCH_MODEL_HELP = `Model delivery (the serving side):
-  fetch-model SRC DEST [--name NAME] [--json]
-                                       A storage initializer: download the model under the s3:// URI SRC
-                                       (<name>/1/model.onnx below it, or its one .onnx) into DEST/<name>/1/
-                                       model.onnx, streamed and renamed when complete, sha256 checked. The
-                                       credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-                                       S3_ENDPOINT (with S3_USE_HTTPS=0 for http) or AWS_ENDPOINT_URL, and
-                                       AWS_REGION, as KServe passes them. --name picks one of several models.
-`;
 
 const USAGE = 'modelyard fetch-model s3://BUCKET/PREFIX DEST [--name NAME] [--json]';
 

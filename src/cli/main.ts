@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildEnvReport, envReportToMarkdown, loadOnnxRuntimeInfo, type EnvReport, type Part } from '../core/env/report';
 import { CancelledError, UserError, describeError, isCancelled } from '../core/errors';
@@ -16,10 +17,10 @@ import { benchCommand, compareCommand, inspectCommand, runCommand } from './infe
 import { EXIT_CANCELLED } from './model';
 import { testCommand } from './modeltest';
 import { QUANTIZE_HELP, quantizeCommand } from './quantize';
-import { DEPLOY_HELP, deployCommand, deploymentsCommand, logsCommand, rollbackCommand, smokeCommand, statusCommand, undeployCommand } from './deploy';
+import { DEPLOY_HELP, FETCH_MODEL_HELP } from './cloudHelp';
+import type * as Cloud from './cloud';
 import { cliEvents } from './events';
 import { serveCommand } from './serve';
-import { FETCH_MODEL_HELP, fetchModelCommand } from './fetchModel';
 
 declare const MODELYARD_VERSION: string;
 
@@ -155,16 +156,27 @@ const COMMANDS: Record<string, Command> = {
   compare: compareCommand,
   test: testCommand,
   serve: serveCommand,
-  'fetch-model': fetchModelCommand,
   quantize: quantizeCommand,
-  deploy: deployCommand,
-  deployments: deploymentsCommand,
-  status: statusCommand,
-  logs: logsCommand,
-  smoke: smokeCommand,
-  rollback: rollbackCommand,
-  undeploy: undeployCommand,
 };
+
+/** Verbs of dist/cli-cloud.js, loaded on use (the bundle beside this one; see cloud.ts). */
+const CLOUD_VERBS = ['deploy', 'deployments', 'status', 'logs', 'smoke', 'rollback', 'undeploy', 'fetch-model'];
+
+/** The Kubernetes client and its HTTP client need Node.js 22.19 or later. */
+export const CLOUD_NODE = [22, 19] as const;
+
+function cloudCommand(verb: string): Command {
+  return (args, out, log) => {
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    if (major < CLOUD_NODE[0] || (major === CLOUD_NODE[0] && minor < CLOUD_NODE[1])) {
+      throw new UserError(`modelyard ${verb} needs Node.js ${CLOUD_NODE.join('.')} or later; this is ${process.versions.node}.`, 'Run it with a newer Node.js (in VS Code 1.107 or later the editor runs it with its own).');
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a bundle beside this one, chosen at run time
+    const cloud = require(path.join(__dirname, 'cli-cloud.js')) as typeof Cloud;
+    return cloud.CLOUD_COMMANDS[verb]!(args, out, log);
+  };
+}
+for (const v of CLOUD_VERBS) COMMANDS[v] = cloudCommand(v);
 
 function isArgError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;

@@ -1,4 +1,10 @@
 /**
+ * Marks a UserError. From the global symbol registry, so that the bundles that each carry a copy of this module
+ * (dist/cli.js and dist/cli-cloud.js, dist/extension.js and dist/heavy.js) agree on what is one.
+ */
+const USER_ERROR = Symbol.for('modelyard.user-error');
+
+/**
  * An error the user can act on: a one-line message that names the problem, and a hint that names the way out.
  * Anything else that escapes is an internal error: logged with its stack, shown to the user as one line.
  */
@@ -9,6 +15,13 @@ export class UserError extends Error {
     readonly hint?: string,
   ) {
     super(message);
+    Object.defineProperty(this, USER_ERROR, { value: true });
+  }
+
+  /** `instanceof UserError` holds for one made by another bundle's copy too; subclasses check as usual. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== UserError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as { [USER_ERROR]?: unknown })[USER_ERROR] === true;
   }
 }
 

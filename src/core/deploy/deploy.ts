@@ -9,7 +9,7 @@ import { CancelledError, UserError, describeError, isCancelled } from '../errors
 import type { InferenceHost } from '../inference/host';
 import type { Logger } from '../log';
 import { summarizeBytes, summarizeFile } from '../onnx/summary';
-import { resolveModel, modelSha256, type ModelRef } from '../registry/modelRef';
+import { resolveModel, modelSha256 } from '../registry/modelRef';
 import { assign, unassign } from '../registry/write';
 import { diffObjects, diffText } from './diff';
 import { Kube, type KubeObject } from './kube';

@@ -1,0 +1,34 @@
+/**
+ * The help of the verbs that live in dist/cli-cloud.js (deployment, model delivery): here, in the small main bundle,
+ * so that `modelyard --help` never loads the Kubernetes client or the AWS SDK.
+ */
+
+export const DEPLOY_HELP = `Deployment (to the cluster of a kubeconfig context; each takes --context C, -n NAMESPACE, --kubeconfig FILE, --json):
+  deploy REF --storage s3://BUCKET/PREFIX|pvc:CLAIM [--kserve | --plain] [--replicas N | --min N --max N]
+             [--cpu X] [--memory Y] [--image IMAGE] [--runtime NAME] [--stage S | --no-record] [--name NAME]
+             [--dry-run] [--force] [--no-smoke] [--timeout SECONDS]
+                                       Deploy a registered version: pre-flight against the runtime, the model
+                                       to storage (content-addressed: nothing is uploaded twice), a server-side
+                                       dry-run diff, server-side apply, the rollout followed until ready, a
+                                       smoke test against a local run, and a GTO stage assignment (--stage,
+                                       default prod) naming cluster, namespace and object. S3 keys come from
+                                       AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and --s3-endpoint for a store
+                                       other than AWS). KServe when installed, else a Deployment + Service.
+  deployments [-A]                     What Modelyard deployed (and other InferenceServices), with model,
+                                       version, stage and ready replicas.
+  status NAME [--watch]                Its model, pods and readiness; why it fails, with the fix.
+  logs NAME [--follow] [--tail N]      Its server's log.
+  smoke NAME [--model REF]             The smoke test again, on demand.
+  rollback NAME                        Back to the version deployed before (recorded in the registry).
+  undeploy NAME                        Remove what Modelyard created for it (recorded in the registry).
+`;
+
+export const FETCH_MODEL_HELP = `Model delivery (the serving side):
+  fetch-model SRC DEST [--name NAME] [--json]
+                                       A storage initializer: download the model under the s3:// URI SRC
+                                       (<name>/1/model.onnx below it, or its one .onnx) into DEST/<name>/1/
+                                       model.onnx, streamed and renamed when complete, sha256 checked. The
+                                       credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+                                       S3_ENDPOINT (with S3_USE_HTTPS=0 for http) or AWS_ENDPOINT_URL, and
+                                       AWS_REGION, as KServe passes them. --name picks one of several models.
+`;
