@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { buildEnvReport, envReportToMarkdown, loadOnnxRuntimeInfo, type EnvReport, type Part } from '../core/env/report';
-import { UserError, describeError } from '../core/errors';
+import { UserError, describeError, isCancelled as isCancelledError } from '../core/errors';
 import type { Logger } from '../core/log';
 import {
   assignCommand,
@@ -17,6 +17,7 @@ import { EXIT_CANCELLED, isCancelled } from './model';
 import { testCommand } from './modeltest';
 import { QUANTIZE_HELP, quantizeCommand } from './quantize';
 import { cliEvents } from './events';
+import { IMAGE_HELP, imageCommand } from './image';
 import { serveCommand } from './serve';
 
 declare const MODELYARD_VERSION: string;
@@ -58,6 +59,7 @@ read from the git repository of the current folder or --repo DIR without a check
                                        Ctrl-C or SIGTERM stops it.
 
 ${QUANTIZE_HELP}
+${IMAGE_HELP}
 Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
   models                               The models, their latest versions and stages.
   show REF                             A model version's commit, path and size. REF: name, name@v1.2.3,
@@ -150,6 +152,7 @@ const COMMANDS: Record<string, Command> = {
   test: testCommand,
   serve: serveCommand,
   quantize: quantizeCommand,
+  image: imageCommand,
 };
 
 function isArgError(e: unknown): boolean {
@@ -160,7 +163,7 @@ function isArgError(e: unknown): boolean {
 /** Reports a failure on stderr (one line; the stack only with MODELYARD_DEBUG) and on the event channel; the exit code. */
 export function reportFailure(e: unknown): number {
   const events = cliEvents();
-  if (isCancelled(e)) {
+  if (isCancelled(e) || isCancelledError(e)) {
     process.stderr.write('modelyard: cancelled.\n');
     events.emit({ event: 'error', message: 'cancelled.', cancelled: true });
     return EXIT_CANCELLED;
