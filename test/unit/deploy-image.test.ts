@@ -248,6 +248,7 @@ describe('registry auth (a local server that demands a token)', () => {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: tokenScopeOk ? SECRET_TOKEN : 'tok-other', expires_in: 300 }));
         return;
       }
+      if (url.pathname.startsWith('/v2/slow/')) return; // never answers: for Ctrl-C
       if (req.headers.authorization === `Bearer ${SECRET_TOKEN}` && url.pathname === '/v2/team/app/manifests/v1') {
         res.writeHead(200, { 'content-type': MEDIA.ociManifest, 'docker-content-digest': sha256(manifest) }).end(manifest);
         return;
@@ -262,7 +263,10 @@ describe('registry auth (a local server that demands a token)', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     registry = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   });
-  after(() => server.close());
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
 
   function dockerConfig(name: string, auths: Record<string, unknown>): string {
     const dir = path.join(tmp, `docker-${name}`);
@@ -335,6 +339,24 @@ describe('registry auth (a local server that demands a token)', () => {
     const err = events.map((e) => (e.ok ? e.value : undefined)).find((e) => e?.event === 'error');
     assert.ok(err && err.event === 'error' && /refused/.test(err.message) && /config\.json/.test(err.hint ?? ''));
     for (const s of [SECRET_PASSWORD, 'wrong-Pa55', SECRET_TOKEN]) assert.ok(!r.stderr.includes(s) && !r.stdout.includes(s));
+  });
+
+  it('Ctrl-C stops a build that waits on the registry: exit 130, a cancelled event', async () => {
+    const child = spawn(process.execPath, [path.join(releaseDist(), 'cli.js'), 'image', 'build', '--base', `${registry}/slow/base:1`, '--push', `${registry}/slow/out:1`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MODELYARD_DEBUG: '', MODELYARD_EVENTS: 'stderr' },
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Wait until the request is in flight (the server saw it), then interrupt.
+    const t0 = Date.now();
+    while (!seen.some((x) => x.path.startsWith('/v2/slow/')) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /^modelyard: cancelled\.$/m);
+    const ev = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => parseCliEvent(l)).map((e) => (e.ok ? e.value : undefined));
+    assert.ok(ev.some((e) => e?.event === 'error' && e.cancelled === true), stderr);
   });
 });
 
@@ -518,6 +540,28 @@ describe('the serving image on a real registry (crane registry serve)', { timeou
     // the same index, linux/amd64: the amd64 base is picked from it
     const fromIndex = await buildServingImage({ base: `${registry}/${repo}:test`, platform: 'linux/amd64', push: `${registry}/modelyard/server:amd64-from-index`, distDir: releaseDist() });
     assert.equal(fromIndex.digest, amd64.digest, 'the same image as from the single-platform base');
+  });
+
+  it('copies the base’s layers blob by blob to another registry, verified, to the same image', async (t) => {
+    if (skip(t)) return;
+    const port = await freePort();
+    const other = `127.0.0.1:${port}`;
+    const disk = path.join(tmp, 'registry2');
+    fs.mkdirSync(disk);
+    const reg2 = spawn(crane!, ['registry', 'serve', '--address', other, '--disk', disk], { stdio: ['ignore', 'ignore', 'ignore'] });
+    try {
+      await waitFor(`http://${other}/v2/`, 15_000);
+      const copied = await buildServingImage({ base: base.reference, platform: 'linux/amd64', push: `${other}/acme/server:1`, distDir: releaseDist() });
+      assert.deepEqual(copied.blobs, { uploaded: 2, mounted: 0, present: 0 }, 'the base layer and the app layer uploaded');
+      assert.equal(copied.digest, amd64.digest, 'the same image, wherever it is pushed');
+      const again = await buildServingImage({ base: base.reference, platform: 'linux/amd64', push: `${other}/acme/server:2`, distDir: releaseDist() });
+      assert.equal(again.blobs.uploaded, 0, 'nothing uploaded twice');
+      const c = new RegistryClient();
+      const m = await c.getManifest(parseReference(`${other}/acme/server:1`));
+      for (const l of m.json.layers!) assert.equal(sha256(await c.getBlob(other, 'acme/server', l.digest)), l.digest);
+    } finally {
+      reg2.kill('SIGTERM');
+    }
   });
 
   it('refuses an unknown platform, a base without the platform, a missing tag and an unreachable registry, clearly', async (t) => {
