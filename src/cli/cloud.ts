@@ -6,6 +6,7 @@
 import type { Logger } from '../core/log';
 import { deployCommand, deploymentsCommand, logsCommand, rollbackCommand, smokeCommand, statusCommand, undeployCommand } from './deploy';
 import { fetchModelCommand } from './fetchModel';
+import { imageCommand } from './image';
 
 export type Command = (args: string[], out: (text: string) => void, log: Logger) => Promise<number>;
 
@@ -18,4 +19,5 @@ export const CLOUD_COMMANDS: Record<string, Command> = {
   rollback: rollbackCommand,
   undeploy: undeployCommand,
   'fetch-model': fetchModelCommand,
+  image: imageCommand,
 };

@@ -1,7 +1,8 @@
 /**
- * The help of the verbs that live in dist/cli-cloud.js (deployment, model delivery): here, in the small main bundle,
+ * The help of the verbs that live in dist/cli-cloud.js (deployment, model delivery, the serving image): here, in the small main bundle,
  * so that `modelyard --help` never loads the Kubernetes client or the AWS SDK.
  */
+import { DEFAULT_BASE } from '../core/deploy/image/defaults';
 
 export const DEPLOY_HELP = `Deployment (to the cluster of a kubeconfig context; each takes --context C, -n NAMESPACE, --kubeconfig FILE, --json):
   deploy REF --storage s3://BUCKET/PREFIX|pvc:CLAIM [--kserve | --plain] [--replicas N | --min N --max N]
@@ -31,4 +32,15 @@ export const FETCH_MODEL_HELP = `Model delivery (the serving side):
                                        credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
                                        S3_ENDPOINT (with S3_USE_HTTPS=0 for http) or AWS_ENDPOINT_URL, and
                                        AWS_REGION, as KServe passes them. --name picks one of several models.
+`;
+
+export const IMAGE_HELP = `Serving image (no Docker daemon needed):
+  image build --push REGISTRY/REPO:TAG [--base IMAGE] [--platform linux/amd64|linux/arm64] [--insecure] [--json]
+                                       Build the image of \`modelyard serve\` (this CLI and onnxruntime-node
+                                       pruned to the platform, in one layer on the base's layers) and push it.
+                                       Default base ${DEFAULT_BASE}, platform linux/amd64. The same inputs
+                                       give the same digest. Credentials: auths of ~/.docker/config.json
+                                       (or $DOCKER_CONFIG). --insecure allows http:// to a registry that is not
+                                       on a loopback address. With --json: {reference, digest, size, platform,
+                                       onnxruntime, …}.
 `;

@@ -17,7 +17,7 @@ import { benchCommand, compareCommand, inspectCommand, runCommand } from './infe
 import { EXIT_CANCELLED } from './model';
 import { testCommand } from './modeltest';
 import { QUANTIZE_HELP, quantizeCommand } from './quantize';
-import { DEPLOY_HELP, FETCH_MODEL_HELP } from './cloudHelp';
+import { DEPLOY_HELP, FETCH_MODEL_HELP, IMAGE_HELP } from './cloudHelp';
 import type * as Cloud from './cloud';
 import { cliEvents } from './events';
 import { serveCommand } from './serve';
@@ -65,6 +65,7 @@ read from the git repository of the current folder or --repo DIR without a check
 ${QUANTIZE_HELP}
 ${DEPLOY_HELP}
 ${FETCH_MODEL_HELP}
+${IMAGE_HELP}
 Model registry (GTO-compatible annotated git tags; each takes --repo DIR and --json):
   models                               The models, their latest versions and stages.
   show REF                             A model version's commit, path and size. REF: name, name@v1.2.3,
@@ -160,7 +161,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 /** Verbs of dist/cli-cloud.js, loaded on use (the bundle beside this one; see cloud.ts). */
-const CLOUD_VERBS = ['deploy', 'deployments', 'status', 'logs', 'smoke', 'rollback', 'undeploy', 'fetch-model'];
+const CLOUD_VERBS = ['deploy', 'deployments', 'status', 'logs', 'smoke', 'rollback', 'undeploy', 'fetch-model', 'image'];
 
 /** The Kubernetes client and its HTTP client need Node.js 22.19 or later. */
 export const CLOUD_NODE = [22, 19] as const;
