@@ -784,7 +784,7 @@ describe('the serving image as a pod on the test cluster', { timeout: 600_000 },
       }
       assert.equal(ready.status, 200, ready.text);
       assert.deepEqual(ready.json, { ready: true });
-      const meta = await kube.request('GET', `${proxy}/v2/models/model`);
+      const meta = await kube.request('GET', `${proxy}/v2/models/models`);
       assert.equal(meta.status, 200, meta.text);
       assert.equal(meta.json.name, 'models', 'the default command serves /mnt/models (named after the file)');
       const infer = await kube.request('POST', `${proxy}/v2/models/models/infer`, {
