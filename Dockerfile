@@ -36,7 +36,7 @@ ARG MODELYARD_VERSION=0.1.0
 ARG ONNXRUNTIME_VERSION=1.30.0
 WORKDIR /opt/modelyard
 COPY package.json ./
-COPY dist/cli.js dist/inference-worker.js ./dist/
+COPY dist/cli.js dist/cli-cloud.js dist/inference-worker.js ./dist/
 COPY --from=onnxruntime /out/node_modules ./node_modules
 LABEL org.opencontainers.image.title="modelyard-server" \
       org.opencontainers.image.version="$MODELYARD_VERSION" \

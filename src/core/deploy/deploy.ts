@@ -155,12 +155,13 @@ const LEASE = (name: string) => `modelyard-deploy-${name}`.slice(0, 63);
 /** One deploy (or rollback, or undeploy) of a name at a time, across machines: a Lease in the namespace. */
 async function withLease<T>(kube: Kube, name: string, namespace: string, what: string, fn: () => Promise<T>): Promise<T> {
   const holder = `${os.userInfo().username}@${os.hostname()} (pid ${process.pid}, ${what})`;
-  const now = new Date();
+  // A Lease's times are MicroTime: six fractional digits.
+  const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
   const lease: KubeObject = {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: { name: LEASE(name), namespace, labels: { [MANAGED_BY]: 'modelyard', [DEPLOYMENT_LABEL]: name } },
-    spec: { holderIdentity: holder, leaseDurationSeconds: 900, acquireTime: now.toISOString(), renewTime: now.toISOString() },
+    spec: { holderIdentity: holder, leaseDurationSeconds: 900, acquireTime: now, renewTime: now },
   };
   const existing = await kube.read<KubeObject & { spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number } }>(lease);
   if (existing) {
@@ -268,7 +269,9 @@ export async function deploy(req: DeployRequest): Promise<DeployResult> {
   if (running && running.metadata.labels?.[MANAGED_BY] !== 'modelyard') {
     throw new UserError(`${main.kind} ${name} in ${namespace} exists and was not made by Modelyard.`, 'Deploy under another --name; Modelyard changes only what it made.');
   }
-  const { current: before } = specsOf(running);
+  const specs = specsOf(running);
+  // Deploying the version that runs again (new replicas, resources …) keeps the version before it as the rollback.
+  const before = specs.current && specs.current.model.sha256 === sha256 ? specs.previous : specs.current;
   const objects = [...req.delivery.prerequisites(namespace), ...withPrevious(spec, before)];
   emit('diff', `asking the API server what would change (server-side dry run)`);
   const diff = await dryRunDiff(kube, objects);

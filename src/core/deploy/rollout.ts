@@ -47,7 +47,9 @@ export function workloadOf(spec: Pick<DeploySpec, 'name' | 'mode'>): { deploymen
 }
 
 export function podState(p: PodLike & { metadata?: { name?: string } }): PodState {
-  const statuses = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])];
+  // An init container that finished its work (exit 0) says nothing about the pod any more.
+  const done = (s: { state?: { terminated?: { exitCode?: number } } }) => s.state?.terminated?.exitCode === 0;
+  const statuses = [...(p.status?.initContainerStatuses ?? []).filter((s) => !done(s)), ...(p.status?.containerStatuses ?? [])];
   const waiting = statuses.map((s) => s.state?.waiting?.reason).find(Boolean);
   const terminated = statuses.map((s) => s.state?.terminated?.reason ?? s.lastState?.terminated?.reason).find(Boolean);
   const unsched = p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.reason;
@@ -145,22 +147,28 @@ export async function followRollout(
           emit('waiting', `the API server answers again after ${Math.round((Date.now() - unreachableSince) / 1000)} s; following the rollout again`);
           unreachableSince = undefined;
         }
-        const live = (podList.items as PodLike[]).filter((p) => !p.metadata?.deletionTimestamp);
+        // Only the pods of the Deployment's newest revision tell how this rollout goes: the old ones still run (or fail) beside them.
+        const settling = !!dep && !s0(dep);
+        const hash = dep && !settling ? await currentTemplateHash(kube, ns, dep) : undefined;
+        const live = (podList.items as (PodLike & { metadata?: { labels?: Record<string, string> } })[]).filter((p) => !p.metadata?.deletionTimestamp && (!hash || p.metadata?.labels?.['pod-template-hash'] === hash));
         pods = live.map(podState);
         const names = new Set(live.map((p) => p.metadata?.name));
         const events = (eventList.items as (EventLike & { lastTimestamp?: Date; eventTime?: Date })[]).filter(
           (e) => (names.has(e.involvedObject?.name) || e.involvedObject?.name === spec.name || e.involvedObject?.name === deployment) && new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime() >= since - 2000,
         );
         const logs: Record<string, string[]> = {};
-        const failure = explainFailure({ pods: live, events, ...(isvc?.status ? { isvc: isvc.status } : {}) });
+        const failure = settling ? undefined : explainFailure({ pods: live, events, ...(isvc?.status ? { isvc: isvc.status } : {}) });
         const unschedulable = failure?.kind === 'unschedulable';
         if (unschedulable) unschedulableSince ??= Date.now();
         else unschedulableSince = undefined;
         if (failure && (!unschedulable || Date.now() - unschedulableSince! > (opts.unschedulableGraceMs ?? 15_000))) {
           if (failure.pod && failure.container) {
             const p = live.find((x) => x.metadata?.name === failure.pod);
-            const restarted = (p?.status?.containerStatuses ?? []).some((s) => s.name === failure.container && (s.restartCount ?? 0) > 0);
-            logs[`${failure.pod}/${failure.container}`] = await lastLogLines(kube, ns, failure.pod, failure.container, restarted);
+            const st = [...(p?.status?.initContainerStatuses ?? []), ...(p?.status?.containerStatuses ?? [])].find((s) => s.name === failure.container);
+            // A container that crashed and waits to restart: the lines are the previous instance's.
+            const restarted = (st?.restartCount ?? 0) > 0 && !st?.state?.terminated;
+            const lines = await lastLogLines(kube, ns, failure.pod, failure.container, restarted);
+            logs[`${failure.pod}/${failure.container}`] = lines.length || !restarted ? lines : await lastLogLines(kube, ns, failure.pod, failure.container, false);
           }
           const explained = explainFailure({ pods: live, events, ...(isvc?.status ? { isvc: isvc.status } : {}), logs }) ?? failure;
           emit('failed', explained.title);
@@ -186,6 +194,20 @@ export async function followRollout(
   } finally {
     watchAbort.abort();
   }
+}
+
+/** Whether the Deployment controller has seen the newest spec (so its newest ReplicaSet is the rollout's). */
+function s0(dep: DeploymentObject): boolean {
+  return (dep.status?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0);
+}
+
+/** The pod-template-hash of the Deployment's newest revision: its ReplicaSet with the Deployment's revision number. */
+async function currentTemplateHash(kube: Kube, namespace: string, dep: DeploymentObject): Promise<string | undefined> {
+  const revision = dep.metadata.annotations?.['deployment.kubernetes.io/revision'];
+  if (!revision) return undefined;
+  const sets = await kube.list<KubeObject & { metadata: KubeObject['metadata'] & { ownerReferences?: { uid?: string; name?: string }[] } }>('apps/v1', 'ReplicaSet', namespace);
+  const rs = sets.find((r) => r.metadata.ownerReferences?.some((o) => o.name === dep.metadata.name) && r.metadata.annotations?.['deployment.kubernetes.io/revision'] === revision);
+  return rs?.metadata.labels?.['pod-template-hash'];
 }
 
 function describePhase(phase: RolloutPhase, pods: PodState[], want: number): string {

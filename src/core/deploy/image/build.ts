@@ -4,7 +4,7 @@
  *
  * The base image's manifest and config are read for the platform; its layers are never downloaded — the pushed
  * manifest lists them by digest, and they are mounted (same registry) or copied blob by blob only when the target
- * repository lacks them. ONE layer is added under /opt/modelyard: package.json, dist/cli.js,
+ * repository lacks them. ONE layer is added under /opt/modelyard: package.json, dist/cli.js, dist/cli-cloud.js,
  * dist/inference-worker.js, and onnxruntime-node + onnxruntime-common with only the target's Linux natives.
  */
 import fs from 'node:fs';
@@ -31,6 +31,8 @@ export { DEFAULT_BASE } from './defaults';
 import { DEFAULT_BASE } from './defaults';
 export const APP_DIR = '/opt/modelyard';
 export const ENTRYPOINT = ['node', `${APP_DIR}/dist/cli.js`];
+/** The bundles of dist/ the image runs: the CLI, its cloud verbs (fetch-model, serve from s3://), the inference worker. */
+export const APP_FILES = ['cli.js', 'cli-cloud.js', 'inference-worker.js'] as const;
 export const CMD = ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080'];
 /** The label the deploy pre-flight reads to know which onnxruntime serves the model. */
 export const ONNXRUNTIME_LABEL = 'dev.modelyard.onnxruntime';
@@ -104,7 +106,7 @@ function findPackage(name: string, from: string): string | undefined {
 
 function appSources(distDir: string): AppSources {
   const root = path.dirname(path.resolve(distDir));
-  for (const f of ['cli.js', 'inference-worker.js']) {
+  for (const f of APP_FILES) {
     if (!fs.existsSync(path.join(distDir, f))) {
       throw new UserError(`${path.join(distDir, f)} does not exist: the serving image needs the built CLI.`, 'Build it first: npm run build:release (node esbuild.mjs --release).');
     }
@@ -160,6 +162,7 @@ export function appEntries(src: AppSources, arch: string): LayerEntry[] {
   return [
     { path: `${dir}/package.json`, type: 'file', data: JSON.stringify(pkg, null, 2) + '\n' },
     { path: `${dir}/dist/cli.js`, type: 'file', source: path.join(dist, 'cli.js'), mode: 0o755 },
+    { path: `${dir}/dist/cli-cloud.js`, type: 'file', source: path.join(dist, 'cli-cloud.js'), mode: 0o644 },
     { path: `${dir}/dist/inference-worker.js`, type: 'file', source: path.join(dist, 'inference-worker.js'), mode: 0o644 },
     ...treeEntries(src.ortDir, `${dir}/node_modules/onnxruntime-node`, (rel, isDir) => {
       if (rel === 'package.json') return false; // written below, without the install hook
