@@ -194,6 +194,10 @@ async function main(): Promise<void> {
     console.error('inference-worker: start me with child_process.fork (an IPC channel is needed).');
     process.exit(2);
   }
+  // Node 24 (code-server's, and desktop VS Code's next) has a global Float16Array. onnxruntime-common then wraps
+  // float16 data in one, which onnxruntime-node 1.30's binding reads as empty ("not enough space: expected N, got 0").
+  // Without it, float16 tensors travel as Uint16Array, as on Node 20.
+  delete (globalThis as { Float16Array?: unknown }).Float16Array;
   try {
     ort = await import('onnxruntime-node');
   } catch (e) {
