@@ -22,6 +22,13 @@ import { smokeTest, type SmokeResult } from './smoke';
 
 /** The annotation that keeps the spec deployed before this one: what a rollback re-applies. */
 export const PREVIOUS_SPEC = 'modelyard.dev/previous-spec';
+/** The annotation that says which registry assignment this deployment made ({tag, stage, version}): undeploy's guide. */
+export const RECORDED = 'modelyard.dev/recorded';
+
+/** Notes on the deployed object which stage assignment it made, so that undeploy withdraws only its own. */
+async function noteRecorded(kube: Kube, header: ReturnType<typeof mainHeader>, rec: { tag: string; stage: string; version: string }): Promise<void> {
+  await kube.mergePatch(header, { metadata: { name: header.metadata.name, namespace: header.metadata.namespace, annotations: { [RECORDED]: JSON.stringify(rec) } } });
+}
 
 export type DeployPhase = 'resolve' | 'preflight' | 'upload' | 'diff' | 'apply' | 'record' | 'smoke' | 'done';
 
@@ -300,6 +307,7 @@ export async function deploy(req: DeployRequest): Promise<DeployResult> {
       onProgress: (done, total) => emit('upload', `uploaded ${done} of ${total} bytes`),
       ...(req.signal ? { signal: req.signal } : {}),
     });
+    if (delivered.uri !== storageUri) throw new Error(`the model was delivered to ${delivered.uri}, not to ${storageUri} as planned`);
     result.uploadedBytes = delivered.uploadedBytes;
     emit('upload', delivered.uploadedBytes ? `uploaded ${delivered.uploadedBytes} bytes` : 'the model is in storage already: nothing uploaded');
     lap('upload');
@@ -334,7 +342,10 @@ export async function deploy(req: DeployRequest): Promise<DeployResult> {
         log?.warn(`[deploy] recording ${model.label} in stage ${req.stage} failed: ${describeError(e)}`);
         throw new UserError(`${model.label} is deployed and passed the smoke test, but recording it in the registry failed: ${describeError(e)}`, `Record it by hand: modelyard assign ${spec.model.name} ${req.stage} --version ${model.version} -m "deploy: …".`);
       });
-      if (recorded) result.recorded = recorded;
+      if (recorded) {
+        result.recorded = recorded;
+        await noteRecorded(kube, main, { ...recorded, version: model.version });
+      }
       lap('record');
     }
     emit('done', `${model.label} is live at ${describeTarget(kube, namespace, main.kind, name)}`);
@@ -389,9 +400,12 @@ export async function listDeployments(kube: Kube, namespace: string | undefined)
   for (const i of isvcs) {
     const pred = predictors.find((d) => d.metadata.labels?.['serving.kserve.io/inferenceservice'] === i.metadata.name && d.metadata.namespace === i.metadata.namespace);
     const readyCond = i.status?.conditions?.find((c) => c.type === 'Ready');
-    out.push(row(i, i.metadata.labels?.[MANAGED_BY] === 'modelyard', pred?.status?.readyReplicas ?? 0, pred?.spec?.replicas ?? i.spec?.predictor?.minReplicas ?? 1, readyCond?.status === 'True' ? 'ready' : readyCond?.status === 'False' ? 'not ready' : 'progressing'));
+    const ready = pred?.status?.readyReplicas ?? 0;
+    const desired = pred?.spec?.replicas ?? i.spec?.predictor?.minReplicas ?? 1;
+    out.push(row(i, i.metadata.labels?.[MANAGED_BY] === 'modelyard', ready, desired, readyCond?.status === 'False' ? 'not ready' : ready >= desired && desired > 0 ? 'ready' : 'progressing'));
   }
-  for (const d of deps) out.push(row(d, true, d.status?.readyReplicas ?? 0, d.spec?.replicas ?? 1));
+  // KServe's predictor Deployments carry the InferenceService's labels: they are shown through it, not again.
+  for (const d of deps.filter((x) => !x.metadata.labels?.['serving.kserve.io/inferenceservice'])) out.push(row(d, true, d.status?.readyReplicas ?? 0, d.spec?.replicas ?? 1));
   return out.sort((a, b) => (a.namespace + a.name < b.namespace + b.name ? -1 : 1));
 }
 
@@ -439,11 +453,23 @@ export async function rollback(kube: Kube, name: string, namespace: string, opts
       const model = await resolveModel(`${prev.model.name}@${prev.model.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);
       if (model) {
         const r = await recordStage(model, prev.stage, `rollback: ${name} in ${namespace} on ${kube.context} from ${label(found.current)} to ${label(prev)} (modelyard rollback)`, opts.log);
-        if (r) result.recorded = r;
+        if (r) {
+          result.recorded = r;
+          await noteRecorded(kube, mainHeader(name, namespace, found.mode), { ...r, version: prev.model.version });
+        }
       }
     }
     return result;
   });
+}
+
+function parseRecorded(v: string | undefined): { tag: string; stage: string; version: string } | undefined {
+  try {
+    const r = v ? (JSON.parse(v) as { tag?: unknown; stage?: unknown; version?: unknown }) : undefined;
+    return r && typeof r.tag === 'string' && typeof r.stage === 'string' && typeof r.version === 'string' ? { tag: r.tag, stage: r.stage, version: r.version } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes what Modelyard created for `name` (not the shared runtime, not the stored model), and records it. */
@@ -457,13 +483,16 @@ export async function undeploy(kube: Kube, name: string, namespace: string, opts
       if (o?.metadata.labels?.[MANAGED_BY] !== 'modelyard') continue;
       if (await kube.delete(h)) removed.push(`${h.kind} ${name}`);
     }
+    // The stage is withdrawn only when this deployment made its assignment and the stage still names that version.
     const cur = found.current;
     let recorded: string | undefined;
-    if (cur.stage && cur.model.version) {
-      const model = await resolveModel(`${cur.model.name}@${cur.model.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);
-      const inStage = model?.root ? (await import('../registry/registry').then((r) => r.loadRegistry(model.root!))).models.find((m) => m.name === cur.model.name)?.state?.stages.get(cur.stage) : undefined;
-      if (model?.root && inStage?.version === cur.model.version) {
-        recorded = (await unassign(model.root, cur.model.name, cur.stage, { message: `undeploy: ${name} from namespace ${namespace} on ${kube.context} (modelyard undeploy)`, ...(opts.log ? { log: opts.log } : {}) })).tag;
+    const mine = parseRecorded(found.object.metadata.annotations?.[RECORDED]);
+    if (mine && mine.version === cur.model.version) {
+      const model = await resolveModel(`${cur.model.name}@${mine.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);
+      const { loadRegistry } = await import('../registry/registry');
+      const inStage = model?.root ? (await loadRegistry(model.root)).models.find((m) => m.name === cur.model.name)?.state?.stages.get(mine.stage) : undefined;
+      if (model?.root && inStage?.version === mine.version) {
+        recorded = (await unassign(model.root, cur.model.name, mine.stage, { message: `undeploy: ${name} from namespace ${namespace} on ${kube.context} (modelyard undeploy)`, ...(opts.log ? { log: opts.log } : {}) })).tag;
       }
     }
     return { removed, ...(recorded ? { recorded } : {}) };

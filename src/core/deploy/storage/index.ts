@@ -46,12 +46,12 @@ function s3Delivery(o: DeliveryOptions): ModelDelivery {
     credentials: !!writer,
     secretName,
     s3: { endpoint: podEndpoint, region },
-    uriFor: (sha256) => {
-      // Resolved lazily: the S3 module (and the AWS SDK) load only when a deploy goes to S3.
+    uriFor: (sha256, servedName) => {
+      // Spelled out here so that the AWS SDK loads only when a deploy really goes to S3; s3.ts's storageUri agrees.
       const loc = /^s3:\/\/([^/]+)\/?(.*)$/.exec(o.storage.trim());
       if (!loc) throw new UserError(`'${o.storage}' is not an S3 URI.`, 'Write it as s3://BUCKET or s3://BUCKET/PREFIX.');
       const prefix = loc[2]!.replace(/\/+$/, '');
-      return `s3://${loc[1]}/${prefix ? `${prefix}/` : ''}sha256/${sha256}`;
+      return `s3://${loc[1]}/${prefix ? `${prefix}/` : ''}${servedName}/sha256/${sha256}`;
     },
     prerequisites: (namespace): KubeObject[] =>
       reader
@@ -96,7 +96,7 @@ function pvcDelivery(claim: string, o: DeliveryOptions): ModelDelivery {
   return {
     kind: 'pvc',
     credentials: true,
-    uriFor: (sha256) => `pvc://${claim}/${sha256}`,
+    uriFor: (sha256, servedName) => `pvc://${claim}/${servedName}/${sha256}`,
     prerequisites: () => [],
     deliver: async (kube, model, servedName, namespace, opts) => {
       const { uploadModelToPvc } = await import('./pvc');

@@ -312,7 +312,7 @@ async function execIn(
  * into place and prints `renamed` (else removes it). Exported for tests, which also run them outside a pod.
  */
 export function inPodCommands(tool: 'node' | 'sh', mount: string, rel: { sha256: string; servedName: string }, size: number) {
-  const dir = `${mount}/${rel.sha256}/${rel.servedName}/1`;
+  const dir = `${mount}/${rel.servedName}/${rel.sha256}/${rel.servedName}/1`;
   const sha256 = rel.sha256;
   const file = `${dir}/model.onnx`;
   const part = `${file}.part`;
@@ -375,8 +375,8 @@ export async function uploadModelToPvc(o: PvcUploadOptions): Promise<PvcUploadRe
   const tool = o.tool ?? 'node';
   const k = await connect(o);
   const ctx = { server: k.server, namespace: o.namespace };
-  const rel = `${o.sha256}/${o.servedName}/1/model.onnx`;
-  const base = { storageUri: `pvc://${o.claim}/${o.sha256}`, path: rel, size };
+  const rel = `${o.servedName}/${o.sha256}/${o.servedName}/1/model.onnx`;
+  const base = { storageUri: `pvc://${o.claim}/${o.servedName}/${o.sha256}`, path: rel, size };
   const { created } = await ensureClaim(k, o, size, o.log);
 
   let podName: string | undefined;

@@ -88,19 +88,23 @@ export function checkServedName(name: string): string {
   return name;
 }
 
-/** The content-addressed folder of a model: `prefix/sha256/<hex>` (what a runtime's storageUri names). */
-export function modelRoot(prefix: string, sha256: string): string {
-  return join(prefix, 'sha256', checkSha(sha256));
+/**
+ * The content-addressed folder of a model under its served name: `prefix/<servedName>/sha256/<hex>`, what a runtime's
+ * storageUri names. It holds exactly one model, `<servedName>/1/model.onnx` (Triton's and KServe's layout), so a
+ * storage initializer has nothing to choose; the same bytes under the same name are never uploaded twice.
+ */
+export function modelRoot(prefix: string, sha256: string, servedName: string): string {
+  return join(prefix, checkServedName(servedName), 'sha256', checkSha(sha256));
 }
 
-/** The object key of a model: `prefix/sha256/<hex>/<servedName>/1/model.onnx`. */
+/** The object key of a model: `prefix/<servedName>/sha256/<hex>/<servedName>/1/model.onnx`. */
 export function modelKey(prefix: string, sha256: string, servedName: string): string {
-  return join(modelRoot(prefix, sha256), checkServedName(servedName), '1', 'model.onnx');
+  return join(modelRoot(prefix, sha256, servedName), servedName, '1', 'model.onnx');
 }
 
-/** The storageUri a runtime gets: `s3://bucket/prefix/sha256/<hex>`. */
-export function storageUri(loc: S3Location, sha256: string): string {
-  return `s3://${loc.bucket}/${modelRoot(loc.prefix, sha256)}`;
+/** The storageUri a runtime gets: `s3://bucket/prefix/<servedName>/sha256/<hex>`. */
+export function storageUri(loc: S3Location, sha256: string, servedName: string): string {
+  return `s3://${loc.bucket}/${modelRoot(loc.prefix, sha256, servedName)}`;
 }
 
 /** The endpoint as messages show it: no user info, no query. */
@@ -188,7 +192,7 @@ export interface UploadResult {
   /** s3://bucket/key of the model file. */
   uri: string;
   key: string;
-  /** What a runtime gets: s3://bucket/prefix/sha256/<hex>. */
+  /** What a runtime gets: s3://bucket/prefix/<servedName>/sha256/<hex>. */
   storageUri: string;
   size: number;
   /** Bytes sent in this call (0 when skipped). */
@@ -318,7 +322,7 @@ export async function uploadModel(o: UploadOptions): Promise<UploadResult> {
   const result = (r: Omit<UploadResult, 'uri' | 'key' | 'storageUri' | 'size' | 'ms'>): UploadResult => ({
     uri: `s3://${loc.bucket}/${key}`,
     key,
-    storageUri: storageUri(loc, o.sha256),
+    storageUri: storageUri(loc, o.sha256, o.servedName),
     size: src.size,
     ...r,
     ms: Math.round(performance.now() - t0),
