@@ -441,7 +441,9 @@ describe('S3 uploads and downloads against SeaweedFS', () => {
     assert.ok(e3 instanceof UserError, String(e3));
     assert.match(e3.message, /may not upload to .* \(access denied\)/);
     assertNoSecret(e3, reader().secretAccessKey);
-    const e4 = await failure(downloadModel(`s3://${bucket}/models`, tmp('keys'), wrongSecret));
+    const scratch = tmp('keys');
+    const e4 = await failure(downloadModel(`s3://${bucket}/models`, scratch, wrongSecret));
+    fs.rmSync(scratch, { recursive: true, force: true });
     assert.match(e4.message, /SignatureDoesNotMatch/);
     assertNoSecret(e4, wrongSecret.secretAccessKey);
   });
@@ -525,18 +527,20 @@ describe('the serving side in the CLI: fetch-model and serve s3:// against Seawe
     }
   });
 
-  it('fetch-model: help, and one clear line for what it refuses', () => {
+  it('fetch-model: help, and one clear line for what it refuses', (t) => {
+    const scratch = tmp('refuse');
+    t.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
     const help = modelyard(['fetch-model', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /fetch-model SRC DEST/);
     assert.match(modelyard(['--help']).stdout, /fetch-model SRC DEST/);
-    const notS3 = modelyard(['fetch-model', fixture('hello_deepa.onnx'), tmp('x')]);
+    const notS3 = modelyard(['fetch-model', fixture('hello_deepa.onnx'), scratch]);
     assert.equal(notS3.code, 1);
     assert.match(notS3.stderr, /^modelyard: fetch-model takes an s3:\/\/ URI/);
-    const noKeys = modelyard(['fetch-model', helloUri, tmp('x')], { env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } });
+    const noKeys = modelyard(['fetch-model', helloUri, scratch], { env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } });
     assert.equal(noKeys.code, 1);
     assert.match(noKeys.stderr, /no S3 credentials: AWS_ACCESS_KEY_ID is not set/);
-    const wrong = modelyard(['fetch-model', helloUri, tmp('x')], { env: { ...kserveEnv(reader()), AWS_SECRET_ACCESS_KEY: 'not-the-secret' } });
+    const wrong = modelyard(['fetch-model', helloUri, scratch], { env: { ...kserveEnv(reader()), AWS_SECRET_ACCESS_KEY: 'not-the-secret' } });
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /SignatureDoesNotMatch.*Check the keys/);
     assert.equal(wrong.stderr.trim().split('\n').length, 1);
