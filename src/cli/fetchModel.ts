@@ -8,7 +8,6 @@
 import { UserError, isCancelled } from '../core/errors';
 import type { Logger } from '../core/log';
 import { s3ConfigFromEnv } from '../core/deploy/storage/layout';
-import { downloadModel } from '../core/deploy/storage/s3';
 import { formatBytes } from '../core/util/format';
 import { FETCH_MODEL_HELP } from './cloudHelp';
 import { cliEvents } from './events';
@@ -34,6 +33,7 @@ export async function fetchModelCommand(args: string[], out: Out, log: Logger): 
   const stop = interruptSignal();
   let last = 0;
   try {
+    const { downloadModel } = await import('../core/deploy/storage/s3');
     const r = await downloadModel(src, dest, config, {
       log,
       signal: stop.signal,

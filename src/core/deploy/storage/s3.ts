@@ -508,6 +508,13 @@ export interface DownloadResult {
   downloaded: boolean;
 }
 
+/** An object's served name: <name> for …/<name>/<n>/model.onnx, else its base name without .onnx. */
+function nameOfKey(key: string): string {
+  const [name, version, base] = key.split('/').slice(-3);
+  if (base === 'model.onnx' && version && /^\d+$/.test(version) && name) return name;
+  return path.posix.basename(key).replace(/\.onnx$/i, '') || 'model';
+}
+
 /** The model under a storageUri: `<name>/1/model.onnx` below the prefix, else the one .onnx there, else the object itself. */
 async function findModelObject(client: S3Client, loc: S3Location, config: S3Config, name?: string): Promise<{ key: string; name: string; size: number }> {
   const base = loc.prefix === '' ? '' : `${loc.prefix}/`;
@@ -537,9 +544,7 @@ async function findModelObject(client: S3Client, loc: S3Location, config: S3Conf
   const onnx = objects.filter((o) => o.key.toLowerCase().endsWith('.onnx'));
   if (onnx.length === 1) {
     const o = onnx[0]!;
-    const folder = o.key.split('/').slice(-3);
-    const derived = folder.length === 3 && folder[1] === '1' ? folder[0]! : path.posix.basename(o.key).replace(/\.onnx$/i, '');
-    return { key: o.key, size: o.size, name: name ?? derived };
+    return { key: o.key, size: o.size, name: name ?? nameOfKey(o.key) };
   }
   if (!objects.length) {
     // Perhaps the URI names the object itself.
@@ -547,7 +552,7 @@ async function findModelObject(client: S3Client, loc: S3Location, config: S3Conf
       const h = await head(client, loc.bucket, loc.prefix).catch(async (e) => {
         throw await explainHeadFailure(client, e, { config, bucket: loc.bucket, key: loc.prefix, what: 'read' });
       });
-      if (h) return { key: loc.prefix, size: h.ContentLength ?? 0, name: name ?? path.posix.basename(loc.prefix).replace(/\.onnx$/i, '') };
+      if (h) return { key: loc.prefix, size: h.ContentLength ?? 0, name: name ?? nameOfKey(loc.prefix) };
     }
     throw new UserError(`nothing is stored under ${where}.`, 'Check the storage URI (s3://BUCKET/PREFIX/sha256/<hex>) and that the model was uploaded.');
   }
