@@ -269,14 +269,14 @@ describe('storage: names, keys and layouts (no cluster)', () => {
         // More bytes than the model on stdin: exactly the model's are kept.
         run(c.write, Buffer.concat([bytes, Buffer.from('trailing')]));
         assert.equal(run(c.verify), `size=${bytes.length}\nsha256=${rel.sha256}\nrenamed\n`);
-        assert.deepEqual(fs.readFileSync(path.join(mount, rel.sha256, 'm', '1', 'model.onnx')), bytes);
+        assert.deepEqual(fs.readFileSync(path.join(mount, 'm', rel.sha256, 'm', '1', 'model.onnx')), bytes);
         assert.match(run(c.probe), new RegExp(`^size=${bytes.length}\\n`));
         // A short copy is found out and removed, never renamed.
         const other = inPodCommands(tool, mount, { sha256: 'cd'.repeat(32), servedName: 'm' }, bytes.length);
         run(other.write, bytes.subarray(0, 1000), true);
         assert.doesNotMatch(run(other.verify), /renamed/);
-        assert.ok(!fs.existsSync(path.join(mount, 'cd'.repeat(32), 'm', '1', 'model.onnx.part')));
-        assert.ok(!fs.existsSync(path.join(mount, 'cd'.repeat(32), 'm', '1', 'model.onnx')));
+        assert.ok(!fs.existsSync(path.join(mount, 'm', 'cd'.repeat(32), 'm', '1', 'model.onnx.part')));
+        assert.ok(!fs.existsSync(path.join(mount, 'm', 'cd'.repeat(32), 'm', '1', 'model.onnx')));
       } finally {
         fs.rmSync(mount, { recursive: true, force: true });
       }
