@@ -58,11 +58,42 @@ function listTests(dir, suffix) {
     .map((f) => path.join(dir, f));
 }
 
+/** The cluster this run started (so that it stops it at the end), if any. */
+let startedCluster = false;
+
+/**
+ * The test cluster (scripts/cluster.mjs), up before the deploy tests start: built once (about 11 minutes cold,
+ * cached by versions), started in about 20 s. Its failure fails those tests; it is stopped again at the end of the
+ * run when this run started it.
+ */
+async function ensureCluster() {
+  const cluster = await import('./cluster/index.mjs');
+  const st = await cluster.status();
+  if (st.allUp) return;
+  const t0 = Date.now();
+  await cluster.up({ quiet: !process.env.MODELYARD_VERBOSE });
+  startedCluster = true;
+  console.log(`[test] cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+async function stopCluster() {
+  if (!startedCluster || process.env.MODELYARD_KEEP_CLUSTER) return;
+  const cluster = await import('./cluster/index.mjs');
+  await cluster.down({ quiet: true });
+  console.log('[test] cluster stopped (MODELYARD_KEEP_CLUSTER=1 keeps it)');
+}
+
 async function unit() {
   build();
   // Once, before the test files start: several of them need the Python references, and node --test may run them
-  // in parallel processes, which must not all build the same virtual environment at once.
+  // in parallel processes, which must not all build the same virtual environment at once. The same for the cluster.
   ensurePythonRefs();
+  try {
+    await ensureCluster();
+  } catch (e) {
+    // The deploy tests then fail by themselves, each saying that the cluster did not start.
+    console.error(`[test] the test cluster did not start: ${e instanceof Error ? e.message : e}`);
+  }
   runNodeTests('unit', listTests('test/unit', '.test.ts'));
 }
 
@@ -180,6 +211,7 @@ if (which === 'all') {
   console.error(`unknown tier '${which}': use all, check, unit, conformance, integration, e2e or electron`);
   process.exit(1);
 }
+await stopCluster();
 const total = results.reduce((a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
 if (which === 'all') {
   for (const r of results) console.log(`  ${r.tier.padEnd(12)} ${r.passed} passed, ${r.failed} failed`);

@@ -10,7 +10,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as esbuild from 'esbuild';
 import { UserError } from '../../src/core/errors';
 import { buildServingImage, ONNXRUNTIME_LABEL, type BuildResult } from '../../src/core/deploy/image/build';
 import { listLayer, writeLayer, type LayerEntry } from '../../src/core/deploy/image/layers';
@@ -26,6 +25,7 @@ import {
 import { parseCliEvent } from '../../src/shared/cli/events';
 import { ensureTestBaseImage } from '../../scripts/images.mjs';
 import { cacheRoot } from '../../scripts/testenv.mjs';
+import { releaseDist } from '../support/release';
 import { fixture } from '../support/fixtures';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -57,38 +57,6 @@ async function rejects(p: Promise<unknown>): Promise<UserError> {
 }
 
 const text = (e: UserError) => `${e.message} ${e.hint ?? ''}`;
-
-/**
- * The release bundles of the CLI and the worker, as `node esbuild.mjs --release` makes them, in a folder of this
- * process (dist/ is rewritten by parallel builds): out/image-test/<pid>/{package.json, dist/…}; onnxruntime-node
- * resolves from the repository's node_modules above it.
- */
-let releaseDir: string | undefined;
-function releaseDist(): string {
-  if (releaseDir) return releaseDir;
-  const dir = path.join(root, 'out', 'image-test', String(process.pid));
-  fs.mkdirSync(path.join(dir, 'dist'), { recursive: true });
-  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
-  const common: esbuild.BuildOptions = {
-    bundle: true,
-    minify: true,
-    sourcemap: false,
-    legalComments: 'none',
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['vscode', 'onnxruntime-node'],
-    logLevel: 'warning',
-    outdir: path.join(dir, 'dist'),
-    define: { 'process.env.MODELYARD_RELEASE': '"1"', MODELYARD_VERSION: JSON.stringify(pkg.version) },
-  };
-  esbuild.buildSync({ ...common, entryPoints: { cli: path.join(root, 'src', 'cli', 'main.ts') }, banner: { js: '#!/usr/bin/env node' } });
-  esbuild.buildSync({ ...common, entryPoints: { 'inference-worker': path.join(root, 'src', 'core', 'inference', 'worker.ts') } });
-  fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  releaseDir = path.join(dir, 'dist');
-  return releaseDir;
-}
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [path.join(releaseDist(), 'cli.js'), ...args], {

@@ -195,8 +195,15 @@ async function withLease<T>(kube: Kube, name: string, namespace: string, what: s
   }
 }
 
+/**
+ * Records a deploy as a stage assignment. When the stage names that version already (a re-deploy, the same version
+ * on another cluster), there is nothing new to record: undefined.
+ */
 async function recordStage(model: { root?: string; registryName?: string; version?: string }, stage: string | undefined, message: string, log?: Logger): Promise<{ tag: string; stage: string } | undefined> {
   if (!stage || !model.root || !model.registryName || !model.version) return undefined;
+  const { loadRegistry } = await import('../registry/registry');
+  const current = (await loadRegistry(model.root, { ...(log ? { log } : {}) })).models.find((m) => m.name === model.registryName)?.state?.stages.get(stage);
+  if (current?.version === model.version) return undefined;
   const r = await assign(model.root, model.registryName, stage, { version: model.version, message, ...(log ? { log } : {}) });
   return { tag: r.tag, stage };
 }

@@ -51,6 +51,22 @@ export interface Failure {
   logs?: string[];
 }
 
+/** An image the cluster cannot pull: missing, refused, or out of reach, from what the kubelet said. */
+function imagePull(message: string, who: 'storage initializer' | 'server'): Failure {
+  const auth = /unauthorized|authentication required|denied|401|403/i.test(message);
+  const missing = /not found|manifest unknown|404/i.test(message);
+  return {
+    kind: 'image-pull',
+    title: `The cluster cannot pull the image of the ${who}${missing ? ': it does not exist' : auth ? ': the registry refused access' : ''}.`,
+    detail: message,
+    fix: missing
+      ? 'Build and push it (modelyard image build --push REGISTRY/REPO:TAG), or name an image that exists.'
+      : auth
+        ? 'Give the namespace an imagePullSecret for the registry, or push the image where the cluster may pull from.'
+        : 'Check that the nodes can reach the registry and that the image reference is right.',
+  };
+}
+
 const LOAD_FAILURE = /onnxruntime|Load model|load the model|Unsupported model IR version|opset|is not a valid ONNX|protobuf parsing failed|no model file|cannot be read as an ONNX/i;
 
 function allStatuses(p: PodLike): (ContainerStatusLike & { init: boolean })[] {
@@ -96,20 +112,7 @@ export function explainFailure(input: { pods: PodLike[]; events: EventLike[]; is
     for (const s of allStatuses(p)) {
       const w = s.state?.waiting;
       if (w?.reason === 'ErrImagePull' || w?.reason === 'ImagePullBackOff' || w?.reason === 'InvalidImageName') {
-        const auth = /unauthorized|authentication required|denied|401|403/i.test(w.message ?? '');
-        const missing = /not found|manifest unknown|404/i.test(w.message ?? '');
-        return {
-          kind: 'image-pull',
-          title: `The cluster cannot pull the image of the ${s.init ? 'storage initializer' : 'server'}${missing ? ': it does not exist' : auth ? ': the registry refused access' : ''}.`,
-          detail: w.message ?? w.reason,
-          fix: missing
-            ? 'Build and push it (modelyard image build --push REGISTRY/REPO:TAG), or name an image that exists.'
-            : auth
-              ? 'Give the namespace an imagePullSecret for the registry, or push the image where the cluster may pull from.'
-              : 'Check that the nodes can reach the registry and that the image reference is right.',
-          ...(pod ? { pod } : {}),
-          ...(s.name ? { container: s.name } : {}),
-        };
+        return { ...imagePull(w.message ?? w.reason, s.init ? 'storage initializer' : 'server'), ...(pod ? { pod } : {}), ...(s.name ? { container: s.name } : {}) };
       }
       if (w?.reason === 'CreateContainerConfigError' || w?.reason === 'CreateContainerError') {
         return { kind: 'config', title: 'Kubernetes cannot create the container.', detail: w.message ?? w.reason, fix: /secret/i.test(w.message ?? '') ? 'Create the Secret it names (the storage credentials), or deploy without it.' : 'Read the detail: a missing ConfigMap, Secret or volume is the usual cause.', ...(pod ? { pod } : {}), ...(s.name ? { container: s.name } : {}) };
@@ -156,7 +159,7 @@ export function explainFailure(input: { pods: PodLike[]; events: EventLike[]; is
   }
 
   const pull = events.find((e) => e.type === 'Warning' && (e.reason === 'Failed' || e.reason === 'ErrImagePull') && /pull/i.test(e.message ?? ''));
-  if (pull) return { kind: 'image-pull', title: 'The cluster cannot pull the image.', detail: pull.message ?? '', fix: 'Check the image reference and that the nodes may pull it.', ...(pull.involvedObject?.name ? { pod: pull.involvedObject.name } : {}) };
+  if (pull) return { ...imagePull(pull.message ?? '', /storage-initializer/.test(pull.message ?? '') ? 'storage initializer' : 'server'), ...(pull.involvedObject?.name ? { pod: pull.involvedObject.name } : {}) };
   const sched = events.find((e) => e.type === 'Warning' && e.reason === 'FailedScheduling');
   if (sched && /Insufficient/.test(sched.message ?? '')) return { kind: 'unschedulable', title: 'No node has room for the model\'s pod.', detail: sched.message ?? '', fix: 'Ask for less (--cpu / --memory), or add nodes.' };
   return undefined;

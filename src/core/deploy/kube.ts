@@ -122,6 +122,9 @@ export function kubeError(e: unknown, what: string, server?: string): Error {
   if (net && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(net)) {
     return new UserError(`${what}: the API server's certificate${where} is not trusted (${net}).`, 'The kubeconfig\'s certificate-authority-data must be the cluster\'s CA; TLS is always verified.');
   }
+  if (e instanceof TypeError && /fetch failed/.test(e.message) && cause?.message) {
+    return new UserError(`${what}: the API server${where} cannot be reached: ${cause.message}.`, 'Check the server address in the kubeconfig and the network path to it (VPN, proxy-url).');
+  }
   const msg = String((e as Error)?.message ?? e);
   const plugin = /spawn (\S+) ENOENT/.exec(msg)?.[1] ?? /Failed to refresh token: .*?(\S+): not found/.exec(msg)?.[1];
   if (plugin) {

@@ -1,0 +1,85 @@
+// The test cluster of scripts/cluster.mjs for tests that deploy: brought up (once per process; a test that needs it
+// fails, not skips, when it cannot start), Modelyard's serving image built from this checkout on the offline test base
+// and pushed to the cluster's loopback registry (by digest, so a pod never runs a stale tag), a bucket in its object
+// store, and KServe told to fetch s3:// models with that image (a ClusterStorageContainer: KServe's own storage
+// initializer image cannot be pulled here).
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { buildServingImage } from '../../src/core/deploy/image/build';
+import { releaseDist } from './release';
+
+export interface TestCluster {
+  env: Record<string, string>;
+  kubeconfig: string;
+  context: string;
+  /** The serving image, by digest. */
+  image: string;
+  bucket: string;
+}
+
+let ready: Promise<TestCluster> | undefined;
+
+export function testCluster(): Promise<TestCluster> {
+  ready ??= (async () => {
+    const cluster = (await import('../../scripts/cluster/index.mjs')) as { up(o: { quiet: boolean }): Promise<unknown>; env(): Record<string, string> };
+    await cluster.up({ quiet: true });
+    const env = cluster.env();
+    const { ensureTestBaseImage } = (await import('../../scripts/images.mjs')) as { ensureTestBaseImage(registry: string): Promise<{ reference: string }> };
+    const base = await ensureTestBaseImage(env.MODELYARD_TEST_REGISTRY!);
+    const built = await buildServingImage({ base: base.reference, platform: 'linux/amd64', push: `${env.MODELYARD_TEST_REGISTRY}/modelyard/server:test`, distDir: releaseDist() });
+    const image = `${env.MODELYARD_TEST_REGISTRY}/modelyard/server@${built.digest}`;
+    const s3 = new S3Client({ endpoint: env.MODELYARD_TEST_S3_ENDPOINT, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: env.MODELYARD_TEST_S3_WRITER_ACCESS_KEY!, secretAccessKey: env.MODELYARD_TEST_S3_WRITER_SECRET_KEY! } });
+    const bucket = 'deploy-tests';
+    await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch((e: { name?: string }) => {
+      if (e.name !== 'BucketAlreadyOwnedByYou' && e.name !== 'BucketAlreadyExists') throw e;
+    });
+    kubectl(env.KUBECONFIG!, ['apply', '-f', '-'], JSON.stringify(storageContainer(image)));
+    return { env, kubeconfig: env.KUBECONFIG!, context: env.MODELYARD_TEST_KUBE_CONTEXT!, image, bucket };
+  })();
+  return ready;
+}
+
+/** KServe fetches s3:// models with Modelyard's image (`fetch-model SRC DEST`, KServe's storage-initializer contract). */
+export function storageContainer(image: string) {
+  return {
+    apiVersion: 'serving.kserve.io/v1alpha1',
+    kind: 'ClusterStorageContainer',
+    metadata: { name: 'modelyard-s3' },
+    spec: {
+      container: { name: 'storage-initializer', image, command: ['node', '/opt/modelyard/dist/cli.js', 'fetch-model'], resources: { requests: { cpu: '100m', memory: '100Mi' }, limits: { memory: '1Gi' } } },
+      supportedUriFormats: [{ prefix: 's3://' }],
+    },
+  };
+}
+
+/** kubectl with the cluster's admin kubeconfig (Debian's kubectl: only for setting up and looking, never for what is tested). */
+export function kubectl(kubeconfig: string, args: string[], input?: string): string {
+  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { input: input ?? '', encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The release CLI (the one inside the image) with this process's Node, the cluster's S3 keys in its environment. */
+export function modelyardAsync(args: string[], env: NodeJS.ProcessEnv, onStderr?: (text: string, kill: (signal: NodeJS.Signals) => void) => void): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(releaseDist(), 'cli.js'), ...args], { env: { ...process.env, MODELYARD_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+      onStderr?.(String(d), (s) => child.kill(s));
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+      onStderr?.(String(d), (s) => child.kill(s));
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
