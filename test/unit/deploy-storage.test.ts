@@ -629,7 +629,6 @@ describe('the serving side in the CLI: fetch-model and serve s3:// against Seawe
 describe('serve: SIGTERM lets the request in flight finish', () => {
   it(
     'answers a request that is being computed when SIGTERM arrives, then exits 0',
-    { todo: 'src/core/serve/v2.ts close() calls server.closeAllConnections() at once, which resets connections with a request in flight' },
     async (t) => {
       const file = fixture('ch_PP-OCRv4_det_infer.onnx');
       const child = spawnModelyard(['serve', file, '--port', '0', '--json', '--threads', '1']);

@@ -50,7 +50,8 @@ export interface V2Server {
   port: number;
   /** Requests answered so far (for the status shown in the editor). */
   readonly served: number;
-  close(): Promise<void>;
+  /** Stops accepting, lets requests in flight finish (for up to `graceMs`), then resolves. */
+  close(graceMs?: number): Promise<void>;
 }
 
 const SERVER_NAME = 'modelyard';
@@ -338,10 +339,17 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
         get served() {
           return served;
         },
-        close: () =>
+        // Graceful: no new connection is accepted, idle keep-alive connections are closed, requests in flight
+        // are answered; what is still open after the grace period (a stuck client) is cut.
+        close: (graceMs = 25_000) =>
           new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeAllConnections();
+            const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+            cut.unref();
+            server.close(() => {
+              clearTimeout(cut);
+              done();
+            });
+            server.closeIdleConnections();
           }),
       });
     });
