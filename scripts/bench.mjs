@@ -9,6 +9,7 @@
 //   quantize    — Modelyard's quantizer beside onnxruntime.quantization and onnxconverter-common on the same models
 //                 and samples (test/bench/quantize.bench.ts): MB/s, sizes, fidelity, latency, and the issue's goals.
 //   V2 server   — throughput of `modelyard serve` beside in-process runs (test/bench/serve.bench.ts), when it exists.
+//   deployment  — deploy to the smoke test on the test cluster, by phase; a re-deploy; beside kubectl apply + rollout status.
 // The test/bench/*.bench.ts scripts run bundled by esbuild (CommonJS, Node 20), as dist/ bundles the core, by plain
 // Node. MODELYARD_BENCH_GTO=0 skips the GTO peer (about two minutes); MODELYARD_BENCH_SECONDS sets the inference
 // bench's seconds per path and model (default 4).
@@ -156,6 +157,13 @@ const summary = spawnSync(process.execPath, [await benchBundle('summary.bench')]
 if (summary.status !== 0) process.exitCode = 1; // a wrong count or hash: a bug
 
 // ---- Quantization vs the Python peers ----------------------------------------------------------------------------
+console.log('');
+// Deployment runs the CLI's cloud verbs, which need Node 22.19+: Node 24 from the test cache, and the test cluster.
+const { ensureNode24 } = await import('./testenv.mjs');
+const node24 = path.join(ensureNode24(), 'bin', 'node');
+const dep = spawnSync(node24, [await benchBundle('deploy.bench')], { cwd: REPO, stdio: 'inherit', env: { ...process.env, MODELYARD_NODE24: node24 } });
+if (dep.status !== 0) console.log(`  (deploy.bench exited with ${dep.status ?? dep.signal})`);
+
 console.log('\nquantization (test/bench/quantize.bench.ts)');
 const quant = spawnSync(process.execPath, [await benchBundle('quantize.bench'), '--worker', path.join(REPO, 'dist', 'inference-worker.js')], { cwd: REPO, stdio: 'inherit' });
 if (quant.status !== 0) console.log(`  (quantize.bench exited with ${quant.status ?? quant.signal})`);

@@ -5,6 +5,8 @@
 //   npm start -- --fresh          recreate the demo repository
 //   npm start -- --port 8080      a fixed port
 //   npm start -- --smoke          start, check in headless Chromium that the Models view shows the demo, screenshot, stop
+//   npm start -- --cluster        also bring up the local test cluster (scripts/cluster.mjs) as a deploy target: its
+//                                 kubeconfig reaches the editor; the first build takes about 11 minutes
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +21,7 @@ const { values: opts } = parseArgs({
     fresh: { type: 'boolean', default: false },
     port: { type: 'string' },
     smoke: { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false },
   },
 });
 
@@ -49,6 +52,23 @@ if (opts.desktop) {
   process.exit(0);
 }
 
+let clusterStarted = false;
+if (opts.cluster) {
+  const cluster = await import('./cluster/index.mjs');
+  const st = await cluster.status();
+  if (!st.allUp) {
+    say('bringing up the test cluster (the first time builds it: about 11 minutes) …');
+    await cluster.up({ quiet: false });
+    clusterStarted = true;
+  }
+  const env = cluster.env();
+  // What the editor's deploy commands (and a terminal in it) use: the kubeconfig, and the object store's keys.
+  process.env.KUBECONFIG = env.KUBECONFIG;
+  process.env.AWS_ACCESS_KEY_ID = env.MODELYARD_TEST_S3_WRITER_ACCESS_KEY;
+  process.env.AWS_SECRET_ACCESS_KEY = env.MODELYARD_TEST_S3_WRITER_SECRET_KEY;
+  say(`test cluster: context ${env.MODELYARD_TEST_KUBE_CONTEXT}, kubeconfig ${env.KUBECONFIG}, registry ${env.MODELYARD_TEST_REGISTRY}, S3 ${env.MODELYARD_TEST_S3_ENDPOINT} (pods: ${env.MODELYARD_TEST_S3_POD_ENDPOINT})`);
+}
+
 const server = await startCodeServer({
   stateDir: path.join(cacheRoot(), 'demo-state'),
   ...(opts.port ? { port: Number(opts.port) } : {}),
@@ -61,6 +81,10 @@ async function stop(code = 0) {
   stopping = true;
   say('stopping code-server …');
   await server.stop();
+  if (clusterStarted) {
+    say('stopping the test cluster …');
+    await (await import('./cluster/index.mjs')).down({ quiet: true });
+  }
   process.exit(code);
 }
 process.on('SIGINT', () => void stop(0));

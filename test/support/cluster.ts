@@ -3,10 +3,16 @@
 // and pushed to the cluster's loopback registry (by digest, so a pod never runs a stale tag), a bucket in its object
 // store, and KServe told to fetch s3:// models with that image (a ClusterStorageContainer: KServe's own storage
 // initializer image cannot be pulled here).
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { buildServingImage } from '../../src/core/deploy/image/build';
+import { decodeModel, encodeModel } from '../../src/core/onnx/model';
+import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
+import { fixture } from './fixtures';
+import { encode, model, node, valueInfo } from './onnx-models';
 import { releaseDist } from './release';
 
 export interface TestCluster {
@@ -82,4 +88,40 @@ export function modelyardAsync(args: string[], env: NodeJS.ProcessEnv, onStderr?
     });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * A model repository for deploy tests: wake@v1.0.0 (hello_deepa) and wake@v1.1.0 (one bias moved: other outputs,
+ * the same interface), and broken@v1.0.0, a model onnxruntime cannot load (an operator of an unknown domain, which
+ * pre-flight cannot know about).
+ */
+export function makeDeployRepo(): string {
+  const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-deploy-'));
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x' } }).trim();
+  fs.mkdirSync(path.join(repo, 'models'));
+  git('init', '-q', '-b', 'main');
+  fs.copyFileSync(fixture('hello_deepa.onnx'), path.join(repo, 'models', 'wake.onnx'));
+  // A model onnxruntime cannot load: an operator of a domain it has never heard of (pre-flight cannot know that).
+  fs.writeFileSync(
+    path.join(repo, 'models', 'broken.onnx'),
+    encode(model({ name: 'g', node: [node('Frobnicate', ['x'], ['y'], [], 'com.example')], input: [valueInfo('x', DT.FLOAT, [1, 4])], output: [valueInfo('y', DT.FLOAT, [1, 4])] }, { irVersion: 8n, opsetImport: [{ domain: '', version: 17n }, { domain: 'com.example', version: 1n }] })),
+  );
+  fs.writeFileSync(path.join(repo, 'dvc.yaml'), 'artifacts:\n  wake:\n    path: models/wake.onnx\n    type: model\n  broken:\n    path: models/broken.onnx\n    type: model\n');
+  git('add', '.');
+  git('commit', '-q', '-m', 'v1');
+  git('tag', '-a', 'wake@v1.0.0', '-m', 'first');
+  git('tag', '-a', 'broken@v1.0.0', '-m', 'unloadable');
+  const buf = fs.readFileSync(path.join(repo, 'models', 'wake.onnx'));
+  // v1.1.0: the same network with one bias moved (other outputs, same interface).
+  const m = decodeModel(buf);
+  const bias = m.graph!.initializer.find((t) => t.dataType === 1 && t.dims.length === 1 && Number(t.dims[0]) === 1)!;
+  const f = bias.rawData.length ? new Float32Array(new Uint8Array(bias.rawData).buffer) : Float32Array.from(bias.floatData);
+  f[0] = f[0]! + 0.25;
+  if (bias.rawData.length) bias.rawData = new Uint8Array(f.buffer);
+  else bias.floatData = Array.from(f);
+  fs.writeFileSync(path.join(repo, 'models', 'wake.onnx'), encodeModel(m));
+  git('commit', '-q', '-am', 'v2');
+  git('tag', '-a', 'wake@v1.1.0', '-m', 'second');
+  return repo;
 }

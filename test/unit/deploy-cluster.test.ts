@@ -6,13 +6,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
-import { kubectl, modelyardAsync, testCluster, type CliRun, type TestCluster } from '../support/cluster';
-import { fixture } from '../support/fixtures';
-import { encode, model, node, valueInfo } from '../support/onnx-models';
+import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster } from '../support/cluster';
 
 const NS = 'deploy-test';
 
@@ -67,32 +63,7 @@ before(async () => {
   };
   kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
   kubectl(c.kubeconfig, ['create', 'namespace', NS]);
-  repo = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-deploy-'));
-  fs.mkdirSync(path.join(repo, 'models'));
-  git('init', '-q', '-b', 'main');
-  fs.copyFileSync(fixture('hello_deepa.onnx'), path.join(repo, 'models', 'wake.onnx'));
-  // A model onnxruntime cannot load: an operator of a domain it has never heard of (pre-flight cannot know that).
-  fs.writeFileSync(
-    path.join(repo, 'models', 'broken.onnx'),
-    encode(model({ name: 'g', node: [node('Frobnicate', ['x'], ['y'], [], 'com.example')], input: [valueInfo('x', DT.FLOAT, [1, 4])], output: [valueInfo('y', DT.FLOAT, [1, 4])] }, { irVersion: 8n, opsetImport: [{ domain: '', version: 17n }, { domain: 'com.example', version: 1n }] })),
-  );
-  fs.writeFileSync(path.join(repo, 'dvc.yaml'), 'artifacts:\n  wake:\n    path: models/wake.onnx\n    type: model\n  broken:\n    path: models/broken.onnx\n    type: model\n');
-  git('add', '.');
-  git('commit', '-q', '-m', 'v1');
-  git('tag', '-a', 'wake@v1.0.0', '-m', 'first');
-  git('tag', '-a', 'broken@v1.0.0', '-m', 'unloadable');
-  const buf = fs.readFileSync(path.join(repo, 'models', 'wake.onnx'));
-  // v1.1.0: the same network with one bias moved (other outputs, same interface).
-  const { decodeModel, encodeModel } = await import('../../src/core/onnx/model');
-  const m = decodeModel(buf);
-  const bias = m.graph!.initializer.find((t) => t.dataType === 1 && t.dims.length === 1 && Number(t.dims[0]) === 1)!;
-  const f = bias.rawData.length ? new Float32Array(new Uint8Array(bias.rawData).buffer) : Float32Array.from(bias.floatData);
-  f[0] = f[0]! + 0.25;
-  if (bias.rawData.length) bias.rawData = new Uint8Array(f.buffer);
-  else bias.floatData = Array.from(f);
-  fs.writeFileSync(path.join(repo, 'models', 'wake.onnx'), encodeModel(m));
-  git('commit', '-q', '-am', 'v2');
-  git('tag', '-a', 'wake@v1.1.0', '-m', 'second');
+  repo = makeDeployRepo();
 });
 
 after(() => {
