@@ -74,6 +74,7 @@ export function phaseOf(pods: PodState[], events: EventLike[]): Exclude<RolloutP
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(new CancelledError());
     const t = setTimeout(resolve, ms);
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(new CancelledError())), { once: true });
   });
@@ -125,7 +126,7 @@ export async function followRollout(
       } catch {
         // The loop below reports an unreachable API server; the watch just starts again.
       }
-      await sleep(1000).catch(() => undefined);
+      await sleep(1000, watchAbort.signal).catch(() => undefined);
     }
   };
   void watch();
@@ -189,7 +190,10 @@ export async function followRollout(
         unreachableSince ??= Date.now();
         emit('reconnecting', `${describeError(e)} — retrying; the rollout goes on in the cluster`);
       }
-      await Promise.race([sleep(1000, opts.signal), new Promise<void>((r) => (wake = r))]);
+      // The pause ends early when a pod changes, and its timer goes with it (nothing keeps the process after the end).
+      const pause = new AbortController();
+      // (A cancellation is seen at the top of the loop.)
+      await Promise.race([sleep(1000, AbortSignal.any([pause.signal, ...(opts.signal ? [opts.signal] : [])])).catch(() => undefined), new Promise<void>((r) => (wake = r))]).finally(() => pause.abort());
     }
   } finally {
     watchAbort.abort();
