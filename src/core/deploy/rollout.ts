@@ -114,12 +114,13 @@ export async function followRollout(
   // A watch wakes the loop as soon as a pod changes; the loop re-lists every second whatever the watch does.
   let wake: (() => void) | undefined;
   const watchAbort = new AbortController();
-  const watch = async () => {
+  // Two watches: the pods (their states), and the Deployment (its status says when the rollout is complete).
+  const watch = async (path: string, params: Record<string, string>) => {
     while (!watchAbort.signal.aborted) {
       try {
         const done = new Promise<void>((resolve) => {
           void new kube.lib.Watch(kube.kc)
-            .watch(`/api/v1/namespaces/${ns}/pods`, { labelSelector: selector }, () => wake?.(), () => resolve())
+            .watch(path, params, () => wake?.(), () => resolve())
             .then((ac) => watchAbort.signal.addEventListener('abort', () => ac.abort(), { once: true }), () => resolve());
         });
         await done;
@@ -129,7 +130,8 @@ export async function followRollout(
       await sleep(1000, watchAbort.signal).catch(() => undefined);
     }
   };
-  void watch();
+  void watch(`/api/v1/namespaces/${ns}/pods`, { labelSelector: selector });
+  void watch(`/apis/apps/v1/namespaces/${ns}/deployments`, { fieldSelector: `metadata.name=${deployment}` });
   try {
     for (;;) {
       if (opts.signal?.aborted) throw new CancelledError();
