@@ -9,6 +9,7 @@ import { UserError } from '../../errors';
 import type { ModelDelivery } from '../deploy';
 import type { KubeObject } from '../kube';
 import { MANAGED_BY } from '../manifests';
+import { parseS3Uri, storageUri } from './keys';
 
 export interface DeliveryOptions {
   /** s3://BUCKET/PREFIX or pvc:CLAIM */
@@ -46,13 +47,7 @@ function s3Delivery(o: DeliveryOptions): ModelDelivery {
     credentials: !!writer,
     secretName,
     s3: { endpoint: podEndpoint, region },
-    uriFor: (sha256, servedName) => {
-      // Spelled out here so that the AWS SDK loads only when a deploy really goes to S3; s3.ts's storageUri agrees.
-      const loc = /^s3:\/\/([^/]+)\/?(.*)$/.exec(o.storage.trim());
-      if (!loc) throw new UserError(`'${o.storage}' is not an S3 URI.`, 'Write it as s3://BUCKET or s3://BUCKET/PREFIX.');
-      const prefix = loc[2]!.replace(/\/+$/, '');
-      return `s3://${loc[1]}/${prefix ? `${prefix}/` : ''}${servedName}/sha256/${sha256}`;
-    },
+    uriFor: (sha256, servedName) => storageUri(parseS3Uri(o.storage), sha256, servedName),
     prerequisites: (namespace): KubeObject[] =>
       reader
         ? [

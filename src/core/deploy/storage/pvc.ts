@@ -23,7 +23,7 @@ import fsp from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { CancelledError, UserError, firstLine } from '../../errors';
 import type { Logger } from '../../log';
-import { checkServedName } from './s3';
+import { checkServedName } from './keys';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'modelyard' } as const;
 const MOUNT = '/models';
