@@ -78,8 +78,13 @@ for (const mode of ['plain', 'kserve'] as const) {
   describe(`deploy, ${mode === 'kserve' ? 'KServe InferenceService' : 'Deployment + Service'}`, () => {
     const name = `wake-${mode}`;
     it('deploys v1.0.0 to ready; the smoke test through the API server equals the local run; the registry records it', async () => {
-      const r = json<Result>(await run([...deployArgs('wake@v1.0.0', `--${mode}`, '--name', name, '--stage', mode), '--json']));
+      const out = await run([...deployArgs('wake@v1.0.0', `--${mode}`, '--name', name, '--stage', mode), '--json'], { MODELYARD_EVENTS: 'stderr' });
+      const r = json<Result>(out);
       assert.equal(r.rollout?.ready, true, JSON.stringify(r.rollout));
+      for (const secret of [c.env.MODELYARD_TEST_S3_WRITER_SECRET_KEY!, c.env.MODELYARD_TEST_S3_READER_SECRET_KEY!]) {
+        assert.ok(!out.stdout.includes(secret) && !out.stderr.includes(secret), 'no secret in the result, the events or the log');
+        assert.ok(!git('tag', '-n99', '-l', 'wake#*').includes(secret), 'no secret in the registry');
+      }
       assert.equal(r.mode, mode);
       assert.equal(r.smoke?.pass, true, JSON.stringify(r.smoke));
       for (const o of r.smoke!.comparison!.outputs) assert.ok(o.pass && o.maxAbsError === 0, JSON.stringify(o));
@@ -179,7 +184,15 @@ describe('deploy faults, each with its message and nothing half-made', () => {
     const r3 = await run(['deployments', '--kubeconfig', dead]);
     assert.equal(r3.code, 1);
     assert.match(r3.stderr, new RegExp(`the API server at https://127\\.0\\.0\\.1:${closed} is not reachable \\(ECONNREFUSED\\)`));
-    for (const r of [r1, r2, r3]) assert.doesNotMatch(r.stderr, /at .*\.js:\d+|client-key|BEGIN/, 'no stack, no credential');
+    // A kubeconfig whose user logs in through an exec-credential plugin that is not installed (a cloud login helper).
+    const plugin = path.join(repo, 'plugin-kubeconfig');
+    const kc = JSON.parse(fs.readFileSync(c.kubeconfig, 'utf8')) as { users: { user: Record<string, unknown> }[] };
+    kc.users[0]!.user = { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'cloud-login-helper-not-installed', args: ['token'], interactiveMode: 'Never' } };
+    fs.writeFileSync(plugin, JSON.stringify(kc));
+    const r4 = await run(['deployments', '--kubeconfig', plugin]);
+    assert.equal(r4.code, 1, r4.stderr);
+    assert.match(r4.stderr, /credential plugin 'cloud-login-helper-not-installed' is not on this process's PATH/);
+    for (const r of [r1, r2, r3, r4]) assert.doesNotMatch(r.stderr, /at .*\.js:\d+|client-key|BEGIN/, 'no stack, no credential');
   });
 
   it('a field another manager owns: the conflict names that manager', async () => {
