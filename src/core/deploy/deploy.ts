@@ -201,11 +201,15 @@ async function withLease<T>(kube: Kube, name: string, namespace: string, what: s
  */
 async function recordStage(model: { root?: string; registryName?: string; version?: string }, stage: string | undefined, message: string, log?: Logger): Promise<{ tag: string; stage: string } | undefined> {
   if (!stage || !model.root || !model.registryName || !model.version) return undefined;
-  const { loadRegistry } = await import('../registry/registry');
-  const current = (await loadRegistry(model.root, { ...(log ? { log } : {}) })).models.find((m) => m.name === model.registryName)?.state?.stages.get(stage);
-  if (current?.version === model.version) return undefined;
+  if ((await stageVersion(model.root, model.registryName, stage, log)) === model.version) return undefined;
   const r = await assign(model.root, model.registryName, stage, { version: model.version, message, ...(log ? { log } : {}) });
   return { tag: r.tag, stage };
+}
+
+/** The version a stage of a registry model names now, if any. */
+async function stageVersion(root: string, name: string, stage: string, log?: Logger): Promise<string | undefined> {
+  const { loadRegistry } = await import('../registry/registry');
+  return (await loadRegistry(root, { ...(log ? { log } : {}) })).models.find((m) => m.name === name)?.state?.stages.get(stage)?.version;
 }
 
 function describeTarget(kube: Kube, namespace: string, kind: string, name: string): string {
@@ -496,9 +500,7 @@ export async function undeploy(kube: Kube, name: string, namespace: string, opts
     const mine = parseRecorded(found.object.metadata.annotations?.[RECORDED]);
     if (mine && mine.version === cur.model.version) {
       const model = await resolveModel(`${cur.model.name}@${mine.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);
-      const { loadRegistry } = await import('../registry/registry');
-      const inStage = model?.root ? (await loadRegistry(model.root)).models.find((m) => m.name === cur.model.name)?.state?.stages.get(mine.stage) : undefined;
-      if (model?.root && inStage?.version === mine.version) {
+      if (model?.root && (await stageVersion(model.root, cur.model.name, mine.stage, opts.log)) === mine.version) {
         recorded = (await unassign(model.root, cur.model.name, mine.stage, { message: `undeploy: ${name} from namespace ${namespace} on ${kube.context} (modelyard undeploy)`, ...(opts.log ? { log: opts.log } : {}) })).tag;
       }
     }
