@@ -11,7 +11,7 @@ import type { Kube } from '../core/deploy/kube';
 import type { PreflightCheck } from '../core/deploy/preflight';
 import type { SmokeResult } from '../core/deploy/smoke';
 import { cliEvents, type Events } from './events';
-import { parse } from './inference';
+import { parse, positiveInt } from './inference';
 import { interruptSignal, withHost } from './model';
 
 declare const MODELYARD_VERSION: string;
@@ -37,13 +37,6 @@ async function connect(values: Record<string, unknown>, log: Logger): Promise<{ 
   const { Kube } = await import('../core/deploy/kube');
   const kube = await Kube.connect({ ...(values.kubeconfig ? { kubeconfig: values.kubeconfig as string } : {}), ...(values.context ? { context: values.context as string } : {}), log });
   return { kube, namespace: (values.namespace as string | undefined) ?? kube.defaultNamespace };
-}
-
-function int(v: unknown, what: string, min = 0): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`${what} takes a whole number from ${min}, not '${String(v)}'.`);
-  return n;
 }
 
 const QUANTITY = /^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/;
@@ -148,15 +141,15 @@ export async function deployCommand(args: string[], out: Out, log: Logger): Prom
     DEPLOY_USAGE,
   );
   if (values.kserve && values.plain) throw new UserError('give --kserve or --plain, not both.');
-  const replicas = int(values.replicas, '--replicas', 1);
-  const min = int(values.min, '--min', 0);
-  const max = int(values.max, '--max', 1);
+  const replicas = positiveInt(values.replicas as string | undefined, '--replicas', 1);
+  const min = positiveInt(values.min as string | undefined, '--min', 0);
+  const max = positiveInt(values.max as string | undefined, '--max', 1);
   if (replicas !== undefined && (min !== undefined || max !== undefined)) throw new UserError('give --replicas, or --min and --max, not both.');
   if ((min === undefined) !== (max === undefined)) throw new UserError('autoscaling needs both --min and --max.');
   if (min !== undefined && max !== undefined && min > max) throw new UserError(`--min ${min} is more than --max ${max}.`);
   const cpu = quantity(values.cpu, '--cpu');
   const memory = quantity(values.memory, '--memory');
-  const timeout = int(values.timeout, '--timeout', 1);
+  const timeout = positiveInt(values.timeout as string | undefined, '--timeout', 1);
   if (values.stage && values['no-record']) throw new UserError('give --stage or --no-record, not both.');
   const json = !!values.json;
   const events = cliEvents();
@@ -237,7 +230,7 @@ export async function statusCommand(args: string[], out: Out, log: Logger): Prom
   const stop = interruptSignal();
   try {
     const r = await followRollout(kube, found.current, {
-      timeoutMs: values.watch ? (int(values.timeout, '--timeout', 1) ?? 600) * 1000 : 5000,
+      timeoutMs: values.watch ? (positiveInt(values.timeout as string | undefined, '--timeout', 1) ?? 600) * 1000 : 5000,
       signal: stop.signal,
       onEvent: reporter(events, out, !!values.json),
     });
@@ -263,7 +256,7 @@ export async function logsCommand(args: string[], out: Out, log: Logger): Promis
   const found = await findDeployment(kube, positionals[0]!, namespace);
   const pods = (await kube.call('list the pods', () => kube.core.listNamespacedPod({ namespace, labelSelector: workloadOf(found.current).selector }))).items;
   if (!pods.length) throw new UserError(`${positionals[0]} has no pods in ${namespace}.`, `modelyard status ${positionals[0]} -n ${namespace} says why.`);
-  const tail = int(values.tail, '--tail', 1) ?? 100;
+  const tail = positiveInt(values.tail as string | undefined, '--tail', 1) ?? 100;
   const container = found.mode === 'kserve' ? 'kserve-container' : 'server';
   if (!values.follow) {
     for (const p of pods) {
@@ -327,7 +320,7 @@ export async function rollbackCommand(args: string[], out: Out, log: Logger): Pr
   const events = cliEvents();
   const stop = interruptSignal();
   try {
-    const timeout = int(values.timeout, '--timeout', 1);
+    const timeout = positiveInt(values.timeout as string | undefined, '--timeout', 1);
     const r = await rollback(kube, positionals[0]!, namespace, { ...(values.repo ? { repo: values.repo as string } : {}), ...(timeout ? { timeoutMs: timeout * 1000 } : {}), signal: stop.signal, log, onEvent: reporter(events, out, !!values.json) });
     if (values.json) out(JSON.stringify(r, null, 2) + '\n');
     else if (r.rollout.ready) out(`\nrolled ${r.name} back from ${r.from} to ${r.to}${r.recorded ? `; recorded as ${r.recorded.tag}` : ''}.\n`);

@@ -24,7 +24,8 @@ export function parse<T extends OptionSpec>(args: string[], options: T, position
   return r;
 }
 
-function positiveInt(v: string | undefined, what: string, min = 1): number | undefined {
+/** A whole-number option of at least `min`; a UserError names the option and the value. */
+export function positiveInt(v: string | undefined, what: string, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new UserError(`${what} takes a whole number from ${min}, not '${v}'.`);

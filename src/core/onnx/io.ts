@@ -2,7 +2,6 @@
  * Reading and writing ONNX model files: whole or not at all (a temporary file renamed into place), with external
  * data past the protobuf limit, and clear messages for what cannot be read. Quantization writes its results here.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { create } from '@bufbuild/protobuf';
 import { firstLine, UserError } from '../errors';
 import { writeAtomic } from '../util/files';
 import { StringStringEntryProtoSchema, TensorProto_DataLocation, type GraphProto, type NodeProto, type TensorProto } from './gen/onnx_pb';
+import { sha256Hex } from '../util/hash';
 import { encodeModel, tensorFromProto, type ModelProto } from './model';
 
 /** Models above this many bytes of weights are written with external data (protobuf's hard limit is 2 GiB). */
@@ -37,9 +37,6 @@ export async function readModelFile(file: string): Promise<Uint8Array> {
   }
 }
 
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
 
 /**
  * Writes the model whole or not at all. Weights still kept in the source's external data are read in; when the
@@ -61,7 +58,7 @@ export async function writeModel(model: ModelProto, output: string, threshold = 
   if (total <= threshold) {
     const bytes = encodeModel(model);
     await writeAtomic(output, bytes);
-    return { bytes: bytes.length, sha256: sha256(bytes) };
+    return { bytes: bytes.length, sha256: sha256Hex(bytes) };
   }
   const dataName = `${path.basename(output)}.data`;
   const dataFile = path.join(path.dirname(output), dataName);
@@ -94,7 +91,7 @@ export async function writeModel(model: ModelProto, output: string, threshold = 
   }
   const bytes = encodeModel(model);
   await writeAtomic(output, bytes);
-  return { bytes: bytes.length + offset, sha256: sha256(bytes), externalData: dataName };
+  return { bytes: bytes.length + offset, sha256: sha256Hex(bytes), externalData: dataName };
 }
 
 /** Every TensorProto holding weights: initializers and Constant values, in every graph. */

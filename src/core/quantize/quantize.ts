@@ -7,7 +7,6 @@
  * Shared by `modelyard quantize` and the editor (which runs the CLI in a child process, so that a long quantization
  * never blocks the extension host and Cancel can simply end it).
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { firstLine, isCancelled, UserError } from '../errors';
@@ -26,6 +25,7 @@ import { readModelFile, writeModel } from '../onnx/io';
 import { sensitivity } from './sensitivity';
 import { calibrationTargets, ensureNodeNames, quantizeStatic } from './static';
 import { MODE_LABELS, parseExclusions, quantizationCancelled, throwIfCancelled, type Exclusions, type FormResult, type NodeDecision, type QuantMode } from './types';
+import { sha256Hex } from '../util/hash';
 import { quantizeWeightOnly } from './weightonly';
 
 export type FormMode = Exclude<QuantMode, 'auto'>;
@@ -186,7 +186,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
   const baseDir = path.dirname(path.resolve(req.input));
   const decode = () => new QModel(decodeModel(bytes, label), baseDir);
   const probe = decode();
-  const sourceSha = sha256(bytes);
+  const sourceSha = sha256Hex(bytes);
   const sourceBytes = bytes.length + externalBytes(probe);
   const already = quantizedOps(probe);
   const alreadyList = Object.entries(already);
@@ -636,6 +636,3 @@ function externalBytes(m: QModel): number {
   return n;
 }
 
-function sha256(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}

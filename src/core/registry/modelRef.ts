@@ -10,6 +10,7 @@ import path from 'node:path';
 import { UserError } from '../errors';
 import type { Source } from '../inference/host';
 import type { Logger } from '../log';
+import { sha256Hex } from '../util/hash';
 import { run } from '../util/proc';
 import { readBlob } from './blobs';
 import { findModel, loadRegistry, resolveRef, type Registry } from './registry';
@@ -91,7 +92,7 @@ export async function resolveModel(arg: string, opts: { repo?: string; cwd?: str
     relPath: r.path,
     file: path.join(root, r.path),
     bytes,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256: sha256Hex(bytes),
   };
 }
 
