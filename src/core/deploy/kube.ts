@@ -53,7 +53,9 @@ export async function loadKubeConfig(opts: { kubeconfig?: string; context?: stri
   const kc = new KubeConfig();
   const files = opts.kubeconfig ? [opts.kubeconfig] : kubeconfigFiles();
   const present = files.filter((f) => fs.existsSync(f));
-  if (!present.length) {
+  // Inside a pod (a CI job on the cluster) the service account is the default, as kubectl and client-node have it.
+  const inCluster = !opts.kubeconfig && !present.length && !!process.env.KUBERNETES_SERVICE_HOST;
+  if (!present.length && !inCluster) {
     throw new UserError(
       `no kubeconfig found (looked at ${files.join(', ')}).`,
       'Get one from your cluster (for example `aws eks update-kubeconfig`, `gcloud container clusters get-credentials`, `az aks get-credentials`, or your admin), or set KUBECONFIG.',
@@ -63,7 +65,7 @@ export async function loadKubeConfig(opts: { kubeconfig?: string; context?: stri
     if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
     else kc.loadFromDefault();
   } catch (e) {
-    throw new UserError(`the kubeconfig ${present.join(', ')} cannot be read: ${firstLine((e as Error).message)}.`, 'Fix the YAML (kubectl config view shows what kubectl makes of it), or point KUBECONFIG at another file.');
+    throw new UserError(`the kubeconfig ${present.join(', ') || '(in-cluster)'} cannot be read: ${firstLine((e as Error).message)}.`, 'Fix the YAML (kubectl config view shows what kubectl makes of it), or point KUBECONFIG at another file.');
   }
   const names = kc.getContexts().map((c) => c.name);
   if (!names.length) throw new UserError(`the kubeconfig ${present.join(', ')} has no contexts.`, 'Add one with `kubectl config set-context`, or get a kubeconfig from your cluster.');
@@ -105,6 +107,8 @@ export function kubeError(e: unknown, what: string, server?: string): Error {
     const reason = status?.message ?? firstLine(String((e as Error).message ?? ''));
     if (code === 401) return new UserError(`${what}: the API server${server ? ` at ${server}` : ''} did not accept the credentials (401).`, 'Your token or certificate may have expired: log in again (for example with your cloud\'s CLI), or get a fresh kubeconfig.');
     if (code === 403) return new UserError(`${what}: permission denied — ${reason}`, 'Ask your cluster admin for a Role that allows it in this namespace (`kubectl auth can-i --list -n NAMESPACE` shows what you may do).');
+    const ns = code === 404 ? /namespaces? "([^"]+)" not found/i.exec(reason)?.[1] : undefined;
+    if (ns) return new UserError(`${what}: the namespace ${ns} does not exist${server ? ` at ${server}` : ''}.`, `Create it (kubectl create namespace ${ns}), or choose another.`);
     if (code === 404) return new UserError(`${what}: not found — ${reason}`);
     if (code === 409) return new UserError(`${what}: conflict — ${reason}`, conflictHint(reason));
     if (code === 422) return new UserError(`${what}: the API server refused the object — ${reason}`);

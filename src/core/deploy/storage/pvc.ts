@@ -18,11 +18,12 @@
  *
  * @kubernetes/client-node is ESM-only and large: it is imported on first use, never when this module loads.
  */
-import type { CoreV1Api, KubeConfig, V1Pod, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1Pod, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import fsp from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { CancelledError, UserError, firstLine } from '../../errors';
 import type { Logger } from '../../log';
+import { Kube, kubeError } from '../kube';
 import { checkServedName } from './keys';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'modelyard' } as const;
@@ -80,67 +81,15 @@ export function claimSize(bytes: number): string {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-interface K8s {
-  kc: KubeConfig;
-  core: CoreV1Api;
-  server: string;
-  mod: typeof import('@kubernetes/client-node');
-}
-
-async function connect(t: PvcTarget): Promise<K8s> {
-  const mod = await import('@kubernetes/client-node');
-  const kc = new mod.KubeConfig();
-  try {
-    if (t.kubeconfig) kc.loadFromFile(t.kubeconfig);
-    else kc.loadFromDefault();
-  } catch (e) {
-    throw new UserError(`the kubeconfig ${t.kubeconfig ?? '(default)'} could not be read: ${firstLine(e instanceof Error ? e.message : String(e))}.`, 'Check the file, or set KUBECONFIG.');
-  }
-  if (t.context) {
-    if (!kc.getContexts().some((c) => c.name === t.context)) throw new UserError(`the kubeconfig has no context '${t.context}'.`, `Its contexts: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'}.`);
-    kc.setCurrentContext(t.context);
-  }
-  const server = kc.getCurrentCluster()?.server;
-  if (!server) throw new UserError('the kubeconfig names no cluster.', 'Pick a context with a cluster (kubectl config use-context NAME).');
-  return { kc, core: kc.makeApiClient(mod.CoreV1Api), server, mod };
-}
-
-/** A failed API call as one message: what was attempted, in which namespace, and the way out. */
-function kubeFailure(e: unknown, what: string, k: { server: string; namespace: string }): Error {
-  if (e instanceof UserError) return e;
-  const code = (e as { code?: unknown }).code;
-  const body = (e as { body?: unknown }).body;
-  let message = '';
-  if (typeof body === 'string') {
-    try {
-      message = String((JSON.parse(body) as { message?: unknown }).message ?? '');
-    } catch {
-      message = body;
-    }
-  } else if (body && typeof body === 'object') message = String((body as { message?: unknown }).message ?? '');
-  message = firstLine(message || (e instanceof Error ? e.message : String(e)));
-  if (code === 401) return new UserError(`the cluster at ${k.server} did not accept the kubeconfig's credentials (401) to ${what}.`, 'Log in again or refresh the kubeconfig.');
-  if (code === 403) return new UserError(`the kubeconfig's user may not ${what} in namespace ${k.namespace}: ${message}`, 'Ask for a Role that allows it (pods, pods/exec and persistentvolumeclaims), or use another namespace.');
-  if (code === 404 && /namespaces? "?[^"]*"? not found/i.test(message)) return new UserError(`the namespace ${k.namespace} does not exist at ${k.server}.`, `Create it (kubectl create namespace ${k.namespace}) or choose another.`);
-  if (typeof code === 'string' && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH)$/.test(code)) {
-    return new UserError(`cannot reach the cluster at ${k.server} (${code}) to ${what}.`, 'Check that the cluster runs and that the kubeconfig points at it.');
-  }
-  const cause = (e as { cause?: { code?: string } }).cause?.code;
-  if (cause && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH)$/.test(cause)) {
-    return new UserError(`cannot reach the cluster at ${k.server} (${cause}) to ${what}.`, 'Check that the cluster runs and that the kubeconfig points at it.');
-  }
-  return new Error(`could not ${what} in namespace ${k.namespace}${typeof code === 'number' ? ` (HTTP ${code})` : ''}: ${message}`);
-}
-
 const isNotFound = (e: unknown) => (e as { code?: unknown }).code === 404;
 
 /** Makes the claim when it is not there; answers whether it made it. */
-async function ensureClaim(k: K8s, t: PvcTarget, bytes: number, log?: Logger): Promise<{ created: boolean; claim: V1PersistentVolumeClaim }> {
+async function ensureClaim(k: Kube, t: PvcTarget, bytes: number, log?: Logger): Promise<{ created: boolean; claim: V1PersistentVolumeClaim }> {
   const ctx = { server: k.server, namespace: t.namespace };
   try {
     return { created: false, claim: await k.core.readNamespacedPersistentVolumeClaim({ name: t.claim, namespace: t.namespace }) };
   } catch (e) {
-    if (!isNotFound(e)) throw kubeFailure(e, `read the claim ${t.claim}`, ctx);
+    if (!isNotFound(e)) throw kubeError(e, `read the claim ${t.claim} in namespace ${ctx.namespace}`, ctx.server);
   }
   const size = t.size ?? claimSize(bytes);
   const body: V1PersistentVolumeClaim = {
@@ -159,7 +108,7 @@ async function ensureClaim(k: K8s, t: PvcTarget, bytes: number, log?: Logger): P
     return { created: true, claim };
   } catch (e) {
     if ((e as { code?: unknown }).code === 409) return { created: false, claim: await k.core.readNamespacedPersistentVolumeClaim({ name: t.claim, namespace: t.namespace }) };
-    throw kubeFailure(e, `create the claim ${t.claim}`, ctx);
+    throw kubeError(e, `create the claim ${t.claim} in namespace ${ctx.namespace}`, ctx.server);
   }
 }
 
@@ -196,7 +145,7 @@ function copyPod(t: PvcTarget, image: string, tool: 'node' | 'sh', sha256: strin
 const WAITING_FAILURES = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
 
 /** Waits until the pod runs; a pod that cannot start says why (image, scheduling, the claim not bound). */
-async function waitRunning(k: K8s, namespace: string, name: string, claim: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+async function waitRunning(k: Kube, namespace: string, name: string, claim: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const ctx = { server: k.server, namespace };
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -205,7 +154,7 @@ async function waitRunning(k: K8s, namespace: string, name: string, claim: strin
     try {
       pod = await k.core.readNamespacedPod({ name, namespace });
     } catch (e) {
-      throw kubeFailure(e, `read the pod ${name}`, ctx);
+      throw kubeError(e, `read the pod ${name} in namespace ${ctx.namespace}`, ctx.server);
     }
     const phase = pod.status?.phase;
     if (phase === 'Running') return;
@@ -247,14 +196,14 @@ class Collect extends Writable {
  * in the socket). Resolves with the output on exit code 0; rejects with the command's stderr otherwise.
  */
 async function execIn(
-  k: K8s,
+  k: Kube,
   namespace: string,
   pod: string,
   command: string[],
   what: string,
   input?: { size: number; chunks: AsyncIterable<Uint8Array>; onSent?: (n: number) => void; signal?: AbortSignal },
 ): Promise<ExecResult> {
-  const exec = new k.mod.Exec(k.kc);
+  const exec = new k.lib.Exec(k.kc);
   const stdout = new Collect();
   const stderr = new Collect();
   // The stdin stream is only the switch that asks for stdin and, when it ends, closes it (v5 protocol); the bytes
@@ -271,7 +220,7 @@ async function execIn(
     });
   } catch (e) {
     const err = e as { message?: string; error?: { message?: string } };
-    throw kubeFailure(Object.assign(new Error(err.error?.message ?? err.message ?? String(e)), { code: (e as { code?: unknown }).code }), `exec in the pod ${pod} (${what})`, { server: k.server, namespace });
+    throw kubeError(Object.assign(new Error(err.error?.message ?? err.message ?? String(e)), { code: (e as { code?: unknown }).code }), `exec in the pod ${pod} (${what}) in namespace ${namespace}`, k.server);
   }
   let allSent = !input;
   ws.on('close', () =>
@@ -391,7 +340,7 @@ export async function uploadModelToPvc(o: PvcUploadOptions): Promise<PvcUploadRe
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(o.claim)) throw new UserError(`'${o.claim}' is not a claim name.`, 'Use lowercase letters, digits and hyphens (at most 63).');
   const size = o.bytes ? o.bytes.byteLength : (await fsp.stat(o.file!)).size;
   const tool = o.tool ?? 'node';
-  const k = await connect(o);
+  const k = await Kube.connect({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}), ...(o.log ? { log: o.log } : {}) });
   const ctx = { server: k.server, namespace: o.namespace };
   const rel = `${o.servedName}/${o.sha256}/${o.servedName}/1/model.onnx`;
   const base = { storageUri: `pvc://${o.claim}/${o.servedName}/${o.sha256}`, path: rel, size };
@@ -403,7 +352,7 @@ export async function uploadModelToPvc(o: PvcUploadOptions): Promise<PvcUploadRe
       const pod = await k.core.createNamespacedPod({ namespace: o.namespace, body: copyPod(o, o.image, tool, o.sha256) });
       podName = pod.metadata!.name!;
     } catch (e) {
-      throw kubeFailure(e, 'create a pod', ctx);
+      throw kubeError(e, `create a pod in namespace ${ctx.namespace}`, ctx.server);
     }
     o.log?.info(`[pvc] copy pod ${o.namespace}/${podName} (${o.image}) for ${o.claim}/${rel}`);
     await waitRunning(k, o.namespace, podName, o.claim, o.startTimeoutMs ?? 120_000, o.signal);
@@ -442,7 +391,7 @@ export async function uploadModelToPvc(o: PvcUploadOptions): Promise<PvcUploadRe
   } finally {
     if (podName) {
       await k.core.deleteNamespacedPod({ name: podName, namespace: o.namespace, gracePeriodSeconds: 0 }).catch((e: unknown) => {
-        o.log?.warn(`[pvc] the copy pod ${o.namespace}/${podName} could not be deleted: ${kubeFailure(e, 'delete it', ctx).message}`);
+        o.log?.warn(`[pvc] the copy pod ${o.namespace}/${podName} could not be deleted: ${kubeError(e, `delete it in namespace ${ctx.namespace}`, ctx.server).message}`);
       });
     }
   }
