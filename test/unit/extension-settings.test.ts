@@ -20,7 +20,7 @@ describe('settings', () => {
     assert.deepEqual(Object.keys(SETTING_TYPES).map((k) => `modelyard.${k}`).sort(), Object.keys(props).sort());
     for (const [k, t] of Object.entries(SETTING_TYPES)) {
       const p = props[`modelyard.${k}`]!;
-      const want = t === 'string[]' ? 'array' : t === 'number|null' ? ['number', 'null'] : t;
+      const want = t === 'string[]' ? 'array' : t === 'number|null' ? ['number', 'null'] : t === 'deployTargets' ? 'object' : t;
       assert.deepEqual(p.type, want, k);
       assert.ok(hasSettingType(k as SettingKey, p.default), `${k}: the default ${JSON.stringify(p.default)} has the type ${t}`);
     }
@@ -44,5 +44,9 @@ describe('settings', () => {
     assert.equal(hasSettingType('registry.stages', ['dev', 1]), false);
     assert.equal(hasSettingType('quantize.maxLatencyRatio', null), true);
     assert.equal(hasSettingType('inference.threads', Number.NaN), false);
+    assert.equal(hasSettingType('deploy.targets', { ctx: { namespace: 'ml', storage: 's3://b/p' } }), true);
+    assert.equal(hasSettingType('deploy.targets', { ctx: { namespace: 3 } }), false);
+    assert.equal(hasSettingType('deploy.targets', { ctx: { password: 'x' } }), false, 'no key beyond the declared ones (a secret has no place here)');
+    assert.equal(hasSettingType('deploy.targets', { ctx: { mode: 'knative' } }), false);
   });
 });

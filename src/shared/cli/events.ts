@@ -14,6 +14,27 @@ import { validate, type Validated } from '../contract';
 const text = z.string().check(z.maxLength(16_384));
 const count = z.number().check(z.minimum(0));
 
+/** One row of the Deployments view: a deployment Modelyard made, or (managed false) another InferenceService. */
+export const deploymentItemSchema = z.object({
+  name: text,
+  namespace: text,
+  /** InferenceService or Deployment. */
+  kind: text,
+  managed: z.boolean(),
+  model: z.optional(text),
+  version: z.optional(text),
+  sha256: z.optional(text),
+  /** The registry stage the deploy was recorded as. */
+  stage: z.optional(text),
+  /** The version deployed before this one ("name@v1.0.0"): what a rollback returns to. */
+  previous: z.optional(text),
+  ready: z.optional(z.int().check(z.minimum(0))),
+  desired: z.optional(z.int().check(z.minimum(0))),
+  /** ready, progressing, failed, or what the cluster says. */
+  state: text,
+});
+export type DeploymentItem = z.infer<typeof deploymentItemSchema>;
+
 export const cliEventSchema = z.discriminatedUnion('event', [
   /** Work under way: a message and, when known, how far along (0..1). */
   z.object({ event: z.literal('progress'), message: text, fraction: z.optional(z.number().check(z.minimum(0), z.maximum(1))) }),
@@ -37,6 +58,36 @@ export const cliEventSchema = z.discriminatedUnion('event', [
   }),
   /** Deploy: why the rollout failed, in plain words, with the fix and the last log lines. */
   z.object({ event: z.literal('failure'), kind: text, title: text, detail: text, fix: text, pod: z.optional(text), logs: z.optional(z.array(text).check(z.maxLength(50))) }),
+  /**
+   * `deployments --watch`: what runs now on a context, sent again on every change the cluster's watch reports; `state`
+   * 'reconnecting' while the API server does not answer (the items are then the last ones seen).
+   */
+  z.object({
+    event: z.literal('deployments'),
+    context: text,
+    server: text,
+    /** The namespace watched, or null for all of them. */
+    namespace: z.nullable(text),
+    state: z.enum(['live', 'reconnecting']),
+    message: z.optional(text),
+    items: z.array(deploymentItemSchema).check(z.maxLength(2000)),
+  }),
+  /** `metrics --watch`: the serving containers' figures over the last interval (null where not measurable). */
+  z.object({
+    event: z.literal('metrics'),
+    at: z.number(),
+    /** Seconds the figures cover. */
+    seconds: z.number(),
+    rps: z.nullable(z.number()),
+    errorsPerSecond: z.nullable(z.number()),
+    p50Ms: z.nullable(z.number()),
+    p99Ms: z.nullable(z.number()),
+    /** Pods scraped. */
+    pods: z.int().check(z.minimum(0)),
+    /** Whose metrics these are: Modelyard's runtime, Triton's, or none found. */
+    source: z.enum(['modelyard', 'triton', 'none']),
+    message: z.optional(text),
+  }),
   /** The verb failed: message and hint apart, and whether it was a cancellation or an internal error. */
   z.object({ event: z.literal('error'), message: text, hint: z.optional(text), cancelled: z.optional(z.boolean()), internal: z.optional(z.boolean()) }),
 ]);
