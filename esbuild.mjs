@@ -59,7 +59,7 @@ const targets = [
   },
   {
     ...common,
-    entryPoints: { environment: 'webview/environment/main.ts', history: 'webview/history/main.ts', playground: 'webview/playground/main.ts', card: 'webview/card/main.ts', quantize: 'webview/quantize/main.ts' },
+    entryPoints: { environment: 'webview/environment/main.ts', history: 'webview/history/main.ts', playground: 'webview/playground/main.ts', card: 'webview/card/main.ts', quantize: 'webview/quantize/main.ts', deploy: 'webview/deploy/main.ts' },
     outdir: 'dist/webview',
     platform: 'browser',
     format: 'esm',

@@ -85,7 +85,7 @@ function resultText(r: DeployResult): string {
   else if (r.rollout?.timedOut) t += `\n✗ ${r.name} did not become ready in time; it keeps rolling out in the cluster.\n`;
   if (r.smoke) t += smokeText(r.smoke);
   const rollback = r.previous ? `modelyard rollback ${r.name} -n ${r.namespace} returns to ${r.previous.label}` : `modelyard undeploy ${r.name} -n ${r.namespace} removes it`;
-  if (r.dryRun) t += `\ndry run: nothing was uploaded or applied.\n`;
+  if (r.dryRun) t += `\ndry run: nothing was uploaded or applied${r.preflight.some((c) => c.severity === 'error') ? '; the deploy would be refused by the pre-flight checks above (--force deploys anyway)' : ''}.\n`;
   else if (r.rollout?.ready && (!r.smoke || r.smoke.pass)) t += `\n${r.model.label} is live as ${r.mode === 'kserve' ? 'InferenceService' : 'Deployment'} ${r.name} in ${r.namespace} on ${r.context}${r.recorded ? `; recorded as ${r.recorded.tag}` : ''}.\n`;
   else t += `\n${r.model.label} was applied as ${r.name} in ${r.namespace} and is not serving as it should; ${rollback}.\n`;
   return t;
@@ -193,7 +193,7 @@ export async function deployCommand(args: string[], out: Out, log: Logger): Prom
       out(`\nchanges (server-side dry run):\n${result.diff}`);
       out(resultText(result));
     }
-    const ok = result.dryRun || (!!result.rollout?.ready && (!result.smoke || result.smoke.pass));
+    const ok = result.dryRun ? result.preflight.every((c) => c.severity !== 'error') : !!result.rollout?.ready && (!result.smoke || result.smoke.pass);
     return ok ? 0 : 1;
   } finally {
     stop.dispose();

@@ -22,6 +22,8 @@ export interface CliOptions {
   onEvent?: (e: CliEvent) => void;
   /** Keep standard output for the result (default); false for a server whose stdout is not read. */
   collectStdout?: boolean;
+  /** Variables added to the extension host's environment (credentials among them: never logged). */
+  env?: Record<string, string>;
 }
 
 /** A running `modelyard` child process. */
@@ -57,7 +59,7 @@ export class Cli {
     const label = `modelyard ${args[0] ?? ''}`;
     const child: ChildProcess = spawn(process.execPath, [cli, ...args], {
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1', [CLI_EVENTS_ENV]: `fd:${CLI_EVENTS_FD}` },
+      env: { ...process.env, ...opts.env, ELECTRON_RUN_AS_NODE: '1', [CLI_EVENTS_ENV]: `fd:${CLI_EVENTS_FD}` },
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       windowsHide: true,
     });
@@ -99,7 +101,8 @@ export class Cli {
       const ms = performance.now() - t0;
       this.log.info(`[cli] ${label} (pid ${child.pid}) ${signal ? `ended by ${signal}` : `exited ${code}`} after ${ms.toFixed(0)} ms`);
       if (spawnError) throw new UserError(`Modelyard's command-line tool could not start: ${spawnError.message}.`, 'Reinstall the extension.');
-      if (cancelled || code === 130 || error?.cancelled) throw new CancelledError();
+      // The verb's own words on a cancellation are kept: a deploy stopped mid-rollout says what the cluster is left with.
+      if (cancelled || code === 130 || error?.cancelled) throw error?.cancelled ? new CancelledError(error.message, error.hint) : new CancelledError();
       // An error event wins over the exit code: exit 1 is also a verb's "ran, and the answer is no" (a failed gate).
       if (error && !error.internal) throw new UserError(error.message, error.hint);
       if (code !== null && okCodes.includes(code) && !error) return { code, signal, stdout, ms };

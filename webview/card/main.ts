@@ -106,6 +106,7 @@ function render(): void {
     el('vscode-button', { id: 'bench', icon: 'dashboard', secondary: true, disabled: !summary }, 'Benchmark'),
     el('vscode-button', { id: 'compare', icon: 'diff', secondary: true, disabled: !summary }, 'Compare With…'),
     el('vscode-button', { id: 'quantize', icon: 'zap', secondary: true, disabled: !summary }, 'Quantize…'),
+    el('vscode-button', { id: 'deploy', icon: 'cloud', secondary: true, disabled: !summary }, 'Deploy…'),
     el('vscode-button', { id: 'copy-md', icon: 'copy', secondary: true, disabled: !summary }, 'Copy Summary'),
     el('vscode-button', { id: 'copy-json', icon: 'json', secondary: true, disabled: !summary }, 'Copy as JSON'),
     copied ? el('span', { class: 'muted', role: 'status' }, `${copied} copied`) : null,
@@ -192,6 +193,7 @@ function wire(): void {
   on('bench', () => host.post({ type: 'benchmark' }));
   on('compare', () => host.post({ type: 'compare' }));
   on('quantize', () => host.post({ type: 'quantize' }));
+  on('deploy', () => host.post({ type: 'deploy' }));
   on('copy-md', () => host.post({ type: 'copy', format: 'markdown' }));
   on('copy-json', () => host.post({ type: 'copy', format: 'json' }));
   on('copy-sha', () => host.post({ type: 'copy', format: 'sha256' }));

@@ -79,6 +79,7 @@ export class ModelCard extends ContractPanel<typeof cardContract> {
       benchmark: async () => void (await vscode.commands.executeCommand('modelyard.playground.open', this.uri, 'benchmark')),
       compare: async () => void (await vscode.commands.executeCommand('modelyard.model.compare', this.uri)),
       quantize: async () => void (await vscode.commands.executeCommand('modelyard.model.quantize', this.uri)),
+      deploy: async () => void (await vscode.commands.executeCommand('modelyard.deploy.version', this.uri)),
       copy: async ({ format }) => {
         const s = this.summary;
         if (!s || !this.raw) return;

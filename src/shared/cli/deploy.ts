@@ -105,3 +105,68 @@ export function deployArgs(o: DeployArgs): string[] {
 export function targetArgs(t: { context?: string; namespace?: string; kubeconfig?: string; repo?: string }): string[] {
   return [...(t.kubeconfig ? ['--kubeconfig', t.kubeconfig] : []), ...(t.context ? ['--context', t.context] : []), ...(t.namespace ? ['--namespace', t.namespace] : []), ...(t.repo ? ['--repo', t.repo] : [])];
 }
+
+const num = z.nullable(z.number());
+const list = <T extends z.ZodMiniType>(t: T, max = 256) => z.array(t).check(z.maxLength(max));
+
+export const preflightCheckSchema = z.object({ check: text, severity: z.enum(['ok', 'warning', 'error']), message: text, fix: z.optional(text) });
+export const podStateSchema = z.object({ name: text, phase: text, ready: z.boolean(), restarts: z.number(), reason: z.optional(text) });
+export const failureSchema = z.object({ kind: text, title: text, detail: text, fix: text, pod: z.optional(text), container: z.optional(text), logs: z.optional(list(text, 200)) });
+
+/** `modelyard smoke --json`, and the smoke test inside a deploy's result. */
+export const smokeResultSchema = z.object({
+  pass: z.boolean(),
+  ready: z.boolean(),
+  metadata: z.object({ pass: z.boolean(), problems: list(text) }),
+  comparison: z.optional(
+    z.object({
+      outputs: list(z.object({ name: text, shapeA: list(z.number(), 64), shapeB: list(z.number(), 64), cosine: num, maxAbsError: num, mismatches: z.number(), count: z.number(), pass: z.boolean(), reasons: list(text, 32) }), 1024),
+      onlyInA: list(text),
+      onlyInB: list(text),
+    }),
+  ),
+  remoteMs: z.optional(z.number()),
+  reasons: list(text),
+});
+export type SmokeResultJson = z.infer<typeof smokeResultSchema>;
+
+/** `modelyard deploy --json` (also with --dry-run: then no rollout, smoke or record). */
+export const deployResultSchema = z.object({
+  name: text,
+  namespace: text,
+  context: text,
+  mode: z.enum(['kserve', 'plain']),
+  model: z.object({ label: text, version: z.optional(text), sha256: text }),
+  probe: z.object({
+    server: text,
+    version: text,
+    kserve: z.object({ installed: z.boolean(), mode: z.optional(text) }),
+    runtimes: list(z.object({ name: text, kind: text, image: text, onnxruntime: z.optional(text) })),
+  }),
+  preflight: list(preflightCheckSchema),
+  diff: text,
+  dryRun: z.boolean(),
+  storageUri: text,
+  uploadedBytes: z.number(),
+  rollout: z.optional(z.object({ ready: z.boolean(), failure: z.optional(failureSchema), timedOut: z.optional(z.boolean()), ms: z.number(), pods: list(podStateSchema) })),
+  smoke: z.optional(smokeResultSchema),
+  recorded: z.optional(z.object({ tag: text, stage: text })),
+  previous: z.optional(z.object({ label: text })),
+  ms: z.record(z.string(), z.number()),
+});
+export type DeployResultJson = z.infer<typeof deployResultSchema>;
+
+/** `modelyard status NAME --json`. */
+export const statusResultSchema = z.object({
+  name: text,
+  namespace: text,
+  mode: z.enum(['kserve', 'plain']),
+  model: z.object({ name: text, version: z.optional(text), sha256: text }),
+  stage: z.nullable(text),
+  storageUri: text,
+  previous: z.nullable(text),
+  ready: z.boolean(),
+  pods: list(podStateSchema),
+  failure: z.nullable(failureSchema),
+});
+export type StatusResultJson = z.infer<typeof statusResultSchema>;

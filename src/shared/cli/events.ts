@@ -35,6 +35,24 @@ export const deploymentItemSchema = z.object({
 });
 export type DeploymentItem = z.infer<typeof deploymentItemSchema>;
 
+/** `metrics --watch`: the serving containers' figures over the last interval (null where not measurable). */
+export const metricsEventSchema = z.object({
+  event: z.literal('metrics'),
+  at: z.number(),
+  /** Seconds the figures cover. */
+  seconds: z.number(),
+  rps: z.nullable(z.number()),
+  errorsPerSecond: z.nullable(z.number()),
+  p50Ms: z.nullable(z.number()),
+  p99Ms: z.nullable(z.number()),
+  /** Pods scraped. */
+  pods: z.int().check(z.minimum(0)),
+  /** Whose metrics these are: Modelyard's runtime, Triton's, or none found. */
+  source: z.enum(['modelyard', 'triton', 'none']),
+  message: z.optional(text),
+});
+export type MetricsEvent = z.infer<typeof metricsEventSchema>;
+
 export const cliEventSchema = z.discriminatedUnion('event', [
   /** Work under way: a message and, when known, how far along (0..1). */
   z.object({ event: z.literal('progress'), message: text, fraction: z.optional(z.number().check(z.minimum(0), z.maximum(1))) }),
@@ -72,22 +90,7 @@ export const cliEventSchema = z.discriminatedUnion('event', [
     message: z.optional(text),
     items: z.array(deploymentItemSchema).check(z.maxLength(2000)),
   }),
-  /** `metrics --watch`: the serving containers' figures over the last interval (null where not measurable). */
-  z.object({
-    event: z.literal('metrics'),
-    at: z.number(),
-    /** Seconds the figures cover. */
-    seconds: z.number(),
-    rps: z.nullable(z.number()),
-    errorsPerSecond: z.nullable(z.number()),
-    p50Ms: z.nullable(z.number()),
-    p99Ms: z.nullable(z.number()),
-    /** Pods scraped. */
-    pods: z.int().check(z.minimum(0)),
-    /** Whose metrics these are: Modelyard's runtime, Triton's, or none found. */
-    source: z.enum(['modelyard', 'triton', 'none']),
-    message: z.optional(text),
-  }),
+  metricsEventSchema,
   /** The verb failed: message and hint apart, and whether it was a cancellation or an internal error. */
   z.object({ event: z.literal('error'), message: text, hint: z.optional(text), cancelled: z.optional(z.boolean()), internal: z.optional(z.boolean()) }),
 ]);

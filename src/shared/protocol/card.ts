@@ -40,6 +40,7 @@ export const cardToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('benchmark') }),
   z.object({ type: z.literal('compare') }),
   z.object({ type: z.literal('quantize') }),
+  z.object({ type: z.literal('deploy') }),
   z.object({ type: z.literal('copy'), format: z.enum(['markdown', 'json', 'sha256']) }),
   z.object({ type: z.literal('showLog') }),
 ]);
