@@ -97,6 +97,21 @@ async function unit() {
   runNodeTests('unit', listTests('test/unit', '.test.ts'));
 }
 
+/**
+ * What the editor under test needs to deploy to the test cluster (its variables, the serving image of this
+ * checkout, the bucket), or {} when the cluster is not up: the deploy tests then fail, saying so.
+ */
+async function clusterEnv() {
+  try {
+    await ensureCluster();
+  } catch (e) {
+    console.error(`[test] the test cluster did not start: ${e instanceof Error ? e.message : e}`);
+    return {};
+  }
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join('test', 'support', 'cluster-env.ts')], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return r.status === 0 ? JSON.parse(r.stdout) : {};
+}
+
 /** The mocha suite inside the real extension host of code-server, driven by Chromium. */
 async function integration() {
   build(['--tests']);
@@ -104,7 +119,10 @@ async function integration() {
   const chromiumPath = ensureChromium();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-it-'));
   const folder = await makeTestWorkspaceWithTests(path.join(work, 'workspace'));
-  const server = await startCodeServer({ log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`) });
+  // The cluster's variables reach the tests as MODELYARD_TEST_*; KUBECONFIG is left out, so that the extension finds
+  // no kubeconfig until a test names one in the setting modelyard.deploy.kubeconfig.
+  const { KUBECONFIG: _kubeconfig, ...env } = await clusterEnv();
+  const server = await startCodeServer({ env, log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`) });
   const browser = await launchChromium(chromiumPath);
   let passed = 0;
   let failed = 0;
@@ -149,6 +167,8 @@ async function e2e() {
   const suite = fs.readFileSync(path.join(REPO, 'test', 'e2e', 'index.ts'), 'utf8');
   const missing = listTests('test/e2e', '.e2e.ts').filter((f) => !suite.includes(`from './${path.basename(f, '.ts')}'`));
   if (missing.length) throw new Error(`test/e2e/index.ts does not run ${missing.join(', ')}`);
+  // The deploy feature deploys to the test cluster (test/support/cluster.ts prepares it, the image included).
+  await ensureCluster().catch((e) => console.error(`[test] the test cluster did not start: ${e instanceof Error ? e.message : e}`));
   runNodeTests('e2e', ['test/e2e/index.ts']);
 }
 

@@ -14,6 +14,7 @@ import type { ModelTests } from './modeltests/modelTests';
 import { registerPlayground } from './playground';
 import { PlaygroundPanel } from './playground/playgroundPanel';
 import { registerQuantize } from './quantize';
+import { DeployPanel } from './deploy/deployPanel';
 import { QuantizePanel } from './quantize/quantizePanel';
 import { registerRegistry } from './registry';
 import type { ModelsTree } from './registry/modelsTree';
@@ -38,6 +39,7 @@ export interface ModelyardApi {
   readonly modelCards: ReadonlyMap<string, ModelCard>;
   readonly playgrounds: () => PlaygroundPanel[];
   readonly quantizePanels: () => QuantizePanel[];
+  readonly deployPanels: () => DeployPanel[];
   readonly environmentPanel: () => EnvironmentPanel | undefined;
   /** Restores a panel as VS Code's serializer does after a reload, from the state its webview saved. */
   readonly restorePanel: (viewType: string, panel: vscode.WebviewPanel, state: unknown) => Promise<void>;
@@ -94,6 +96,7 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
     modelCards: ModelCardEditor.open,
     playgrounds: () => PlaygroundPanel.all,
     quantizePanels: () => QuantizePanel.all,
+    deployPanels: () => DeployPanel.all,
     environmentPanel: () => EnvironmentPanel.active,
     restorePanel,
     activation,

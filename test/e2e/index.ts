@@ -1,13 +1,14 @@
 // End-to-end: the packaged VSIX (scripts/package.mjs) installed into a real VS Code (code-server), driven through its
 // UI with Chromium. What a user sees: the activity-bar icon, the Models and Deployments views, the Environment panel
 // (which loads the VSIX's own onnxruntime-node inside the extension host), the log, the model card, the Playground,
-// the local server, quantization and the Testing view.
+// the local server, quantization, the Testing view, and deployment to the test cluster.
 //
 // One suite, one code-server and one Chromium for every feature (test/e2e/*.e2e.ts, each exporting its tests): they
 // run in this order on the same workbench, and later ones build on earlier ones (the Playground the card opened is
 // the one served; the Models view is counted before Quantize adds a model). scripts/test.mjs runs this file.
 import { describe } from 'node:test';
 import { cardRunBenchmark } from './card.e2e';
+import { deployToCluster } from './deploy.e2e';
 import { environmentPanel, showLog } from './environment.e2e';
 import { initializeRepository, modelsView, registerFromTree } from './models.e2e';
 import { compareVersions, wavInput } from './playground.e2e';
@@ -28,5 +29,6 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
   compareVersions(wb);
   quantizeAuto(wb);
   testingView(wb);
+  deployToCluster(wb);
   initializeRepository(wb);
 });

@@ -332,7 +332,7 @@ export class RegistryClient {
         res = await fetch(url, {
           method,
           headers,
-          ...(init.body ? { body: init.body } : {}),
+          ...(init.body ? { body: new Uint8Array(init.body.buffer as ArrayBuffer, init.body.byteOffset, init.body.byteLength) } : {}),
           redirect: init.redirect ?? 'follow',
           ...(this.opts.signal ? { signal: this.opts.signal } : {}),
         });

@@ -1,0 +1,211 @@
+// e2e: deployment as a user does it, against the real test cluster (scripts/cluster.mjs; test/support/cluster.ts builds
+// the serving image of this checkout and pushes it to the cluster's loopback registry). From the Models tree: Deploy
+// Version… opens the panel; the form with its pre-flight and dry-run diff; one click; the rollout live; the smoke
+// test; the Deployments view with no drift; the stage promoted in the registry and the drift badge; Deploy Stage's
+// Version; Roll Back from the view; a model the runtime cannot load and its failure banner; Undeploy.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { it } from 'node:test';
+import type { Frame, Page } from 'playwright-core';
+import { assign, register } from '../../src/core/registry/write';
+import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
+import { kubectl, testCluster, type TestCluster } from '../support/cluster';
+import { encode, model, node, valueInfo } from '../support/onnx-models';
+import { RESULTS, modelsTree, showModels, type Workbench } from './support';
+
+const NS = 'e2e-deploy';
+
+/** The Deployments view, and a row of it by its label. */
+function deploymentsTree(page: Page) {
+  const pane = page.locator('.part.sidebar .pane').filter({ has: page.locator('.pane-header', { hasText: /^Deployments/ }) });
+  return { pane, row: (name: string | RegExp) => pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: name }) }).first() };
+}
+
+/** Sets a vscode-textfield's value as typing and leaving it would (its change event). */
+async function setField(frame: Frame, field: string, value: string): Promise<void> {
+  const f = frame.locator(`vscode-textfield[data-field="${field}"]`);
+  await f.click();
+  await f.evaluate((e, v) => {
+    (e as unknown as { value: string }).value = v;
+    e.dispatchEvent(new Event('change', { bubbles: true }));
+  }, value);
+}
+
+/** Clicks a menu item of the row's context menu. */
+async function contextMenu(page: Page, row: ReturnType<Page['locator']>, item: string): Promise<void> {
+  await row.click({ button: 'right' });
+  const entry = page.getByRole('menuitem', { name: item });
+  await entry.waitFor({ timeout: 10_000 });
+  await entry.hover();
+  await entry.click();
+}
+
+/** Answers a modal confirmation with the button named `choice`. */
+async function confirm(page: Page, text: RegExp, choice: string): Promise<string> {
+  const dialog = page.locator('.monaco-dialog-box');
+  await dialog.waitFor({ timeout: 10_000 });
+  const message = await dialog.innerText();
+  assert.match(message, text);
+  await dialog.getByRole('button', { name: choice }).click();
+  await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+  return message;
+}
+
+/** The Deploy panel's frame whose heading matches (VS Code nests a webview two frames deep). */
+async function deployFrame(page: Page, heading: RegExp, timeoutMs = 30_000): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      const h = await frame.$('#app header h1').catch(() => null);
+      if (h && heading.test((await h.textContent().catch(() => '')) ?? '')) return frame;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no Deploy panel headed ${heading} after ${timeoutMs / 1000} s`);
+}
+
+export function deployToCluster(wb: Workbench): void {
+  let c: TestCluster;
+
+  it('deploys a version from the Models tree through the panel: the form with pre-flight and diff, the rollout, the smoke test', { timeout: 900_000 }, async () => {
+    const { page, folder } = wb;
+    c = await testCluster();
+    kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
+    kubectl(c.kubeconfig, ['create', 'namespace', NS]);
+    // What a user sets once: the kubeconfig, the image (here the one built from this checkout), and the target's storage.
+    fs.mkdirSync(path.join(folder, '.vscode'), { recursive: true });
+    fs.writeFileSync(
+      path.join(folder, '.vscode', 'settings.json'),
+      JSON.stringify(
+        {
+          'modelyard.deploy.kubeconfig': c.kubeconfig,
+          'modelyard.deploy.image': c.image,
+          'modelyard.deploy.timeoutSeconds': 120,
+          'modelyard.deploy.targets': { [c.context]: { namespace: NS, storage: `s3://${c.bucket}/e2e`, s3Endpoint: c.env.MODELYARD_TEST_S3_ENDPOINT, s3PodEndpoint: c.env.MODELYARD_TEST_S3_POD_ENDPOINT, s3AccessKeyId: c.env.MODELYARD_TEST_S3_WRITER_ACCESS_KEY, stage: 'prod' } },
+        },
+        null,
+        2,
+      ),
+    );
+    await showModels(page);
+    const { row } = modelsTree(page);
+    if (!(await row(/^v1\.0\.0$/).isVisible())) await row(/^hello_deepa$/).click();
+    await row(/^v1\.0\.0$/).click();
+    await contextMenu(page, row(/^v1\.0\.0$/), 'Deploy Version…');
+    const f = await deployFrame(page, /Deploy hello_deepa@v1\.0\.0/);
+    // The secret key typed once, kept in SecretStorage.
+    await f.locator('.checks').waitFor({ timeout: 60_000 });
+    await setField(f, 'secret', c.env.MODELYARD_TEST_S3_WRITER_SECRET_KEY!);
+    await f.locator('vscode-button[data-action="store-secret"]').click();
+    await f.locator('.field-hint', { hasText: 'secret key kept in the OS keychain' }).waitFor({ timeout: 60_000 });
+    await f.locator('pre.diff').waitFor({ timeout: 60_000 });
+    assert.match(await f.locator('pre.diff').innerText(), /InferenceService hello-deepa|Deployment hello-deepa/);
+    assert.equal(await f.locator('.check.error').count(), 0, await f.locator('.checks').innerText());
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-form.png') });
+
+    await f.locator('vscode-button[data-action="deploy"]:not([disabled])').click();
+    await f.locator('table.timeline').waitFor({ timeout: 30_000 });
+    await f.locator('.phase.loading, .phase.pulling, .phase.scheduled, .phase.waiting').first().waitFor({ timeout: 120_000 });
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-rollout.png') });
+    await f.locator('.smoke vscode-badge', { hasText: 'passed' }).waitFor({ timeout: 240_000 });
+    assert.match(await f.locator('.banner.ok').innerText(), /hello_deepa@v1\.0\.0 is live as/);
+    const rows = await f.locator('table.smoke-table tbody tr').allInnerTexts();
+    assert.ok(rows.length >= 1 && rows.every((r) => /same/.test(r)), rows.join('\n'));
+    await f.locator('.smoke').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-smoke.png') });
+  });
+
+  it('the Deployments view shows it with no drift; promoting another version shows the drift badge; Deploy Stage’s Version; Roll Back', { timeout: 600_000 }, async () => {
+    const { page, folder } = wb;
+    const view = deploymentsTree(page);
+    await view.pane.locator('.pane-header').click().catch(() => {});
+    await view.row(c.context).waitFor({ timeout: 30_000 });
+    if (!(await view.row(NS).isVisible())) await view.row(c.context).click();
+    if (!(await view.row(/^hello-deepa$/).isVisible())) await view.row(NS).click();
+    const dep = view.row(/^hello-deepa$/);
+    await dep.waitFor({ timeout: 30_000 });
+    const desc = () => dep.locator('.label-description').innerText();
+    await assertEventually(async () => /hello_deepa@v1\.0\.0 · prod · 1\/1/.test(await desc()), async () => `row says ${await desc()}`);
+    assert.doesNotMatch(await desc(), /→/);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deployments-view.png') });
+
+    // Promote v1.1.0 to prod in the registry (as a teammate would, from a terminal): the view shows the drift.
+    await assign(folder, 'hello_deepa', 'prod', { version: 'v1.1.0', message: 'Promote the retrained model' });
+    await assertEventually(async () => /prod → v1\.1\.0/.test(await desc()), async () => `no drift on ${await desc()}`, 30_000);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deployments-drift.png') });
+
+    // The fix: Deploy Stage's Version opens the panel on v1.1.0 with the same target; one click.
+    await contextMenu(page, dep, "Deploy Stage's Version");
+    const f = await deployFrame(page, /Deploy hello_deepa@v1\.1\.0/);
+    await f.locator('pre.diff').waitFor({ timeout: 60_000 });
+    assert.match(await f.locator('.actions').innerText(), /replacing hello_deepa@v1\.0\.0/);
+    await f.locator('vscode-button[data-action="deploy"]:not([disabled])').click();
+    await f.locator('.smoke vscode-badge', { hasText: 'passed' }).waitFor({ timeout: 240_000 });
+    await assertEventually(async () => /hello_deepa@v1\.1\.0 · prod/.test(await desc()) && !/→/.test(await desc()), async () => `after the deploy: ${await desc()}`, 30_000);
+
+    // Roll Back from the view: a confirmation naming both versions, then v1.0.0 again, recorded in the registry.
+    await contextMenu(page, dep, 'Roll Back…');
+    await confirm(page, /hello_deepa@v1\.1\.0.*hello_deepa@v1\.0\.0/s, 'Roll Back');
+    await assertEventually(async () => /hello_deepa@v1\.0\.0 · prod · 1\/1/.test(await desc()), async () => `after the rollback: ${await desc()}`, 180_000);
+    const tags = execFileSync('git', ['tag', '-l', 'hello_deepa#prod#*', '-n1', '--sort=-creatordate'], { cwd: folder, encoding: 'utf8' });
+    assert.match(tags, /rollback: hello-deepa in e2e-deploy/);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deployments-rollback.png') });
+  });
+
+  it('a model the runtime cannot load: the failure banner names the cause and the fix, with the last log lines', { timeout: 600_000 }, async () => {
+    const { page, folder } = wb;
+    // An operator of a domain onnxruntime has never heard of: pre-flight cannot know, the server fails to load it.
+    fs.mkdirSync(path.join(folder, 'models', 'broken'), { recursive: true });
+    fs.writeFileSync(
+      path.join(folder, 'models', 'broken', 'broken.onnx'),
+      encode(model({ name: 'g', node: [node('Frobnicate', ['x'], ['y'], [], 'com.example')], input: [valueInfo('x', DT.FLOAT, [1, 4])], output: [valueInfo('y', DT.FLOAT, [1, 4])] }, { irVersion: 8n, opsetImport: [{ domain: '', version: 17n }, { domain: 'com.example', version: 1n }] })),
+    );
+    execFileSync('git', ['add', 'models/broken/broken.onnx'], { cwd: folder });
+    execFileSync('git', ['commit', '-qm', 'An exported model with a custom operator'], { cwd: folder });
+    await register(folder, 'broken', { version: 'v1.0.0', message: 'Exported with a custom op' });
+    const { row } = modelsTree(page);
+    await row(/^broken$/).waitFor({ timeout: 30_000 });
+    await row(/^broken$/).click();
+    await row(/^v1\.0\.0$/).first().waitFor({ timeout: 10_000 });
+    const version = modelsTree(page).pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^v1\.0\.0$/ }) });
+    // The broken model's own v1.0.0: the row right after "broken".
+    const target = (await version.count()) > 1 ? version.last() : version.first();
+    await contextMenu(page, target, 'Deploy Version…');
+    const f = await deployFrame(page, /Deploy broken@v1\.0\.0/);
+    await f.locator('pre.diff').waitFor({ timeout: 60_000 });
+    await f.locator('vscode-button[data-action="deploy"]:not([disabled])').click();
+    const banner = f.locator('.banner.error');
+    await banner.waitFor({ timeout: 240_000 });
+    const text = await banner.innerText();
+    assert.match(text, /Fix:/);
+    assert.match(text, /Frobnicate|com\.example/);
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-failure.png') });
+  });
+
+  it('Undeploy from the view: a confirmation, then the deployments are gone', { timeout: 300_000 }, async () => {
+    const { page } = wb;
+    const view = deploymentsTree(page);
+    for (const name of ['broken', 'hello-deepa']) {
+      const dep = view.row(new RegExp(`^${name}$`));
+      await dep.waitFor({ timeout: 30_000 });
+      await contextMenu(page, dep, 'Undeploy…');
+      await confirm(page, new RegExp(name), 'Undeploy');
+      await dep.waitFor({ state: 'detached', timeout: 120_000 });
+    }
+    kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--wait=false']);
+  });
+}
+
+async function assertEventually(probe: () => Promise<boolean>, why: () => Promise<string>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.fail(await why());
+}
