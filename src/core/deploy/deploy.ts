@@ -12,7 +12,7 @@ import { summarizeBytes, summarizeFile } from '../onnx/summary';
 import { resolveModel, modelSha256 } from '../registry/modelRef';
 import { assign, unassign } from '../registry/write';
 import { diffObjects, diffText } from './diff';
-import { Kube, type KubeObject } from './kube';
+import { Kube, KubeError, type KubeObject } from './kube';
 import { ANNOTATION, DEPLOYMENT_LABEL, MANAGED_BY, dnsName, objectsOf, type DeploySpec } from './manifests';
 import { preflight, preflightPasses, type PreflightCheck } from './preflight';
 import { describePermission, neededPermissions, probeTarget, type TargetProbe } from './probe';
@@ -375,6 +375,8 @@ export interface DeploymentInfo {
   version?: string;
   stage?: string;
   sha256?: string;
+  /** The version deployed before ("wake@v1.0.0"): what a rollback returns to. */
+  previous?: string;
   ready?: number;
   desired?: number;
   state: string;
@@ -385,15 +387,26 @@ interface WorkloadObject extends KubeObject {
   status?: { readyReplicas?: number; replicas?: number; conditions?: { type?: string; status?: string }[]; url?: string };
 }
 
-/** The deployments of a namespace: Modelyard's (InferenceServices and Deployments), and other InferenceServices. */
-export async function listDeployments(kube: Kube, namespace: string | undefined): Promise<DeploymentInfo[]> {
+/**
+ * The deployments of a namespace: Modelyard's (InferenceServices and Deployments), and other InferenceServices. With
+ * `denied`, a user who may list Deployments but not InferenceServices (Kubernetes' view role) gets the Deployments,
+ * and `denied` names what was left out.
+ */
+export async function listDeployments(kube: Kube, namespace: string | undefined, opts: { denied?: string[] } = {}): Promise<DeploymentInfo[]> {
   const out: DeploymentInfo[] = [];
   const kserve = await kube.hasApi('serving.kserve.io/v1beta1');
-  const isvcs = kserve ? await kube.list<WorkloadObject>('serving.kserve.io/v1beta1', 'InferenceService', namespace) : [];
+  const isvcs = kserve
+    ? await kube.list<WorkloadObject>('serving.kserve.io/v1beta1', 'InferenceService', namespace).catch((e: unknown) => {
+        if (!opts.denied || !(e instanceof KubeError) || e.status !== 403) throw e;
+        opts.denied.push(`InferenceServices${namespace ? ` in ${namespace}` : ''}`);
+        return [];
+      })
+    : [];
   const deps = await kube.list<WorkloadObject>('apps/v1', 'Deployment', namespace, `${MANAGED_BY}=modelyard`);
   const predictors = kserve ? await kube.list<WorkloadObject>('apps/v1', 'Deployment', namespace, 'serving.kserve.io/inferenceservice') : [];
   const row = (o: WorkloadObject, managed: boolean, ready?: number, desired?: number, state?: string): DeploymentInfo => {
     const a = o.metadata.annotations ?? {};
+    const before = managed ? specsOf(o).previous : undefined;
     return {
       name: o.metadata.name,
       namespace: o.metadata.namespace ?? namespace ?? '',
@@ -403,6 +416,7 @@ export async function listDeployments(kube: Kube, namespace: string | undefined)
       ...(a[ANNOTATION.version] ? { version: a[ANNOTATION.version] } : {}),
       ...(a[ANNOTATION.stage] ? { stage: a[ANNOTATION.stage] } : {}),
       ...(a[ANNOTATION.sha256] ? { sha256: a[ANNOTATION.sha256] } : {}),
+      ...(before ? { previous: label(before) } : {}),
       ...(ready !== undefined ? { ready } : {}),
       ...(desired !== undefined ? { desired } : {}),
       state: state ?? (ready !== undefined && desired !== undefined && ready >= desired && desired > 0 ? 'ready' : 'progressing'),
