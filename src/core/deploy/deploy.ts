@@ -404,13 +404,14 @@ export async function listDeployments(kube: Kube, namespace: string | undefined,
     : [];
   const deps = await kube.list<WorkloadObject>('apps/v1', 'Deployment', namespace, `${MANAGED_BY}=modelyard`);
   const predictors = kserve ? await kube.list<WorkloadObject>('apps/v1', 'Deployment', namespace, 'serving.kserve.io/inferenceservice') : [];
-  const row = (o: WorkloadObject, managed: boolean, ready?: number, desired?: number, state?: string): DeploymentInfo => {
+  // (The items of a list carry no kind: each row is given its own.)
+  const row = (o: WorkloadObject, kind: 'InferenceService' | 'Deployment', managed: boolean, ready?: number, desired?: number, state?: string): DeploymentInfo => {
     const a = o.metadata.annotations ?? {};
     const before = managed ? specsOf(o).previous : undefined;
     return {
       name: o.metadata.name,
       namespace: o.metadata.namespace ?? namespace ?? '',
-      kind: o.kind,
+      kind,
       managed,
       ...(a[ANNOTATION.model] ? { model: a[ANNOTATION.model] } : {}),
       ...(a[ANNOTATION.version] ? { version: a[ANNOTATION.version] } : {}),
@@ -427,10 +428,10 @@ export async function listDeployments(kube: Kube, namespace: string | undefined,
     const readyCond = i.status?.conditions?.find((c) => c.type === 'Ready');
     const ready = pred?.status?.readyReplicas ?? 0;
     const desired = pred?.spec?.replicas ?? i.spec?.predictor?.minReplicas ?? 1;
-    out.push(row(i, i.metadata.labels?.[MANAGED_BY] === 'modelyard', ready, desired, readyCond?.status === 'False' ? 'not ready' : ready >= desired && desired > 0 ? 'ready' : 'progressing'));
+    out.push(row(i, 'InferenceService', i.metadata.labels?.[MANAGED_BY] === 'modelyard', ready, desired, readyCond?.status === 'False' ? 'not ready' : ready >= desired && desired > 0 ? 'ready' : 'progressing'));
   }
   // KServe's predictor Deployments carry the InferenceService's labels: they are shown through it, not again.
-  for (const d of deps.filter((x) => !x.metadata.labels?.['serving.kserve.io/inferenceservice'])) out.push(row(d, true, d.status?.readyReplicas ?? 0, d.spec?.replicas ?? 1));
+  for (const d of deps.filter((x) => !x.metadata.labels?.['serving.kserve.io/inferenceservice'])) out.push(row(d, 'Deployment', true, d.status?.readyReplicas ?? 0, d.spec?.replicas ?? 1));
   return out.sort((a, b) => (a.namespace + a.name < b.namespace + b.name ? -1 : 1));
 }
 

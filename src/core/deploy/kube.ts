@@ -81,7 +81,7 @@ export async function loadKubeConfig(opts: { kubeconfig?: string; context?: stri
   return kc;
 }
 
-/** The environment variable with a bearer token for a context whose kubeconfig user has no credentials (the editor keeps it in its secret storage). */
+/** The environment variable with a bearer token for a context whose kubeconfig user has no credentials (the editor keeps it in its secret storage; the editor's name for it: KUBE_TOKEN_ENV_NAME in src/shared/cli/deploy.ts). */
 export const KUBE_TOKEN_ENV = 'MODELYARD_KUBE_TOKEN';
 
 type KubeUser = NonNullable<ReturnType<K8s.KubeConfig['getCurrentUser']>>;
