@@ -7,7 +7,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
 import { ensurePythonRefs } from './pyrefs.mjs';
-import { ensureChromium, ensureCodeServer, ensureNode24 } from './testenv.mjs';
+import { cacheRoot, ensureChromium, ensureCodeServer, ensureNode24 } from './testenv.mjs';
 import { makeTestWorkspace, makeTestWorkspaceWithTests } from './workspace.mjs';
 
 const results = [];
@@ -104,7 +104,8 @@ async function integration() {
   const chromiumPath = ensureChromium();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-it-'));
   const folder = await makeTestWorkspaceWithTests(path.join(work, 'workspace'));
-  const server = await startCodeServer({ log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`) });
+  // The extension host gets a fresh HOME: the cache (where the test cluster's kubeconfig is) is named explicitly.
+  const server = await startCodeServer({ env: { MODELYARD_CACHE: cacheRoot() }, log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`) });
   const browser = await launchChromium(chromiumPath);
   let passed = 0;
   let failed = 0;
