@@ -7,7 +7,7 @@ import path from 'node:path';
 import util from 'node:util';
 import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
 import { ensurePythonRefs } from './pyrefs.mjs';
-import { ensureChromium, ensureCodeServer, ensureNode24 } from './testenv.mjs';
+import { cacheRoot, ensureChromium, ensureCodeServer, ensureNode24 } from './testenv.mjs';
 import { makeTestWorkspace, makeTestWorkspaceWithTests } from './workspace.mjs';
 
 const results = [];
@@ -120,9 +120,10 @@ async function integration() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-it-'));
   const folder = await makeTestWorkspaceWithTests(path.join(work, 'workspace'));
   // The cluster's variables reach the tests as MODELYARD_TEST_*; KUBECONFIG is left out, so that the extension finds
-  // no kubeconfig until a test names one in the setting modelyard.deploy.kubeconfig.
+  // no kubeconfig until a test names one in the setting modelyard.deploy.kubeconfig. The extension host gets a fresh
+  // HOME: the cache (where the test cluster's kubeconfig is) is named explicitly.
   const { KUBECONFIG: _kubeconfig, ...env } = await clusterEnv();
-  const server = await startCodeServer({ env, log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`) });
+  const server = await startCodeServer({ env: { ...env, MODELYARD_CACHE: cacheRoot() }, log: (l) => process.env.MODELYARD_VERBOSE && console.log(`[code-server] ${l}`) });
   const browser = await launchChromium(chromiumPath);
   let passed = 0;
   let failed = 0;

@@ -4,7 +4,7 @@
  * parsing them.
  */
 import type { Logger } from '../core/log';
-import { deployCommand, deploymentsCommand, logsCommand, rollbackCommand, smokeCommand, statusCommand, undeployCommand } from './deploy';
+import { contextsCommand, deployCommand, deploymentsCommand, logsCommand, namespacesCommand, proxyCommand, rollbackCommand, smokeCommand, statusCommand, undeployCommand } from './deploy';
 import { fetchModelCommand } from './fetchModel';
 import { imageCommand } from './image';
 
@@ -18,6 +18,9 @@ export const CLOUD_COMMANDS: Record<string, Command> = {
   smoke: smokeCommand,
   rollback: rollbackCommand,
   undeploy: undeployCommand,
+  proxy: proxyCommand,
+  contexts: contextsCommand,
+  namespaces: namespacesCommand,
   'fetch-model': fetchModelCommand,
   image: imageCommand,
 };

@@ -15,13 +15,22 @@ export const DEPLOY_HELP = `Deployment (to the cluster of a kubeconfig context; 
                                        default prod) naming cluster, namespace and object. S3 keys come from
                                        AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and --s3-endpoint for a store
                                        other than AWS). KServe when installed, else a Deployment + Service.
-  deployments [-A]                     What Modelyard deployed (and other InferenceServices), with model,
-                                       version, stage and ready replicas.
+  contexts [--kubeconfig FILE]         The kubeconfig's contexts (read without touching a cluster): server,
+                                       namespace, how the user logs in, whether its credential plugin is on PATH.
+  namespaces                           The namespaces of a context (only its own when listing is denied).
+  deployments [-A] [--watch]           What Modelyard deployed (and other InferenceServices), with model,
+                                       version, the version before it, stage and ready replicas; --watch
+                                       prints it again on every change (a \`deployments\` event each time, and
+                                       \`reconnecting\` while the API server does not answer) until Ctrl-C.
   status NAME [--watch]                Its model, pods and readiness; why it fails, with the fix.
   logs NAME [--follow] [--tail N]      Its server's log.
   smoke NAME [--model REF]             The smoke test again, on demand.
   rollback NAME                        Back to the version deployed before (recorded in the registry).
   undeploy NAME                        Remove what Modelyard created for it (recorded in the registry).
+  proxy NAME [--port N]                A local http://127.0.0.1 endpoint that forwards to it through the API
+                                       server's service proxy (the kubeconfig's credentials stay here).
+                                       MODELYARD_KUBE_TOKEN gives a bearer token to a context whose user has
+                                       no credentials in the kubeconfig (for every deployment verb).
 `;
 
 export const FETCH_MODEL_HELP = `Model delivery (the serving side):

@@ -1,11 +1,12 @@
 /**
- * The deployment verbs: deploy, deployments, status, logs, smoke, rollback, undeploy. Each takes --context,
+ * The deployment verbs: deploy, deployments, status, logs, smoke, rollback, undeploy, proxy, and the pickers'
+ * contexts and namespaces. Each takes --context,
  * --namespace (-n) and --kubeconfig, prints text or --json, and reports its phases on the CLI's event channel.
  */
 import { Writable } from 'node:stream';
 import { UserError } from '../core/errors';
 import type { Logger } from '../core/log';
-import type { DeployEvent, DeployResult, ModelDelivery } from '../core/deploy/deploy';
+import type { DeployEvent, DeploymentInfo, DeployResult, ModelDelivery } from '../core/deploy/deploy';
 import type { Failure } from '../core/deploy/explain';
 import type { Kube } from '../core/deploy/kube';
 import type { PreflightCheck } from '../core/deploy/preflight';
@@ -200,24 +201,109 @@ export async function deployCommand(args: string[], out: Out, log: Logger): Prom
   }
 }
 
+/** The deployments as a table (text mode of `deployments`). */
+function deploymentsTable(list: DeploymentInfo[]): string {
+  let t = `${'NAMESPACE'.padEnd(14)}${'NAME'.padEnd(24)}${'MODEL'.padEnd(30)}${'STAGE'.padEnd(10)}${'READY'.padEnd(8)}STATE\n`;
+  for (const d of list) {
+    t += `${d.namespace.padEnd(14)}${d.name.padEnd(24)}${(d.model ? `${d.model}@${d.version ?? '?'}` : d.managed ? '?' : '(not Modelyard\'s)').padEnd(30)}${(d.stage ?? '').padEnd(10)}${`${d.ready ?? '?'}/${d.desired ?? '?'}`.padEnd(8)}${d.state}${d.kind === 'InferenceService' ? ' (KServe)' : ''}\n`;
+  }
+  return t;
+}
+
+export const DEPLOYMENTS_USAGE = 'modelyard deployments [--context C] [-n NAMESPACE | -A] [--watch] [--json]';
+
 export async function deploymentsCommand(args: string[], out: Out, log: Logger): Promise<number> {
-  const { values } = parse(args, { ...TARGET, 'all-namespaces': { type: 'boolean', short: 'A' } }, [0, 0], 'modelyard deployments [--context C] [-n NAMESPACE | -A] [--json]');
+  const { values } = parse(args, { ...TARGET, 'all-namespaces': { type: 'boolean', short: 'A' }, watch: { type: 'boolean', short: 'w' } }, [0, 0], DEPLOYMENTS_USAGE);
   const { kube, namespace } = await connect(values, log);
+  const scope = values['all-namespaces'] ? undefined : namespace;
+  const where = scope ? `namespace ${scope}` : 'any namespace';
+  if (values.watch) {
+    const { watchDeployments } = await import('../core/deploy/live');
+    const events = cliEvents();
+    const stop = interruptSignal();
+    try {
+      await watchDeployments(kube, scope, {
+        signal: stop.signal,
+        onUpdate: (u) => {
+          events.emit({ event: 'deployments', context: kube.context, server: kube.server, namespace: scope ?? null, state: u.state, ...(u.message ? { message: u.message } : {}), items: u.items.slice(0, 2000) });
+          if (values.json) return;
+          const at = new Date().toISOString().slice(11, 19);
+          if (u.state === 'reconnecting') out(`${at}  reconnecting: ${u.message ?? ''}\n`);
+          else out(`\n${at}  ${kube.context}, ${where}:\n${u.items.length ? deploymentsTable(u.items) : `no deployments in ${where}.\n`}`);
+        },
+      });
+    } finally {
+      stop.dispose();
+    }
+    return 0;
+  }
   const { listDeployments } = await import('../core/deploy/deploy');
-  const list = await listDeployments(kube, values['all-namespaces'] ? undefined : namespace);
+  const list = await listDeployments(kube, scope);
   if (values.json) {
     out(JSON.stringify({ context: kube.context, server: kube.server, deployments: list }, null, 2) + '\n');
     return 0;
   }
   if (!list.length) {
-    out(`no deployments in ${values['all-namespaces'] ? 'any namespace' : `namespace ${namespace}`} on ${kube.context}.\n`);
+    out(`no deployments in ${where} on ${kube.context}.\n`);
     return 0;
   }
-  out(`${'NAMESPACE'.padEnd(14)}${'NAME'.padEnd(24)}${'MODEL'.padEnd(30)}${'STAGE'.padEnd(10)}${'READY'.padEnd(8)}STATE\n`);
-  for (const d of list) {
-    out(`${d.namespace.padEnd(14)}${d.name.padEnd(24)}${(d.model ? `${d.model}@${d.version ?? '?'}` : d.managed ? '?' : '(not Modelyard\'s)').padEnd(30)}${(d.stage ?? '').padEnd(10)}${`${d.ready ?? '?'}/${d.desired ?? '?'}`.padEnd(8)}${d.state}${d.kind === 'InferenceService' ? ' (KServe)' : ''}\n`);
+  out(deploymentsTable(list));
+  return 0;
+}
+
+export async function contextsCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parse(args, { kubeconfig: { type: 'string' } }, [0, 0], 'modelyard contexts [--kubeconfig FILE] [--json]');
+  const { readContexts, kubeconfigFiles } = await import('../core/deploy/kube');
+  const r = await readContexts({ ...(values.kubeconfig ? { kubeconfig: values.kubeconfig as string } : {}) });
+  if (values.json) {
+    out(JSON.stringify(r, null, 2) + '\n');
+    return 0;
+  }
+  if (!r.files.length) {
+    out(`no kubeconfig (looked at ${(values.kubeconfig ? [values.kubeconfig as string] : kubeconfigFiles()).join(', ')}). Get one from your cluster (aws eks update-kubeconfig, gcloud container clusters get-credentials, az aks get-credentials, or your admin), or set KUBECONFIG.\n`);
+    return 0;
+  }
+  out(`${'CURRENT'.padEnd(9)}${'NAME'.padEnd(28)}${'SERVER'.padEnd(36)}${'NAMESPACE'.padEnd(14)}AUTH\n`);
+  for (const c of r.contexts) {
+    const auth = c.exec ? `exec ${c.exec.command}${c.exec.found ? '' : ' (not on PATH)'}` : c.auth;
+    out(`${(c.name === r.current ? '*' : '').padEnd(9)}${c.name.padEnd(28)}${c.server.padEnd(36)}${(c.namespace ?? '').padEnd(14)}${auth}\n`);
   }
   return 0;
+}
+
+export async function namespacesCommand(args: string[], out: Out, log: Logger): Promise<number> {
+  const { values } = parse(args, { context: TARGET.context, kubeconfig: TARGET.kubeconfig }, [0, 0], 'modelyard namespaces [--context C] [--kubeconfig FILE] [--json]');
+  const { kube } = await connect(values, log);
+  const r = await kube.namespaces();
+  const result = { context: kube.context, namespaces: r.namespaces, default: kube.defaultNamespace, listed: r.listed, ...(r.message ? { message: r.message } : {}) };
+  if (values.json) out(JSON.stringify(result, null, 2) + '\n');
+  else {
+    if (r.message) process.stderr.write(`modelyard: ${r.message}\n`);
+    for (const n of r.namespaces) out(`${n}${n === kube.defaultNamespace ? '  (the context\'s)' : ''}\n`);
+  }
+  return 0;
+}
+
+export async function proxyCommand(args: string[], out: Out, log: Logger): Promise<number> {
+  const { values, positionals } = parse(args, { ...TARGET, port: { type: 'string' } }, [1, 1], 'modelyard proxy NAME [--context C] [-n NAMESPACE] [--port N]');
+  const { kube, namespace } = await connect(values, log);
+  const { findDeployment } = await import('../core/deploy/deploy');
+  const { startProxy } = await import('../core/deploy/proxy');
+  const found = await findDeployment(kube, positionals[0]!, namespace);
+  const port = positiveInt(values.port as string | undefined, '--port', 1);
+  const events = cliEvents();
+  const stop = interruptSignal();
+  try {
+    const proxy = await startProxy(kube, found.current, { ...(port ? { port } : {}), onRequest: (method, path, status, ms) => log.info(`[proxy] ${method} ${path.split('?')[0]} → ${status} (${ms.toFixed(0)} ms)`) });
+    const spec = found.current;
+    events.emit({ event: 'listening', url: proxy.url, model: spec.name, version: spec.model.version ?? spec.model.sha256.slice(0, 12) });
+    out(`${proxy.url} forwards to ${found.mode === 'kserve' ? 'InferenceService' : 'Deployment'} ${spec.name} in ${namespace} on ${kube.context} through the API server (model name ${spec.name}). Ctrl-C stops it.\n`);
+    await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await proxy.close();
+    return 0;
+  } finally {
+    stop.dispose();
+  }
 }
 
 export async function statusCommand(args: string[], out: Out, log: Logger): Promise<number> {

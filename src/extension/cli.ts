@@ -22,8 +22,10 @@ export interface CliOptions {
   onEvent?: (e: CliEvent) => void;
   /** Keep standard output for the result (default); false for a server whose stdout is not read. */
   collectStdout?: boolean;
-  /** Variables added to the extension host's environment (credentials among them: never logged). */
-  env?: Record<string, string>;
+  /** Standard output as it comes (a stream of log lines), besides collecting it. */
+  onStdout?: (text: string) => void;
+  /** Variables added to (or, undefined, removed from) the extension host's environment for this child. */
+  env?: Record<string, string | undefined>;
 }
 
 /** A running `modelyard` child process. */
@@ -59,7 +61,7 @@ export class Cli {
     const label = `modelyard ${args[0] ?? ''}`;
     const child: ChildProcess = spawn(process.execPath, [cli, ...args], {
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      env: { ...process.env, ...opts.env, ELECTRON_RUN_AS_NODE: '1', [CLI_EVENTS_ENV]: `fd:${CLI_EVENTS_FD}` },
+      env: childEnv(opts.env),
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       windowsHide: true,
     });
@@ -77,8 +79,10 @@ export class Cli {
     });
     readline.createInterface({ input: child.stderr! }).on('line', (line) => this.log.info(`[cli ${child.pid}] ${line}`));
     let stdout = '';
-    if (opts.collectStdout !== false) child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    else child.stdout!.resume();
+    child.stdout!.setEncoding('utf8').on('data', (t: string) => {
+      if (opts.collectStdout !== false) stdout += t;
+      opts.onStdout?.(t);
+    });
 
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>((resolve) => {
       child.once('error', (e) => resolve({ code: null, signal: null, spawnError: e }));
@@ -110,6 +114,12 @@ export class Cli {
     });
     return { pid: child.pid, done, stop };
   }
+}
+
+function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, ELECTRON_RUN_AS_NODE: '1', [CLI_EVENTS_ENV]: `fd:${CLI_EVENTS_FD}` };
+  for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k];
+  return env;
 }
 
 function quote(a: string): string {

@@ -4,6 +4,8 @@ import { registerCard } from './card';
 import { ModelCardEditor, type ModelCard } from './card/cardEditor';
 import { Cli } from './cli';
 import { registerDeploy } from './deploy';
+import { deploymentsView, type DeploymentsView } from './deploy/deploymentsView';
+import { deploymentChildren } from './deploy/viewCommands';
 import { registerEnvironment } from './environment';
 import { EnvironmentPanel } from './environment/environmentPanel';
 import { InferenceService } from './inference';
@@ -41,6 +43,9 @@ export interface ModelyardApi {
   readonly quantizePanels: () => QuantizePanel[];
   readonly deployPanels: () => DeployPanel[];
   readonly environmentPanel: () => EnvironmentPanel | undefined;
+  /** The Deployments view, and the log streams and proxies its commands started. */
+  readonly deployments: () => DeploymentsView | undefined;
+  readonly deploymentChildren: typeof deploymentChildren;
   /** Restores a panel as VS Code's serializer does after a reload, from the state its webview saved. */
   readonly restorePanel: (viewType: string, panel: vscode.WebviewPanel, state: unknown) => Promise<void>;
   /** Milliseconds, from performance marks: evaluating the bundle, VS Code's gap before activate(), activate() itself. */
@@ -98,6 +103,8 @@ export function activate(context: vscode.ExtensionContext): ModelyardApi {
     quantizePanels: () => QuantizePanel.all,
     deployPanels: () => DeployPanel.all,
     environmentPanel: () => EnvironmentPanel.active,
+    deployments: deploymentsView,
+    deploymentChildren,
     restorePanel,
     activation,
   };

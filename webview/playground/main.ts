@@ -49,6 +49,7 @@ const state: State =
         remote: { url: initial?.defaults.serveUrl ?? 'http://127.0.0.1:8080', model: modelName(initial?.model.label ?? 'model') },
       };
 if (initial?.compareTarget) state.compare.target = initial.compareTarget;
+if (initial?.remote) Object.assign(state.remote, { url: initial.remote.url, model: initial.remote.model, result: undefined });
 
 const session: Session = { outputs: [], providers: ['cpu'], busy: { what: 'load' }, serving: initial?.defaults.serveUrl ?? null, guessed: [] };
 
@@ -155,6 +156,11 @@ host.listen((m) => {
     case 'serving':
       session.serving = m.url;
       if (m.url) state.remote.url = m.url;
+      view.save();
+      break;
+    case 'remoteEndpoint':
+      Object.assign(state.remote, { url: m.url, model: m.model, result: undefined });
+      state.tab = 'remote';
       view.save();
       break;
   }

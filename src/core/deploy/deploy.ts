@@ -12,7 +12,7 @@ import { summarizeBytes, summarizeFile } from '../onnx/summary';
 import { resolveModel, modelSha256 } from '../registry/modelRef';
 import { assign, unassign } from '../registry/write';
 import { diffObjects, diffText } from './diff';
-import { Kube, type KubeObject } from './kube';
+import { Kube, KubeError, type KubeObject } from './kube';
 import { ANNOTATION, DEPLOYMENT_LABEL, MANAGED_BY, dnsName, objectsOf, type DeploySpec } from './manifests';
 import { preflight, preflightPasses, type PreflightCheck } from './preflight';
 import { describePermission, neededPermissions, probeTarget, type TargetProbe } from './probe';
@@ -376,6 +376,8 @@ export interface DeploymentInfo {
   version?: string;
   stage?: string;
   sha256?: string;
+  /** The version deployed before ("wake@v1.0.0"): what a rollback returns to. */
+  previous?: string;
   ready?: number;
   desired?: number;
   state: string;
@@ -386,24 +388,37 @@ interface WorkloadObject extends KubeObject {
   status?: { readyReplicas?: number; replicas?: number; conditions?: { type?: string; status?: string }[]; url?: string };
 }
 
-/** The deployments of a namespace: Modelyard's (InferenceServices and Deployments), and other InferenceServices. */
-export async function listDeployments(kube: Kube, namespace: string | undefined): Promise<DeploymentInfo[]> {
+/**
+ * The deployments of a namespace: Modelyard's (InferenceServices and Deployments), and other InferenceServices. With
+ * `denied`, a user who may list Deployments but not InferenceServices (Kubernetes' view role) gets the Deployments,
+ * and `denied` names what was left out.
+ */
+export async function listDeployments(kube: Kube, namespace: string | undefined, opts: { denied?: string[] } = {}): Promise<DeploymentInfo[]> {
   const out: DeploymentInfo[] = [];
   const kserve = await kube.hasApi('serving.kserve.io/v1beta1');
-  const isvcs = kserve ? await kube.list<WorkloadObject>('serving.kserve.io/v1beta1', 'InferenceService', namespace) : [];
+  const isvcs = kserve
+    ? await kube.list<WorkloadObject>('serving.kserve.io/v1beta1', 'InferenceService', namespace).catch((e: unknown) => {
+        if (!opts.denied || !(e instanceof KubeError) || e.status !== 403) throw e;
+        opts.denied.push(`InferenceServices${namespace ? ` in ${namespace}` : ''}`);
+        return [];
+      })
+    : [];
   const deps = await kube.list<WorkloadObject>('apps/v1', 'Deployment', namespace, `${MANAGED_BY}=modelyard`);
   const predictors = kserve ? await kube.list<WorkloadObject>('apps/v1', 'Deployment', namespace, 'serving.kserve.io/inferenceservice') : [];
-  const row = (o: WorkloadObject, managed: boolean, ready?: number, desired?: number, state?: string): DeploymentInfo => {
+  // (The items of a list carry no kind: each row is given its own.)
+  const row = (o: WorkloadObject, kind: 'InferenceService' | 'Deployment', managed: boolean, ready?: number, desired?: number, state?: string): DeploymentInfo => {
     const a = o.metadata.annotations ?? {};
+    const before = managed ? specsOf(o).previous : undefined;
     return {
       name: o.metadata.name,
       namespace: o.metadata.namespace ?? namespace ?? '',
-      kind: o.kind,
+      kind,
       managed,
       ...(a[ANNOTATION.model] ? { model: a[ANNOTATION.model] } : {}),
       ...(a[ANNOTATION.version] ? { version: a[ANNOTATION.version] } : {}),
       ...(a[ANNOTATION.stage] ? { stage: a[ANNOTATION.stage] } : {}),
       ...(a[ANNOTATION.sha256] ? { sha256: a[ANNOTATION.sha256] } : {}),
+      ...(before ? { previous: label(before) } : {}),
       ...(ready !== undefined ? { ready } : {}),
       ...(desired !== undefined ? { desired } : {}),
       state: state ?? (ready !== undefined && desired !== undefined && ready >= desired && desired > 0 ? 'ready' : 'progressing'),
@@ -414,10 +429,10 @@ export async function listDeployments(kube: Kube, namespace: string | undefined)
     const readyCond = i.status?.conditions?.find((c) => c.type === 'Ready');
     const ready = pred?.status?.readyReplicas ?? 0;
     const desired = pred?.spec?.replicas ?? i.spec?.predictor?.minReplicas ?? 1;
-    out.push(row(i, i.metadata.labels?.[MANAGED_BY] === 'modelyard', ready, desired, readyCond?.status === 'False' ? 'not ready' : ready >= desired && desired > 0 ? 'ready' : 'progressing'));
+    out.push(row(i, 'InferenceService', i.metadata.labels?.[MANAGED_BY] === 'modelyard', ready, desired, readyCond?.status === 'False' ? 'not ready' : ready >= desired && desired > 0 ? 'ready' : 'progressing'));
   }
   // KServe's predictor Deployments carry the InferenceService's labels: they are shown through it, not again.
-  for (const d of deps.filter((x) => !x.metadata.labels?.['serving.kserve.io/inferenceservice'])) out.push(row(d, true, d.status?.readyReplicas ?? 0, d.spec?.replicas ?? 1));
+  for (const d of deps.filter((x) => !x.metadata.labels?.['serving.kserve.io/inferenceservice'])) out.push(row(d, 'Deployment', true, d.status?.readyReplicas ?? 0, d.spec?.replicas ?? 1));
   return out.sort((a, b) => (a.namespace + a.name < b.namespace + b.name ? -1 : 1));
 }
 

@@ -77,7 +77,104 @@ export async function loadKubeConfig(opts: { kubeconfig?: string; context?: stri
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster?.server) throw new UserError(`the context '${kc.getCurrentContext()}' names no cluster with a server address.`, 'Fix the context in the kubeconfig.');
+  withTokenFromEnvironment(kc);
   return kc;
+}
+
+/** The environment variable with a bearer token for a context whose kubeconfig user has no credentials (the editor keeps it in its secret storage; the editor's name for it: KUBE_TOKEN_ENV_NAME in src/shared/cli/deploy.ts). */
+export const KUBE_TOKEN_ENV = 'MODELYARD_KUBE_TOKEN';
+
+type KubeUser = NonNullable<ReturnType<K8s.KubeConfig['getCurrentUser']>>;
+
+/** How a kubeconfig user authenticates. */
+export function authOf(u: KubeUser | null | undefined): 'token' | 'certificate' | 'exec' | 'auth-provider' | 'basic' | 'none' {
+  if (!u) return 'none';
+  if (u.exec) return 'exec';
+  if (u.authProvider) return 'auth-provider';
+  if (u.token || (u as { tokenFile?: string }).tokenFile) return 'token';
+  if (u.certData || u.certFile) return 'certificate';
+  if (u.username || u.password) return 'basic';
+  return 'none';
+}
+
+/** MODELYARD_KUBE_TOKEN becomes the current user's token when the kubeconfig gives that user no credentials. */
+function withTokenFromEnvironment(kc: K8s.KubeConfig): void {
+  const token = process.env[KUBE_TOKEN_ENV]?.trim();
+  const user = kc.getCurrentUser();
+  if (!token || authOf(user) !== 'none') return;
+  const name = user?.name ?? kc.getContextObject(kc.getCurrentContext())?.user ?? 'modelyard-token';
+  const users = kc.users.filter((u) => u.name !== name);
+  kc.users = [...users, { ...(user ?? {}), name, token }];
+  if (!user) {
+    const ctx = kc.getContextObject(kc.getCurrentContext())!;
+    kc.contexts = kc.contexts.map((c) => (c.name === ctx.name ? { ...c, user: name } : c));
+  }
+}
+
+/** Whether a command is found: an absolute or relative path that exists, or a name on PATH. */
+export function commandFound(command: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (command.includes('/') || command.includes('\\')) return fs.existsSync(command);
+  const exts = process.platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';')] : [''];
+  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    for (const ext of exts) {
+      try {
+        const f = path.join(dir, command + ext);
+        if (fs.statSync(f).isFile()) return true;
+      } catch {
+        // not there
+      }
+    }
+  }
+  return false;
+}
+
+export interface KubeconfigContexts {
+  files: string[];
+  current: string | null;
+  contexts: {
+    name: string;
+    cluster: string;
+    server: string;
+    user: string;
+    namespace: string | null;
+    auth: ReturnType<typeof authOf>;
+    exec?: { command: string; found: boolean };
+  }[];
+}
+
+/**
+ * The contexts of the kubeconfig in force (or of `kubeconfig`), read without touching a cluster: what the editor's
+ * Deployments view starts from. No kubeconfig at all is no error: no files, no contexts.
+ */
+export async function readContexts(opts: { kubeconfig?: string } = {}): Promise<KubeconfigContexts> {
+  const files = (opts.kubeconfig ? [opts.kubeconfig] : kubeconfigFiles()).filter((f) => fs.existsSync(f));
+  if (!files.length) return { files: [], current: null, contexts: [] };
+  const { KubeConfig } = await k8s();
+  const kc = new KubeConfig();
+  try {
+    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (e) {
+    throw new UserError(`the kubeconfig ${files.join(', ')} cannot be read: ${firstLine((e as Error).message)}.`, 'Fix the YAML (kubectl config view shows what kubectl makes of it), or point KUBECONFIG at another file.');
+  }
+  const current = kc.getCurrentContext();
+  return {
+    files,
+    current: current && kc.getContextObject(current) ? current : null,
+    contexts: kc.getContexts().map((c) => {
+      const user = kc.getUser(c.user);
+      const auth = authOf(user);
+      return {
+        name: c.name,
+        cluster: c.cluster,
+        server: kc.getCluster(c.cluster)?.server ?? '',
+        user: c.user,
+        namespace: c.namespace ?? null,
+        auth,
+        ...(auth === 'exec' && user?.exec?.command ? { exec: { command: String(user.exec.command), found: commandFound(String(user.exec.command)) } } : {}),
+      };
+    }),
+  };
 }
 
 /** Every context of a kubeconfig, for pickers and `modelyard deployments`. */
@@ -94,6 +191,26 @@ export function contextsOf(kc: K8s.KubeConfig): ContextInfo[] {
 }
 
 /**
+ * A failure of a call to the API server, with what kind it was: `status` the HTTP status the server answered, or
+ * `unreachable` when it did not answer at all (a watch waits for it and tries again; anything else is final).
+ */
+export class KubeError extends UserError {
+  constructor(
+    message: string,
+    hint: string | undefined,
+    readonly status?: number,
+    readonly unreachable = false,
+  ) {
+    super(message, hint);
+  }
+}
+
+/** Whether an error says the API server did not answer (or answered that it failed, 5xx): worth waiting for. */
+export function isUnreachable(e: unknown): boolean {
+  return e instanceof KubeError && (e.unreachable || (e.status ?? 0) >= 500);
+}
+
+/**
  * One failure of a call to the API server, for a person: what failed, why, and what to do. `what` says what was
  * being done ("apply InferenceService wake in ml"). Credentials are never part of the message.
  */
@@ -105,34 +222,34 @@ export function kubeError(e: unknown, what: string, server?: string): Error {
     const body = (e as { body?: unknown }).body;
     const status = parseStatus(body);
     const reason = status?.message ?? firstLine(String((e as Error).message ?? ''));
-    if (code === 401) return new UserError(`${what}: the API server${server ? ` at ${server}` : ''} did not accept the credentials (401).`, 'Your token or certificate may have expired: log in again (for example with your cloud\'s CLI), or get a fresh kubeconfig.');
-    if (code === 403) return new UserError(`${what}: permission denied — ${reason}`, 'Ask your cluster admin for a Role that allows it in this namespace (`kubectl auth can-i --list -n NAMESPACE` shows what you may do).');
+    if (code === 401) return new KubeError(`${what}: the API server${server ? ` at ${server}` : ''} did not accept the credentials (401).`, 'Your token or certificate may have expired: log in again (for example with your cloud\'s CLI), or get a fresh kubeconfig.', 401);
+    if (code === 403) return new KubeError(`${what}: permission denied — ${reason}`, 'Ask your cluster admin for a Role that allows it in this namespace (`kubectl auth can-i --list -n NAMESPACE` shows what you may do).', 403);
     const ns = code === 404 ? /namespaces? "([^"]+)" not found/i.exec(reason)?.[1] : undefined;
     if (ns) return new UserError(`${what}: the namespace ${ns} does not exist${server ? ` at ${server}` : ''}.`, `Create it (kubectl create namespace ${ns}), or choose another.`);
     if (code === 404) return new UserError(`${what}: not found — ${reason}`);
     if (code === 409) return new UserError(`${what}: conflict — ${reason}`, conflictHint(reason));
     if (code === 422) return new UserError(`${what}: the API server refused the object — ${reason}`);
-    if (code >= 500) return new UserError(`${what}: the API server failed (${code}) — ${reason}`, 'Try again; if it persists, check the API server\'s health.');
+    if (code >= 500) return new KubeError(`${what}: the API server failed (${code}) — ${reason}`, 'Try again; if it persists, check the API server\'s health.', code);
     return new UserError(`${what}: ${reason} (${code}).`);
   }
   const cause = (e as { cause?: { code?: string; message?: string } } | null)?.cause;
   const net = cause?.code ?? (typeof code === 'string' ? code : undefined);
   const where = server ? ` at ${server}` : '';
   if (net === 'ECONNREFUSED' || net === 'EHOSTUNREACH' || net === 'ECONNRESET' || net === 'UND_ERR_SOCKET') {
-    return new UserError(`${what}: the API server${where} is not reachable (${net}).`, 'Check that the cluster is running and that this machine can reach it (VPN, proxy-url in the kubeconfig).');
+    return new KubeError(`${what}: the API server${where} is not reachable (${net}).`, 'Check that the cluster is running and that this machine can reach it (VPN, proxy-url in the kubeconfig).', undefined, true);
   }
-  if (net === 'ENOTFOUND' || net === 'EAI_AGAIN') return new UserError(`${what}: the API server's host${where} cannot be resolved (${net}).`, 'Check the server address in the kubeconfig, and your DNS or VPN.');
-  if (net === 'UND_ERR_CONNECT_TIMEOUT' || net === 'ETIMEDOUT') return new UserError(`${what}: the API server${where} did not answer in time.`, 'Check the network path to the cluster (VPN, proxy-url in the kubeconfig).');
+  if (net === 'ENOTFOUND' || net === 'EAI_AGAIN') return new KubeError(`${what}: the API server's host${where} cannot be resolved (${net}).`, 'Check the server address in the kubeconfig, and your DNS or VPN.', undefined, true);
+  if (net === 'UND_ERR_CONNECT_TIMEOUT' || net === 'ETIMEDOUT') return new KubeError(`${what}: the API server${where} did not answer in time.`, 'Check the network path to the cluster (VPN, proxy-url in the kubeconfig).', undefined, true);
   if (net && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(net)) {
     return new UserError(`${what}: the API server's certificate${where} is not trusted (${net}).`, 'The kubeconfig\'s certificate-authority-data must be the cluster\'s CA; TLS is always verified.');
   }
   if (e instanceof TypeError && /fetch failed/.test(e.message) && cause?.message) {
-    return new UserError(`${what}: the API server${where} cannot be reached: ${cause.message}.`, 'Check the server address in the kubeconfig and the network path to it (VPN, proxy-url).');
+    return new KubeError(`${what}: the API server${where} cannot be reached: ${cause.message}.`, 'Check the server address in the kubeconfig and the network path to it (VPN, proxy-url).', undefined, true);
   }
   const msg = String((e as Error)?.message ?? e);
   const plugin = /spawn (\S+) ENOENT/.exec(msg)?.[1] ?? /Failed to refresh token: .*?(\S+): not found/.exec(msg)?.[1];
   if (plugin) {
-    return new UserError(`${what}: the kubeconfig's credential plugin '${plugin}' is not on this process's PATH.`, `Install it, or give its full path in the kubeconfig (users[].user.exec.command); in VS Code, also check the PATH the editor was started with.`);
+    return new UserError(`${what}: the kubeconfig's credential plugin '${plugin}' is not on this process's PATH.`, `Install it, and add its folder to PATH or give its full path in the kubeconfig (users[].user.exec.command); or, in the editor, add its folder to the setting modelyard.deploy.extraPath.`);
   }
   return e instanceof Error ? e : new Error(msg);
 }
@@ -252,6 +369,24 @@ export class Kube {
     } catch (e) {
       if ((e as { code?: unknown }).code === 404) return false;
       throw kubeError(e, `delete ${header.kind} ${header.metadata.name}`, this.server);
+    }
+  }
+
+  /**
+   * The namespaces one may pick: all of them when listing is allowed, else only the context's own (`listed` false,
+   * with the reason).
+   */
+  async namespaces(): Promise<{ namespaces: string[]; listed: boolean; message?: string }> {
+    try {
+      const r = await this.call('list the namespaces', () => this.core.listNamespace());
+      return { namespaces: r.items.map((n) => n.metadata?.name ?? '').filter(Boolean).sort(), listed: true };
+    } catch (e) {
+      if (!(e instanceof KubeError) || e.status !== 403) throw e;
+      return {
+        namespaces: [this.defaultNamespace],
+        listed: false,
+        message: `you may not list the namespaces of ${this.context}: only the context's namespace ${this.defaultNamespace} is offered. Set another in the kubeconfig (kubectl config set-context --current --namespace NS), or type it.`,
+      };
     }
   }
 

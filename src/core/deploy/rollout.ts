@@ -9,6 +9,7 @@ import { CancelledError, UserError, describeError } from '../errors';
 import { explainFailure, type EventLike, type Failure, type InferenceServiceStatusLike, type PodLike } from './explain';
 import type { Kube, KubeObject } from './kube';
 import { DEPLOYMENT_LABEL, serviceOf, type DeploySpec } from './manifests';
+import { keepWatching, sleep } from './watch';
 
 export type RolloutPhase = 'waiting' | 'scheduled' | 'pulling' | 'loading' | 'ready' | 'failed' | 'reconnecting';
 
@@ -72,13 +73,6 @@ export function phaseOf(pods: PodState[], events: EventLike[]): Exclude<RolloutP
   return 'loading';
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new CancelledError());
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), reject(new CancelledError())), { once: true });
-  });
-
 /** Whether the model answers its V2 ready call through the API server's service proxy. */
 export async function modelReady(kube: Kube, spec: Pick<DeploySpec, 'name' | 'mode' | 'namespace'>, signal?: AbortSignal): Promise<boolean> {
   const svc = serviceOf(spec);
@@ -114,24 +108,10 @@ export async function followRollout(
   // A watch wakes the loop as soon as a pod changes; the loop re-lists every second whatever the watch does.
   let wake: (() => void) | undefined;
   const watchAbort = new AbortController();
-  // Two watches: the pods (their states), and the Deployment (its status says when the rollout is complete).
-  const watch = async (path: string, params: Record<string, string>) => {
-    while (!watchAbort.signal.aborted) {
-      try {
-        const done = new Promise<void>((resolve) => {
-          void new kube.lib.Watch(kube.kc)
-            .watch(path, params, () => wake?.(), () => resolve())
-            .then((ac) => watchAbort.signal.addEventListener('abort', () => ac.abort(), { once: true }), () => resolve());
-        });
-        await done;
-      } catch {
-        // The loop below reports an unreachable API server; the watch just starts again.
-      }
-      await sleep(1000, watchAbort.signal).catch(() => undefined);
-    }
-  };
-  void watch(`/api/v1/namespaces/${ns}/pods`, { labelSelector: selector });
-  void watch(`/apis/apps/v1/namespaces/${ns}/deployments`, { fieldSelector: `metadata.name=${deployment}` });
+  // Two watches: the pods (their states), and the Deployment (its status says when the rollout is complete). The
+  // loop below reports an unreachable API server; a watch just starts again.
+  void keepWatching(kube, `/api/v1/namespaces/${ns}/pods`, { labelSelector: selector }, () => wake?.(), watchAbort.signal);
+  void keepWatching(kube, `/apis/apps/v1/namespaces/${ns}/deployments`, { fieldSelector: `metadata.name=${deployment}` }, () => wake?.(), watchAbort.signal);
   try {
     for (;;) {
       if (opts.signal?.aborted) throw new CancelledError();

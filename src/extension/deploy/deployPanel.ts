@@ -198,7 +198,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
 
   /** A `modelyard` child with the cloud environment (kubeconfig, plugin folders, and the form's S3 keys). */
   private async cli(args: string[], opts: { form?: DeployForm; token?: vscode.CancellationToken; okCodes?: number[]; onEvent?: (e: CliEvent) => void } = {}) {
-    const { env } = await cloudEnv(this.services.secrets, opts.form?.s3AccessKeyId ? { endpoint: opts.form.s3Endpoint, accessKeyId: opts.form.s3AccessKeyId } : undefined);
+    const { env } = await cloudEnv({ secrets: this.services.secrets, context: opts.form?.context ?? this.attached?.context, ...(opts.form?.s3AccessKeyId ? { s3: { endpoint: opts.form.s3Endpoint, accessKeyId: opts.form.s3AccessKeyId } } : {}) });
     return this.services.cli.run(args, { env, cwd: this.target.repo, ...(opts.token ? { token: opts.token } : {}), ...(opts.okCodes ? { okCodes: opts.okCodes } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
   }
 
@@ -239,7 +239,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
     const cts = (this.planCts = new vscode.CancellationTokenSource());
     try {
       const [{ credentials }, r] = await Promise.all([
-        cloudEnv(this.services.secrets, form.s3AccessKeyId ? { endpoint: form.s3Endpoint, accessKeyId: form.s3AccessKeyId } : undefined),
+        cloudEnv({ secrets: this.services.secrets, ...(form.s3AccessKeyId ? { s3: { endpoint: form.s3Endpoint, accessKeyId: form.s3AccessKeyId } } : {}) }),
         this.cli(this.argsOf(form, { dryRun: true }), { form, token: cts.token, okCodes: [0, 1] }),
       ]);
       const d = parseJson('deploy --dry-run', r.stdout, deployResultSchema);
@@ -399,7 +399,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
     if (!want) return this.stopFigures();
     if (this.figures) return;
     const a = this.attached!;
-    void cloudEnv(this.services.secrets).then(({ env }) => {
+    void cloudEnv({ secrets: this.services.secrets, context: a.context }).then(({ env }) => {
       if (this.figures || !this.figuresWanted) return;
       const p = this.services.cli.start(['metrics', a.name, ...targetArgs(a), '--watch', '--interval', '2'], {
         env,

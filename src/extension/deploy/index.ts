@@ -8,19 +8,7 @@ import type { Services } from '../services';
 import { setting } from '../settings';
 import { DeployPanel } from './deployPanel';
 import { registerDeploymentsView } from './deploymentsView';
-
-/** What the Deployments view asks the Deploy panel for (modelyard.deploy.show, an internal command). */
-export interface ShowDeployment {
-  context: string;
-  namespace: string;
-  name: string;
-  action?: 'open' | 'smoke' | 'deployStage';
-  /** The version that runs ("name@v1.0.0"), or for deployStage the version the stage names. */
-  ref?: string;
-  repo?: string;
-  /** deployStage: the stage whose version is deployed. */
-  stage?: string;
-}
+import type { DeployShowRequest } from './viewCommands';
 
 /** Deployment: Deploy Version… and its panel, and the Deployments view with its commands. */
 export function registerDeploy(context: vscode.ExtensionContext, services: Services): void {
@@ -40,7 +28,7 @@ export function registerDeploy(context: vscode.ExtensionContext, services: Servi
       }
       return DeployPanel.show(services, { ref: `${t.model.name}@${version}`, repo: t.root, ...(preset ? { preset } : {}) });
     }),
-    registerCommand('modelyard.deploy.show', services.log, async (a: ShowDeployment) => {
+    registerCommand('modelyard.deploy.show', services.log, async (a: DeployShowRequest) => {
       const attach = { context: a.context, namespace: a.namespace, name: a.name };
       const { ref, repo } = await refOf(services, a);
       if (a.action === 'deployStage') {
@@ -62,7 +50,7 @@ export function registerDeploy(context: vscode.ExtensionContext, services: Servi
 }
 
 /** The registered version a deployment runs (or the one given), and the workspace repository that holds its model. */
-async function refOf(services: Services, a: ShowDeployment): Promise<{ ref: string; repo: string }> {
+async function refOf(services: Services, a: DeployShowRequest): Promise<{ ref: string; repo: string }> {
   let ref = a.ref;
   if (!ref) throw new UserError(`${a.name} runs no registered version Modelyard knows.`, 'Deploy a registered version from the Models view.');
   const name = ref.split('@')[0]!;

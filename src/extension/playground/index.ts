@@ -8,7 +8,7 @@ import { registerPanelSerializer } from '../panel';
 import { gitUri } from '../registry/gitContent';
 import type { ServeManager } from '../serve/serveManager';
 import type { Services } from '../services';
-import { PlaygroundPanel, type PlaygroundContext } from './playgroundPanel';
+import { PlaygroundPanel, type PlaygroundContext, type RemoteEndpoint } from './playgroundPanel';
 
 interface CompareItem extends vscode.QuickPickItem {
   target?: ModelTarget;
@@ -55,7 +55,7 @@ export function registerPlayground(context: vscode.ExtensionContext, services: S
     servingUrl: (target) => serve.urlOf(target),
   };
   context.subscriptions.push(
-    registerModelCommand('modelyard.playground.open', services, { model: 'model' }, (t, tab?: PlaygroundTab) => PlaygroundPanel.show(ctx, t, tab ?? 'run')),
+    registerModelCommand('modelyard.playground.open', services, { model: 'model' }, (t, tab?: PlaygroundTab, remote?: RemoteEndpoint) => PlaygroundPanel.show(ctx, t, tab ?? 'run', undefined, undefined, remote)),
     registerModelCommand('modelyard.model.benchmark', services, { model: 'model' }, (t) => PlaygroundPanel.show(ctx, t, 'benchmark')),
     registerModelCommand('modelyard.model.compare', services, { model: 'model' }, async (a, other?: unknown) => {
       const b = other !== undefined ? await services.models.resolve(other, 'model') : await pickCompareTarget(services, a);

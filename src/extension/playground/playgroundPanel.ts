@@ -32,6 +32,12 @@ export interface PlaygroundContext {
 
 type ErrorWhat = 'run' | 'benchmark' | 'compare' | 'remote';
 
+/** An endpoint for the Remote tab: a base URL and the model name it serves. */
+export interface RemoteEndpoint {
+  url: string;
+  model: string;
+}
+
 function sessionOptions(o: SessionOptionsView): SessionOptions {
   return {
     ...(o.intraOpThreads ? { intraOpThreads: o.intraOpThreads } : {}),
@@ -64,15 +70,22 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
   }
 
   /** The model's Playground, revealed (and pointed at `compareWith`) if open; `panel` is a webview restored after a reload. */
-  static show(ctx: PlaygroundContext, target: ModelTarget, tab: PlaygroundTab = 'run', compareWith?: ModelTarget, panel?: vscode.WebviewPanel): PlaygroundPanel {
+  static show(ctx: PlaygroundContext, target: ModelTarget, tab: PlaygroundTab = 'run', compareWith?: ModelTarget, panel?: vscode.WebviewPanel, remote?: RemoteEndpoint): PlaygroundPanel {
     if (panel) return new PlaygroundPanel(panel, ctx, target, tab, compareWith);
+    let created = false;
     const p = ContractPanel.revealOrCreate(playgroundContract.viewType, target.uri.toString(), () => {
+      created = true;
       const webview = vscode.window.createWebviewPanel(playgroundContract.viewType, `Playground: ${target.label}`, vscode.ViewColumn.Active, webviewOptions(ctx.services.extensionUri));
-      return new PlaygroundPanel(webview, ctx, target, tab, compareWith);
+      return new PlaygroundPanel(webview, ctx, target, tab, compareWith, remote);
     });
     if (compareWith && p.compareTarget !== compareWith) void p.setCompareTarget(compareWith);
+    if (remote && !created) void p.post({ type: 'remoteEndpoint', url: remote.url, model: remote.model });
+    if (remote) p.remoteEndpoint = remote;
     return p;
   }
+
+  /** The endpoint the Remote tab was pointed at by a command (a deployment), if any. */
+  remoteEndpoint: RemoteEndpoint | undefined;
 
   private constructor(
     panel: vscode.WebviewPanel,
@@ -80,6 +93,7 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
     readonly target: ModelTarget,
     tab: PlaygroundTab,
     compareWith: ModelTarget | undefined,
+    remote?: RemoteEndpoint,
   ) {
     const threads = inferenceSettings().threads;
     super(panel, playgroundContract, {
@@ -95,6 +109,7 @@ export class PlaygroundPanel extends ContractPanel<typeof playgroundContract> {
         tab,
         ...(compareWith ? { compareTarget: { label: compareWith.label, uri: compareWith.uri.toString(), detail: compareWith.detail } } : {}),
         defaults: { threads, maxInputElements: inferenceSettings().maxInputElements, serveUrl: ctx.servingUrl(target) },
+        ...(remote ? { remote } : {}),
       },
     });
     this.sessionOpts = { intraOpThreads: threads, graphOptimizationLevel: 'all', executionProvider: 'cpu' };

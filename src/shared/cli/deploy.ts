@@ -7,6 +7,9 @@ import * as z from 'zod/mini';
 
 const text = z.string().check(z.maxLength(16_384));
 
+/** The environment variable that gives the deployment verbs a bearer token for a context whose kubeconfig has no credentials. */
+export const KUBE_TOKEN_ENV_NAME = 'MODELYARD_KUBE_TOKEN';
+
 /** `modelyard contexts --json`: the kubeconfig's contexts, read without touching a cluster. */
 export const contextsResultSchema = z.object({
   /** The kubeconfig files read (KUBECONFIG's list, or ~/.kube/config); empty when there is none. */

@@ -198,6 +198,8 @@ export const playgroundToWebview = z.discriminatedUnion('type', [
   z.object({ type: z.literal('compare'), result: compareViewSchema }),
   z.object({ type: z.literal('remote'), url: str, result: compareViewSchema }),
   z.object({ type: z.literal('serving'), url: z.nullable(str) }),
+  /** Point the Remote tab at an endpoint (a deployment, through a local proxy to its cluster). */
+  z.object({ type: z.literal('remoteEndpoint'), url: str, model: name }),
 ]);
 
 export const playgroundInitial = z.object({
@@ -205,6 +207,8 @@ export const playgroundInitial = z.object({
   tab: playgroundTab,
   compareTarget: z.optional(modelRefSchema),
   defaults: z.object({ threads: z.int(), maxInputElements: z.int(), serveUrl: z.nullable(str) }),
+  /** The endpoint the Remote tab starts with (a deployment), instead of a local server. */
+  remote: z.optional(z.object({ url: str, model: name })),
 });
 
 export type TensorInfoView = z.infer<typeof tensorInfoSchema>;
