@@ -22,6 +22,12 @@ export const DEPLOY_HELP = `Deployment (to the cluster of a kubeconfig context; 
   smoke NAME [--model REF]             The smoke test again, on demand.
   rollback NAME                        Back to the version deployed before (recorded in the registry).
   undeploy NAME                        Remove what Modelyard created for it (recorded in the registry).
+  metrics NAME [--watch] [--interval SECONDS]
+                                       Its requests/s, errors/s and p50/p99 latency over the last interval
+                                       (default 2 s), summed over its ready pods, from each serving
+                                       container's /metrics read through the API server (Triton's: rates
+                                       and mean latency). --watch: a line, and a metrics event, each interval
+                                       until Ctrl-C.
 `;
 
 export const FETCH_MODEL_HELP = `Model delivery (the serving side):
