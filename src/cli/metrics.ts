@@ -57,13 +57,14 @@ const num = (v: number | null, unit = '') => (v === null ? '-' : `${+v.toPrecisi
 
 function line(f: MetricsFigures): string {
   const time = new Date(f.at).toISOString().slice(11, 19);
-  if (f.source === 'none') return `${time}  no metrics: ${f.message}\n`;
+  if (f.source === 'none') return `${time}  ${f.message}\n`;
   const latency = f.source === 'triton' ? `mean ${num(f.meanMs, ' ms')}` : `p50 ${num(f.p50Ms, ' ms')}  p99 ${num(f.p99Ms, ' ms')}`;
   return `${time}  ${num(f.rps)} req/s  ${num(f.errorsPerSecond)} errors/s  ${latency}  ${f.pods} pod${f.pods === 1 ? '' : 's'}${f.message ? `  (${f.message})` : ''}\n`;
 }
 
 function report(name: string, namespace: string, f: MetricsFigures): string {
-  if (f.source === 'none') return `${name} in ${namespace}: no metrics. ${f.message}\n`;
+  // The message says it all: which pod, what it answered, or that there is no ready pod, and where to look.
+  if (f.source === 'none') return `${f.message}\n`;
   const who = f.source === 'triton' ? "Triton's metrics" : "Modelyard's server";
   let t = `${name} in ${namespace} (${who}, ${f.pods} pod${f.pods === 1 ? '' : 's'}), over ${f.seconds} s:\n`;
   t += `  requests/s   ${num(f.rps)}\n  errors/s     ${num(f.errorsPerSecond)}\n`;

@@ -141,7 +141,9 @@ function statusMessage(body: string): { message: string; isStatus: boolean } {
   } catch {
     // not JSON
   }
-  return { message: firstLine(body).slice(0, 300), isStatus: false };
+  // An HTML error page (another server's 404) says what it says in its text, not its tags.
+  const text = /^\s*</.test(body) ? body.replace(/<[^>]*>/g, ' ') : body;
+  return { message: firstLine(text.replace(/[ \t]+/g, ' ').trim()).slice(0, 300), isStatus: false };
 }
 
 /** Scrapes one pod through the API server's pod proxy. Permission and credential failures throw (no pod can be read). */
@@ -159,22 +161,23 @@ async function scrapePod(kube: Kube, namespace: string, pod: string, port: numbe
     }
   }
   const { message, isStatus } = statusMessage(body);
+  const said = message ? ` (${message})` : '';
   if (r.status === 403) {
     throw new UserError(`reading the metrics of pod ${pod} in ${namespace} through the API server: permission denied — ${message}`, `Ask your cluster admin for a Role that allows get on pods/proxy in ${namespace} (\`kubectl auth can-i get pods/proxy -n ${namespace}\` tells).`);
   }
   if (r.status === 401) throw new UserError(`reading the metrics of pod ${pod}: the API server at ${kube.server} did not accept the credentials (401).`, 'Your token or certificate may have expired: log in again, or get a fresh kubeconfig.');
-  if (r.status === 404 && isStatus) return { pod, port, problem: `the pod went away (${message})` };
+  if (r.status === 404 && isStatus) return { pod, port, problem: `the pod went away${said}` };
   if (r.status === 404) {
     return {
       pod,
       port,
       problem: triton
-        ? `Triton answers 404 for /metrics on port ${port} (${message}): its metrics are off or on another port — start it with --allow-metrics=true, and --metrics-port if not 8002`
-        : `its server answers 404 for /metrics on port ${port} (${message}): it runs a Modelyard image older than metrics, or another runtime — deploy again with a current image (modelyard deploy … --image IMAGE)`,
+        ? `Triton answers 404 for /metrics on port ${port}${said}: its metrics are off or on another port — start it with --allow-metrics=true, and --metrics-port if not 8002`
+        : `its server answers 404 for /metrics on port ${port}${said}: it runs a Modelyard image older than metrics, or another runtime — deploy again with a current image (modelyard deploy … --image IMAGE)`,
     };
   }
-  if (r.status >= 500) return { pod, port, problem: `it does not answer on port ${port} through the API server (${r.status}: ${message})` };
-  return { pod, port, problem: `its /metrics on port ${port} answered ${r.status}: ${message}` };
+  if (r.status >= 500) return { pod, port, problem: `it does not answer on port ${port} through the API server (${r.status}${message ? `: ${message}` : ''})` };
+  return { pod, port, problem: `its /metrics on port ${port} answered ${r.status}${message ? `: ${message}` : ''}` };
 }
 
 /** The pods of a deployment and how to read each one's metrics. */
