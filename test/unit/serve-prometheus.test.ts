@@ -3,7 +3,8 @@
 // deployment computed from two scrapes of real exposition text (Modelyard's server's, Triton's layout).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { countersOf, figuresBetween, type PodCounters, type ScrapeRound } from '../../src/core/deploy/metrics';
+import { countersOf, figuresBetween, metricsPort, type PodCounters, type ScrapeRound } from '../../src/core/deploy/metrics';
+import { plainObjects, servingRuntime } from '../../src/core/deploy/manifests';
 import { ServeMetrics } from '../../src/core/serve/metrics';
 import { DURATION_BUCKETS, ExpositionError, Histogram, histogramQuantile, histogramSeries, parseExposition } from '../../src/core/serve/prometheus';
 
@@ -210,5 +211,20 @@ describe('the figures of a deployment from two scrapes (core/deploy/metrics)', (
     assert.equal(f.source, 'none');
     assert.equal(f.message, 'no metrics from pod p-1: its server answers 404 for /metrics on port 8080');
     assert.match(countersOf('# TYPE up gauge\nup 1\n') as string, /neither Modelyard's inference metrics .* nor Triton's .*; it has up/);
+  });
+});
+
+describe('where a pod exposes its metrics', () => {
+  it("Modelyard's container port on both paths; Triton's --metrics-port, else 8002", () => {
+    const spec = { name: 'wake', namespace: 'ml', mode: 'plain' as const, model: { name: 'wake', sha256: 'a'.repeat(64) }, storageUri: 's3://b/p', image: 'img' };
+    const plain = (plainObjects(spec)[0] as unknown as { spec: { template: { spec: object } } }).spec.template.spec;
+    assert.deepEqual(metricsPort({ spec: plain } as never, 'plain'), { container: 'server', port: 8080, triton: false });
+    // KServe copies the runtime's container into the predictor's pod as kserve-container.
+    const runtime = (servingRuntime(spec) as unknown as { spec: { containers: object[] } }).spec;
+    assert.deepEqual(metricsPort({ spec: runtime } as never, 'kserve'), { container: 'kserve-container', port: 8080, triton: false });
+    // KServe's kserve-tritonserver ClusterServingRuntime: metrics on Triton's default port unless its args say otherwise.
+    const triton = (args: string[]) => ({ spec: { containers: [{ name: 'kserve-container', image: 'nvcr.io/nvidia/tritonserver:23.05-py3', args, ports: [{ containerPort: 8080, protocol: 'TCP' }] }] } });
+    assert.deepEqual(metricsPort(triton(['tritonserver', '--model-store=/mnt/models', '--grpc-port=9000', '--http-port=8080', '--allow-grpc=true', '--allow-http=true']) as never, 'kserve'), { container: 'kserve-container', port: 8002, triton: true });
+    assert.equal(metricsPort(triton(['tritonserver', '--metrics-port=9102']) as never, 'kserve').port, 9102);
   });
 });
