@@ -7,6 +7,7 @@ import type { Logger } from '../core/log';
 import { contextsCommand, deployCommand, deploymentsCommand, logsCommand, namespacesCommand, proxyCommand, rollbackCommand, smokeCommand, statusCommand, undeployCommand } from './deploy';
 import { fetchModelCommand } from './fetchModel';
 import { imageCommand } from './image';
+import { metricsCommand } from './metrics';
 
 export type Command = (args: string[], out: (text: string) => void, log: Logger) => Promise<number>;
 
@@ -23,4 +24,5 @@ export const CLOUD_COMMANDS: Record<string, Command> = {
   namespaces: namespacesCommand,
   'fetch-model': fetchModelCommand,
   image: imageCommand,
+  metrics: metricsCommand,
 };

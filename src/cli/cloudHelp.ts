@@ -31,6 +31,12 @@ export const DEPLOY_HELP = `Deployment (to the cluster of a kubeconfig context; 
                                        server's service proxy (the kubeconfig's credentials stay here).
                                        MODELYARD_KUBE_TOKEN gives a bearer token to a context whose user has
                                        no credentials in the kubeconfig (for every deployment verb).
+  metrics NAME [--watch] [--interval SECONDS]
+                                       Its requests/s, errors/s and p50/p99 latency over the last interval
+                                       (default 2 s), summed over its ready pods, from each serving
+                                       container's /metrics read through the API server (Triton's: rates
+                                       and mean latency). --watch: a line, and a metrics event, each interval
+                                       until Ctrl-C.
 `;
 
 export const FETCH_MODEL_HELP = `Model delivery (the serving side):

@@ -19,7 +19,7 @@ declare const MODELYARD_VERSION: string;
 
 type Out = (s: string) => void;
 
-const TARGET = { context: { type: 'string' }, namespace: { type: 'string', short: 'n' }, kubeconfig: { type: 'string' } } as const;
+export const TARGET = { context: { type: 'string' }, namespace: { type: 'string', short: 'n' }, kubeconfig: { type: 'string' } } as const;
 
 /** The image Modelyard's release workflow publishes for this version. */
 export const DEFAULT_IMAGE = `ghcr.io/modelyard/modelyard-server:${typeof MODELYARD_VERSION === 'string' ? MODELYARD_VERSION : '0.0.0'}`;
@@ -34,7 +34,7 @@ function ownOnnxruntime(): string {
   }
 }
 
-async function connect(values: Record<string, unknown>, log: Logger): Promise<{ kube: Kube; namespace: string }> {
+export async function connect(values: Record<string, unknown>, log: Logger): Promise<{ kube: Kube; namespace: string }> {
   const { Kube } = await import('../core/deploy/kube');
   const kube = await Kube.connect({ ...(values.kubeconfig ? { kubeconfig: values.kubeconfig as string } : {}), ...(values.context ? { context: values.context as string } : {}), log });
   return { kube, namespace: (values.namespace as string | undefined) ?? kube.defaultNamespace };

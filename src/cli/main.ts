@@ -161,7 +161,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 /** Verbs of dist/cli-cloud.js, loaded on use (the bundle beside this one; see cloud.ts). */
-const CLOUD_VERBS = ['deploy', 'deployments', 'status', 'logs', 'smoke', 'rollback', 'undeploy', 'proxy', 'contexts', 'namespaces', 'fetch-model', 'image'];
+const CLOUD_VERBS = ['deploy', 'deployments', 'status', 'logs', 'smoke', 'rollback', 'undeploy', 'proxy', 'contexts', 'namespaces', 'metrics', 'fetch-model', 'image'];
 
 /** The Kubernetes client and its HTTP client need Node.js 22.19 or later. */
 export const CLOUD_NODE = [22, 19] as const;

@@ -10,6 +10,7 @@ import { elementCount, type Tensor } from '../../src/core/inference/tensor';
 import { createHostBackend } from '../../src/core/serve/backend';
 import { inferRemote } from '../../src/core/serve/client';
 import { decodeRun, materialize, NotJson, NumberRun, parseJsonFast } from '../../src/core/serve/fastjson';
+import { DURATION_BUCKETS, histogramSeries, parseExposition, PROMETHEUS_CONTENT_TYPE, type MetricFamily } from '../../src/core/serve/prometheus';
 import { startV2Server } from '../../src/core/serve/v2';
 import { collect, modelyard, spawnModelyard, waitForLine } from '../support/cli';
 import { fixture } from '../support/fixtures';
@@ -20,6 +21,37 @@ const HELLO_INPUT = 'onnx::Flatten_0';
 async function post(url: string, body: unknown, raw = false): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ? (body as string) : JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+/** GET /metrics, parsed (strictly: a malformed line fails the test). */
+async function scrape(url: string): Promise<Map<string, MetricFamily>> {
+  const res = await fetch(`${url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), PROMETHEUS_CONTENT_TYPE);
+  return parseExposition(await res.text());
+}
+
+/** The value of the one sample `name` whose labels include `labels`. */
+function value(families: Map<string, MetricFamily>, family: string, name = family, labels: Record<string, string> = {}): number {
+  const found = families.get(family)?.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) ?? [];
+  assert.equal(found.length, 1, `${name} ${JSON.stringify(labels)}: ${found.length} samples`);
+  return found[0]!.value;
+}
+
+/** A histogram's one series: buckets cumulative and ascending, the +Inf bucket equal to _count. */
+function histogram(families: Map<string, MetricFamily>, name: string) {
+  const f = families.get(name);
+  assert.equal(f?.type, 'histogram', name);
+  const series = histogramSeries(f!);
+  assert.equal(series.length, 1);
+  const s = series[0]!;
+  for (let i = 1; i < s.buckets.length; i++) {
+    assert.ok(s.buckets[i]!.le > s.buckets[i - 1]!.le, `${name}: bounds ascend`);
+    assert.ok(s.buckets[i]!.count >= s.buckets[i - 1]!.count, `${name}: buckets are cumulative`);
+  }
+  assert.equal(s.buckets.at(-1)!.le, Infinity);
+  assert.equal(s.buckets.at(-1)!.count, s.count, `${name}: +Inf bucket = _count`);
+  return s;
 }
 
 async function get(url: string): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -102,6 +134,57 @@ describe('V2 server in process (startV2Server over createHostBackend)', () => {
       }
       assert.ok(backend.stats.runs < backend.stats.requests, `batched: ${backend.stats.runs} runs for ${backend.stats.requests} requests`);
       await host.release(s.id);
+    } finally {
+      await server.close();
+      await backend.close();
+    }
+  });
+
+  it('/metrics: after N requests the counters say N, every histogram is cumulative, and the text parses', async () => {
+    const backend = await createHostBackend(host, { path: fixture('hello_deepa.onnx') }, { name: 'hello', version: '3' });
+    const server = await startV2Server(backend, { port: 0 });
+    try {
+      const empty = await scrape(server.url);
+      assert.equal(value(empty, 'modelyard_inference_requests_total', undefined, { status: 'success' }), 0);
+      assert.equal(histogram(empty, 'modelyard_request_duration_seconds').count, 0);
+      const N = 37;
+      const feeds = Array.from({ length: N }, (_, k): Tensor => ({ dtype: 'float32', shape: [1, 25, 96], data: pseudoRandom(2400, k + 1) }));
+      // Concurrent (so that some are batched and some wait), then three a client gets wrong, then a health check
+      // and an unknown model, which are no inference requests of this model.
+      const answers = await Promise.all(feeds.map((t) => post(`${server.url}/v2/models/hello/infer`, { inputs: [v2Input(HELLO_INPUT, t, 'FP32')] })));
+      assert.ok(answers.every((a) => a.status === 200));
+      for (const bad of [{}, { inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }] }, '{"inputs": [']) {
+        assert.equal((await post(`${server.url}/v2/models/hello/infer`, bad, typeof bad === 'string')).status, 400);
+      }
+      assert.equal((await get(`${server.url}/v2/health/ready`)).status, 200);
+      assert.equal((await post(`${server.url}/v2/models/other/infer`, {})).status, 404);
+
+      const m = await scrape(server.url);
+      const labels = { model: 'hello', version: '3' };
+      assert.equal(value(m, 'modelyard_inference_requests_total', undefined, { ...labels, status: 'success' }), N);
+      assert.equal(value(m, 'modelyard_inference_requests_total', undefined, { ...labels, status: 'failure' }), 3);
+      const request = histogram(m, 'modelyard_request_duration_seconds');
+      assert.deepEqual(request.labels, labels);
+      assert.deepEqual(request.buckets.slice(0, -1).map((b) => b.le), [...DURATION_BUCKETS]);
+      assert.equal(request.count, N);
+      assert.ok(request.sum > 0 && request.sum < 60, `sum ${request.sum} s`);
+      const compute = histogram(m, 'modelyard_inference_duration_seconds');
+      const queue = histogram(m, 'modelyard_queue_duration_seconds');
+      assert.equal(compute.count, N, 'one compute duration per request answered');
+      assert.equal(queue.count, N, 'one queue duration per request answered');
+      assert.ok(compute.sum <= request.sum + 1e-9 && queue.sum < request.sum, 'inside a request: its wait and its run');
+      const batch = histogram(m, 'modelyard_batch_size');
+      assert.equal(batch.count, backend.stats.runs, 'one per run of the model');
+      assert.equal(batch.sum, N, 'rows of the runs = requests of one row each');
+      assert.ok(batch.count < N, `batched: ${batch.count} runs for ${N} requests`);
+      // Triton's names, from the same figures.
+      assert.equal(value(m, 'nv_inference_request_success', undefined, labels), N);
+      assert.equal(value(m, 'nv_inference_request_failure', undefined, labels), 3);
+      assert.equal(value(m, 'nv_inference_count', undefined, labels), N);
+      assert.equal(value(m, 'nv_inference_exec_count', undefined, labels), batch.count);
+      assert.equal(value(m, 'nv_inference_request_duration_us', undefined, labels), Math.round(request.sum * 1e6));
+      assert.equal(value(m, 'nv_inference_compute_infer_duration_us', undefined, labels), Math.round(compute.sum * 1e6));
+      for (const f of m.values()) assert.ok(f.help, `${f.name} has a HELP`);
     } finally {
       await server.close();
       await backend.close();
@@ -246,7 +329,8 @@ describe('modelyard serve (the CLI bundle)', () => {
     assert.equal((await get(`${url}/v2/models/%E0%A4%A`)).status, 400);
   });
 
-  it('reports requests as JSON lines, and stops on SIGTERM with exit 0', async () => {
+  it('reports requests as JSON lines, /metrics counts what it served, and stops on SIGTERM with exit 0', async () => {
+    const m = await scrape(url);
     await new Promise((r) => setTimeout(r, 1100));
     child.kill('SIGTERM');
     const r = await done;
@@ -257,6 +341,10 @@ describe('modelyard serve (the CLI bundle)', () => {
     assert.ok(requests.some((l) => l.status === 400));
     assert.equal(lines.at(-1).event, 'stopped');
     assert.ok(lines.at(-1).served > 40);
+    assert.equal(value(m, 'modelyard_inference_requests_total', undefined, { status: 'success' }), lines.at(-1).served);
+    // The ten cases of 'refuses what a client gets wrong' and the short binary body; not the 404s and the 405, which
+    // are no inference requests of this model.
+    assert.equal(value(m, 'modelyard_inference_requests_total', undefined, { status: 'failure' }), 11);
   });
 });
 

@@ -467,7 +467,9 @@ function figuresView(): HTMLElement {
               'div',
               { class: 'figures-row' },
               el('div', { class: 'figure' }, el('div', { class: 'value' }, last.rps === null ? '—' : last.rps.toFixed(1)), el('div', { class: 'muted small' }, 'requests/s')),
-              el('div', { class: 'figure' }, el('div', { class: 'value' }, last.p50Ms === null ? '—' : `${last.p50Ms.toFixed(1)} ms`), el('div', { class: 'muted small' }, 'p50')),
+              last.p50Ms === null && last.meanMs != null
+                ? el('div', { class: 'figure' }, el('div', { class: 'value' }, `${last.meanMs.toFixed(1)} ms`), el('div', { class: 'muted small' }, 'mean'))
+                : el('div', { class: 'figure' }, el('div', { class: 'value' }, last.p50Ms === null ? '—' : `${last.p50Ms.toFixed(1)} ms`), el('div', { class: 'muted small' }, 'p50')),
               el('div', { class: 'figure' }, el('div', { class: 'value' }, last.p99Ms === null ? '—' : `${last.p99Ms.toFixed(1)} ms`), el('div', { class: 'muted small' }, 'p99')),
               el('div', { class: 'figure' }, el('div', { class: 'value' }, last.errorsPerSecond === null ? '—' : last.errorsPerSecond.toFixed(2)), el('div', { class: 'muted small' }, 'errors/s')),
               figuresChart(metrics),

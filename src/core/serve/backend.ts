@@ -24,6 +24,7 @@ import type { SessionOptions } from '../inference/protocol';
 import { allocData, elementCount, type Tensor, type TensorData, type TensorInfo } from '../inference/tensor';
 import type { Logger } from '../log';
 import { decodeModel, encodeModel } from '../onnx/model';
+import { ServeMetrics } from './metrics';
 import type { V2Backend } from './v2';
 
 export interface HostBackendOptions {
@@ -36,6 +37,8 @@ export interface HostBackendOptions {
   maxBatch?: number;
   timeoutMs?: number;
   log?: Logger;
+  /** Where runs, queueing and batch sizes are counted (default: a new ServeMetrics, as `metrics`). */
+  metrics?: ServeMetrics;
 }
 
 export interface BatchingInfo {
@@ -48,6 +51,7 @@ export interface HostBackend extends V2Backend {
   batching: BatchingInfo;
   /** Runs done and requests answered (requests / runs is the mean batch). */
   readonly stats: { runs: number; requests: number };
+  metrics: ServeMetrics;
   close(): Promise<void>;
 }
 
@@ -57,6 +61,8 @@ interface Pending {
   /** Requests batch together only with equal keys: the same shapes past dim 0, the same outputs asked for. */
   key: string;
   rows: number;
+  /** performance.now() when it was queued. */
+  queued: number;
   resolve(v: Record<string, Tensor>): void;
   reject(e: unknown): void;
 }
@@ -162,12 +168,18 @@ export async function createHostBackend(host: InferenceHost, source: Source, opt
   const maxBatch = Math.max(1, opts.maxBatch ?? 64);
   const queue: Pending[] = [];
   const stats = { runs: 0, requests: 0 };
+  const metrics = opts.metrics ?? new ServeMetrics(opts.name, opts.version);
   let pumping = false;
 
   const runOne = async (p: Pending) => {
     try {
       stats.runs++;
-      p.resolve((await host.run(main.id, p.feeds, { outputs: p.outputs, ...runOpts })).outputs);
+      const t0 = performance.now();
+      const outputs = (await host.run(main.id, p.feeds, { outputs: p.outputs, ...runOpts })).outputs;
+      const t1 = performance.now();
+      metrics.run(p.rows);
+      metrics.request((t0 - p.queued) / 1000, (t1 - t0) / 1000);
+      p.resolve(outputs);
     } catch (e) {
       p.reject(e);
     }
@@ -178,6 +190,7 @@ export async function createHostBackend(host: InferenceHost, source: Source, opt
     for (const name of Object.keys(group[0]!.feeds)) feeds[name] = concat(group.map((p) => p.feeds[name]!));
     const rows = group.reduce((n, p) => n + p.rows, 0);
     let outputs: Record<string, Tensor>;
+    const t0 = performance.now();
     try {
       stats.runs++;
       outputs = (await host.run(batched!.id, feeds, { outputs: group[0]!.outputs, ...runOpts })).outputs;
@@ -194,8 +207,11 @@ export async function createHostBackend(host: InferenceHost, source: Source, opt
       for (const p of group) await runOne(p);
       return;
     }
+    const seconds = (performance.now() - t0) / 1000;
+    metrics.run(rows);
     let at = 0;
     for (const p of group) {
+      metrics.request((t0 - p.queued) / 1000, seconds);
       const mine: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(outputs)) mine[name] = slice(t, at, p.rows);
       at += p.rows;
@@ -238,6 +254,7 @@ export async function createHostBackend(host: InferenceHost, source: Source, opt
     outputs: main.outputs,
     batching,
     stats,
+    metrics,
     infer(feeds, outputs) {
       // Each request is checked alone, so that a bad one gets its own 400 and never reaches a batch.
       checkFeeds(main.inputs, feeds);
@@ -248,7 +265,7 @@ export async function createHostBackend(host: InferenceHost, source: Source, opt
       const rows = main.inputs.length ? feeds[main.inputs[0]!.name]!.shape[0] ?? 1 : 1;
       const sameRows = main.inputs.every((i) => feeds[i.name]!.shape[0] === rows);
       return new Promise((resolve, reject) => {
-        queue.push({ feeds, outputs, key: sameRows ? key : `${key}|${Math.random()}`, rows, resolve, reject });
+        queue.push({ feeds, outputs, key: sameRows ? key : `${key}|${Math.random()}`, rows, queued: performance.now(), resolve, reject });
         void pump();
       });
     },

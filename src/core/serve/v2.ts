@@ -6,6 +6,8 @@
  *   GET  /v2/models/{m}[/versions/{v}]              model metadata: inputs and outputs, -1 for dynamic dims
  *   GET  /v2/models/{m}[/versions/{v}]/ready        200 when ready
  *   POST /v2/models/{m}[/versions/{v}]/infer        {id?, inputs:[{name, shape, datatype, data}], outputs?:[{name}]}
+ *   GET  /metrics                                   Prometheus text format 0.0.4: requests, durations, batches
+ *                                                   (metrics.ts)
  *
  * The binary tensor data extension (KServe / Triton) is understood: with an Inference-Header-Content-Length header,
  * the body is that many bytes of JSON, then raw little-endian tensors for the inputs whose parameters give a
@@ -22,6 +24,8 @@ import { DTYPES, dtypeFromV2, type DType } from '../onnx/dtypes';
 import { tensorFromJson, tensorToJson } from '../inference/json';
 import { arrayTypeOf, elementCount, formatShape, type Tensor, type TensorInfo } from '../inference/tensor';
 import { decodeRun, materialize, NotJson, NumberRun, parseJsonFast, RunDecodeError } from './fastjson';
+import { ServeMetrics } from './metrics';
+import { PROMETHEUS_CONTENT_TYPE } from './prometheus';
 
 /** What the server serves: one model, loaded, with a way to run it. */
 export interface V2Backend {
@@ -30,6 +34,8 @@ export interface V2Backend {
   inputs: TensorInfo[];
   outputs: TensorInfo[];
   infer(feeds: Record<string, Tensor>, outputs?: string[]): Promise<Record<string, Tensor>>;
+  /** Where the backend counts its runs; the server adds its requests to it (else it keeps its own). */
+  metrics?: ServeMetrics;
 }
 
 export interface V2ServerOptions {
@@ -226,13 +232,21 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
   const limit = opts.maxBodyBytes ?? 64 * 2 ** 20;
   const port = opts.port ?? 8080;
   let served = 0;
+  const metrics = backend.metrics ?? new ServeMetrics(backend.name, backend.version);
   const modelPath = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?\/?$/;
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const t0 = performance.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const p = url.pathname;
     if (req.method === 'GET' && (p === '/v2/health/live' || p === '/v2/health/ready')) return send(res, 200, p.endsWith('live') ? { live: true } : { ready: true });
     if (req.method === 'GET' && (p === '/v2' || p === '/v2/')) return send(res, 200, { name: SERVER_NAME, version: opts.serverVersion ?? '0', extensions: [] });
+    if (req.method === 'GET' && p === '/metrics') {
+      const text = metrics.render();
+      res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
     const m = modelPath.exec(p);
     if (!m) throw new HttpError(404, `no such endpoint: ${req.method} ${p}`);
     const [, rawName, rawVersion, action] = m;
@@ -242,65 +256,74 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
     if (version !== undefined && version !== backend.version) throw new HttpError(404, `unknown version '${version}' of '${backend.name}': it has ${backend.version}`);
     if (action === '/infer') {
       if (req.method !== 'POST') throw new HttpError(405, 'infer takes POST');
-      const body = await readBody(req, limit);
-      // The binary tensor data extension: the JSON header is the first N bytes, raw tensors follow.
-      const headerLength = req.headers['inference-header-content-length'];
-      let binary: Uint8Array | undefined;
-      let raw = body;
-      if (headerLength !== undefined) {
-        const n = Number(headerLength);
-        if (!/^\d+$/.test(String(headerLength)) || n > body.length) throw new HttpError(400, `Inference-Header-Content-Length ${String(headerLength)} is not a length within the ${body.length}-byte body`);
-        raw = body.subarray(0, n);
-        binary = body.subarray(n);
-      }
-      let r: ParsedRequest | undefined;
-      const fast = parseJsonFast(raw);
-      if (fast !== undefined) {
-        try {
-          r = parseRequest(fast, backend, binary);
-        } catch (e) {
-          if (!(e instanceof NotJson)) throw e;
-        }
-      }
-      if (!r) {
-        // Not the fast parser's kind of JSON, or not JSON at all: JSON.parse decides, and words the error.
-        let json: unknown;
-        try {
-          json = JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'));
-        } catch (e) {
-          throw new HttpError(400, `the request body is not JSON: ${describeError(e)}`);
-        }
-        r = parseRequest(json, backend, binary);
-      }
-      let outputs: Record<string, Tensor>;
+      // Counted as this model's: a failure is any error answer (4xx or 5xx) from here on.
       try {
-        outputs = await backend.infer(r.feeds, r.outputs);
-      } catch (e) {
-        // An input the model refuses is the client's to fix; anything else is ours.
-        throw new HttpError(isUserError(e) ? 400 : 500, describeError(e));
-      }
-      served++;
-      const wantsBinary = r.binaryOutputs;
-      const raws: Uint8Array[] = [];
-      const answer = {
-        model_name: backend.name,
-        model_version: backend.version,
-        ...(r.id !== undefined ? { id: r.id } : {}),
-        outputs: Object.entries(outputs).map(([n, t]) => {
-          if (wantsBinary && (wantsBinary === 'all' || wantsBinary.has(n)) && !Array.isArray(t.data)) {
-            const d = t.data;
-            raws.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-            return { name: n, datatype: v2Datatype(t.dtype), shape: t.shape, parameters: { binary_data_size: d.byteLength } };
+        const body = await readBody(req, limit);
+        // The binary tensor data extension: the JSON header is the first N bytes, raw tensors follow.
+        const headerLength = req.headers['inference-header-content-length'];
+        let binary: Uint8Array | undefined;
+        let raw = body;
+        if (headerLength !== undefined) {
+          const n = Number(headerLength);
+          if (!/^\d+$/.test(String(headerLength)) || n > body.length) throw new HttpError(400, `Inference-Header-Content-Length ${String(headerLength)} is not a length within the ${body.length}-byte body`);
+          raw = body.subarray(0, n);
+          binary = body.subarray(n);
+        }
+        let r: ParsedRequest | undefined;
+        const fast = parseJsonFast(raw);
+        if (fast !== undefined) {
+          try {
+            r = parseRequest(fast, backend, binary);
+          } catch (e) {
+            if (!(e instanceof NotJson)) throw e;
           }
-          const j = tensorToJson(t);
-          return { name: n, datatype: v2Datatype(t.dtype), shape: j.shape, data: j.data };
-        }),
-      };
-      if (!raws.length) return send(res, 200, answer);
-      const header = Buffer.from(JSON.stringify(answer));
-      const bytes = Buffer.concat([header, ...raws]);
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': header.length, 'content-length': bytes.length });
-      res.end(bytes);
+        }
+        if (!r) {
+          // Not the fast parser's kind of JSON, or not JSON at all: JSON.parse decides, and words the error.
+          let json: unknown;
+          try {
+            json = JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'));
+          } catch (e) {
+            throw new HttpError(400, `the request body is not JSON: ${describeError(e)}`);
+          }
+          r = parseRequest(json, backend, binary);
+        }
+        let outputs: Record<string, Tensor>;
+        try {
+          outputs = await backend.infer(r.feeds, r.outputs);
+        } catch (e) {
+          // An input the model refuses is the client's to fix; anything else is ours.
+          throw new HttpError(isUserError(e) ? 400 : 500, describeError(e));
+        }
+        served++;
+        const wantsBinary = r.binaryOutputs;
+        const raws: Uint8Array[] = [];
+        const answer = {
+          model_name: backend.name,
+          model_version: backend.version,
+          ...(r.id !== undefined ? { id: r.id } : {}),
+          outputs: Object.entries(outputs).map(([n, t]) => {
+            if (wantsBinary && (wantsBinary === 'all' || wantsBinary.has(n)) && !Array.isArray(t.data)) {
+              const d = t.data;
+              raws.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+              return { name: n, datatype: v2Datatype(t.dtype), shape: t.shape, parameters: { binary_data_size: d.byteLength } };
+            }
+            const j = tensorToJson(t);
+            return { name: n, datatype: v2Datatype(t.dtype), shape: j.shape, data: j.data };
+          }),
+        };
+        if (!raws.length) send(res, 200, answer);
+        else {
+          const header = Buffer.from(JSON.stringify(answer));
+          const bytes = Buffer.concat([header, ...raws]);
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': header.length, 'content-length': bytes.length });
+          res.end(bytes);
+        }
+      } catch (e) {
+        metrics.requestFailed();
+        throw e;
+      }
+      metrics.requestSucceeded((performance.now() - t0) / 1000);
       return;
     }
     if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed here`);

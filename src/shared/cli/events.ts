@@ -45,6 +45,8 @@ export const metricsEventSchema = z.object({
   errorsPerSecond: z.nullable(z.number()),
   p50Ms: z.nullable(z.number()),
   p99Ms: z.nullable(z.number()),
+  /** The mean latency of successful requests (all a runtime without a histogram, such as Triton, gives). */
+  meanMs: z.optional(z.nullable(z.number())),
   /** Pods scraped. */
   pods: z.int().check(z.minimum(0)),
   /** Whose metrics these are: Modelyard's runtime, Triton's, or none found. */
