@@ -10,10 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as vscode from 'vscode';
+import type { DeployPanel } from '../../src/extension/deploy/deployPanel';
 import { decodeModel, encodeModel } from '../../src/core/onnx/model';
 import { assign, register } from '../../src/core/registry/write';
 import type { DeploymentNode } from '../../src/extension/deploy/deploymentsView';
-import type { DeployShowRequest } from '../../src/extension/deploy/viewCommands';
 import type { ModelyardApi } from '../../src/extension/main';
 import { EXTENSION_ID, activateModelyard, waitFor, workspaceRoot } from './helpers';
 
@@ -141,24 +141,26 @@ describe('Deployments view: live from the cluster, with drift, and its commands'
     assert.match((item.tooltip as vscode.MarkdownString).value, /stage prod of hello\\_deepa names v1\\\.0\\\.0 now/);
   });
 
-  it('open, smoke and deploy-stage-version ask the Deploy panel', async () => {
-    const calls: DeployShowRequest[] = [];
-    const own = (await vscode.commands.getCommands(true)).includes('modelyard.deploy.show') ? undefined : vscode.commands.registerCommand('modelyard.deploy.show', (r: DeployShowRequest) => calls.push(r));
-    try {
-      const d = view().find(context, NS, NAME)!;
-      await vscode.commands.executeCommand('modelyard.deployments.open', d);
-      await vscode.commands.executeCommand('modelyard.deployments.smoke', { context, namespace: NS, name: NAME });
-      await vscode.commands.executeCommand('modelyard.deployments.deployStageVersion', d);
-      if (own) {
-        assert.deepEqual(calls, [
-          { context, namespace: NS, name: NAME, action: 'open', repo: root },
-          { context, namespace: NS, name: NAME, action: 'smoke', repo: root },
-          { context, namespace: NS, name: NAME, action: 'deployStage', ref: `${MODEL}@v1.0.0`, repo: root },
-        ]);
-      }
-    } finally {
-      own?.dispose();
-    }
+  it('open, smoke and deploy-stage-version open the Deploy panel: on the deployment, with its smoke test, and on the stage’s version', async () => {
+    const d = view().find(context, NS, NAME)!;
+    const opened = (await vscode.commands.executeCommand<DeployPanel>('modelyard.deployments.open', d))!;
+    assert.equal(opened.deployment?.name, NAME);
+    assert.equal(opened.target.ref, `${MODEL}@v1.1.0`, 'the version that runs');
+    const seen: { type: string; smoke?: { pass: boolean } }[] = [];
+    const sub = opened.onDidPost((m) => seen.push(m as (typeof seen)[number]));
+    const again = await vscode.commands.executeCommand<DeployPanel>('modelyard.deployments.smoke', { context, namespace: NS, name: NAME });
+    assert.equal(again, opened, 'the same panel, revealed');
+    const smoke = await waitFor('the smoke result', () => seen.find((m) => m.type === 'smoke'), 90_000);
+    sub.dispose();
+    assert.equal(smoke.smoke?.pass, true);
+    const stage = (await vscode.commands.executeCommand<DeployPanel>('modelyard.deployments.deployStageVersion', d))!;
+    assert.equal(stage.target.ref, `${MODEL}@v1.0.0`, 'the version the stage names now');
+    assert.equal(stage.target.preset?.name, NAME);
+    assert.equal(stage.target.preset?.namespace, NS);
+    assert.equal(stage.target.preset?.stage, 'prod');
+    assert.equal(stage.deployment, undefined, 'a deploy form, not yet a deployment');
+    opened.panel.dispose();
+    stage.panel.dispose();
   });
 
   it('logs: the server log streams into a terminal, and stops when it is closed', async () => {

@@ -90,11 +90,7 @@ export function registerDeploymentCommands(context: vscode.ExtensionContext, ser
       return r.stdout;
     });
 
-  const showPanel = async (request: DeployShowRequest) => {
-    const commands = await vscode.commands.getCommands(true);
-    if (!commands.includes('modelyard.deploy.show')) throw new UserError('the Deploy panel is not available in this build of Modelyard.', 'Update the extension, or use `modelyard deploy` in a terminal.');
-    return vscode.commands.executeCommand('modelyard.deploy.show', request);
-  };
+  const showPanel = (request: DeployShowRequest) => vscode.commands.executeCommand('modelyard.deploy.show', request);
   const refOf = (d: DeploymentNode): DeploymentRef => ({ context: d.context, namespace: d.item.namespace, name: d.item.name });
   /** The version a deployment runs, as the panel opens it. */
   const running = (d: DeploymentNode) => (d.item.model && d.item.version ? { ref: `${d.item.model}@${d.item.version}` } : {});
