@@ -13,7 +13,7 @@ import { assign, register } from '../../src/core/registry/write';
 import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
 import { kubectl, testCluster, type TestCluster } from '../support/cluster';
 import { encode, model, node, valueInfo } from '../support/onnx-models';
-import { RESULTS, modelsTree, showModels, type Workbench } from './support';
+import { RESULTS, modelsTree, showModels, widenSidebar, type Workbench } from './support';
 
 const NS = 'e2e-deploy';
 
@@ -31,6 +31,13 @@ async function setField(frame: Frame, field: string, value: string): Promise<voi
     (e as unknown as { value: string }).value = v;
     e.dispatchEvent(new Event('change', { bubbles: true }));
   }, value);
+}
+
+/** Expands a tree row (a click toggles, so only a collapsed row is clicked). */
+async function expand(row: ReturnType<Page['locator']>): Promise<void> {
+  await row.waitFor({ timeout: 30_000 });
+  if ((await row.getAttribute('aria-expanded')) === 'false') await row.click();
+  await assertEventually(async () => (await row.getAttribute('aria-expanded')) === 'true', async () => `the row ${await row.innerText()} does not expand`, 10_000);
 }
 
 /** Clicks a menu item of the row's context menu. */
@@ -66,10 +73,22 @@ async function deployFrame(page: Page, heading: RegExp, timeoutMs = 30_000): Pro
   throw new Error(`no Deploy panel headed ${heading} after ${timeoutMs / 1000} s`);
 }
 
+/** A test's body; when it fails, the workbench as it was is saved beside the other screenshots. */
+function shot(wb: Workbench, name: string, fn: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await fn();
+    } catch (e) {
+      await wb.page.screenshot({ path: path.join(RESULTS, `e2e-deploy-failed-${name}.png`) }).catch(() => {});
+      throw e;
+    }
+  };
+}
+
 export function deployToCluster(wb: Workbench): void {
   let c: TestCluster;
 
-  it('deploys a version from the Models tree through the panel: the form with pre-flight and diff, the rollout, the smoke test', { timeout: 900_000 }, async () => {
+  it('deploys a version from the Models tree through the panel: the form with pre-flight and diff, the rollout, the smoke test', { timeout: 900_000 }, shot(wb, 'panel', async () => {
     const { page, folder } = wb;
     c = await testCluster();
     kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
@@ -89,43 +108,50 @@ export function deployToCluster(wb: Workbench): void {
         2,
       ),
     );
+    // The settings are read: the Deployments view lists the test cluster's context.
     await showModels(page);
+    await deploymentsTree(page).row(c.context).waitFor({ state: 'attached', timeout: 30_000 });
     const { row } = modelsTree(page);
     if (!(await row(/^v1\.0\.0$/).isVisible())) await row(/^hello_deepa$/).click();
     await row(/^v1\.0\.0$/).click();
     await contextMenu(page, row(/^v1\.0\.0$/), 'Deploy Version…');
     const f = await deployFrame(page, /Deploy hello_deepa@v1\.0\.0/);
     // The secret key typed once, kept in SecretStorage.
-    await f.locator('.checks').waitFor({ timeout: 60_000 });
+    await f.locator('.checks').waitFor({ timeout: 60_000 }).catch(async (e: unknown) => {
+      await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-form-failed.png') });
+      throw new Error(`the plan did not come: the panel says ${await f.locator('#app').innerText()}`, { cause: e });
+    });
     await setField(f, 'secret', c.env.MODELYARD_TEST_S3_WRITER_SECRET_KEY!);
     await f.locator('vscode-button[data-action="store-secret"]').click();
     await f.locator('.field-hint', { hasText: 'secret key kept in the OS keychain' }).waitFor({ timeout: 60_000 });
     await f.locator('pre.diff').waitFor({ timeout: 60_000 });
     assert.match(await f.locator('pre.diff').innerText(), /InferenceService hello-deepa|Deployment hello-deepa/);
     assert.equal(await f.locator('.check.error').count(), 0, await f.locator('.checks').innerText());
+    await f.locator('vscode-button[data-action="deploy"]').scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-form.png') });
 
     await f.locator('vscode-button[data-action="deploy"]:not([disabled])').click();
     await f.locator('table.timeline').waitFor({ timeout: 30_000 });
-    await f.locator('.phase.loading, .phase.pulling, .phase.scheduled, .phase.waiting').first().waitFor({ timeout: 120_000 });
+    await f.locator('.phase-loading, .phase-pulling, .phase-scheduled, .phase-waiting').first().waitFor({ timeout: 120_000 });
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-rollout.png') });
-    await f.locator('.smoke vscode-badge', { hasText: 'passed' }).waitFor({ timeout: 240_000 });
+    await f.locator('section.smoke vscode-badge', { hasText: 'passed' }).waitFor({ timeout: 240_000 });
     assert.match(await f.locator('.banner.ok').innerText(), /hello_deepa@v1\.0\.0 is live as/);
     const rows = await f.locator('table.smoke-table tbody tr').allInnerTexts();
     assert.ok(rows.length >= 1 && rows.every((r) => /same/.test(r)), rows.join('\n'));
-    await f.locator('.smoke').scrollIntoViewIfNeeded();
+    await f.locator('section.smoke').scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-smoke.png') });
-  });
+  }));
 
-  it('the Deployments view shows it with no drift; promoting another version shows the drift badge; Deploy Stage’s Version; Roll Back', { timeout: 600_000 }, async () => {
+  it('the Deployments view shows it with no drift; promoting another version shows the drift badge; Deploy Stage’s Version; Roll Back', { timeout: 600_000 }, shot(wb, 'view', async () => {
     const { page, folder } = wb;
     const view = deploymentsTree(page);
-    await view.pane.locator('.pane-header').click().catch(() => {});
-    await view.row(c.context).waitFor({ timeout: 30_000 });
-    if (!(await view.row(NS).isVisible())) await view.row(c.context).click();
-    if (!(await view.row(/^hello-deepa$/).isVisible())) await view.row(NS).click();
+    await widenSidebar(page, 560);
+    const header = view.pane.locator('.pane-header');
+    if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();
+    await expand(view.row(c.context));
+    await expand(view.row(NS));
     const dep = view.row(/^hello-deepa$/);
     await dep.waitFor({ timeout: 30_000 });
     const desc = () => dep.locator('.label-description').innerText();
@@ -144,19 +170,22 @@ export function deployToCluster(wb: Workbench): void {
     await f.locator('pre.diff').waitFor({ timeout: 60_000 });
     assert.match(await f.locator('.actions').innerText(), /replacing hello_deepa@v1\.0\.0/);
     await f.locator('vscode-button[data-action="deploy"]:not([disabled])').click();
-    await f.locator('.smoke vscode-badge', { hasText: 'passed' }).waitFor({ timeout: 240_000 });
+    await f.locator('section.smoke vscode-badge', { hasText: 'passed' }).waitFor({ timeout: 240_000 });
     await assertEventually(async () => /hello_deepa@v1\.1\.0 · prod/.test(await desc()) && !/→/.test(await desc()), async () => `after the deploy: ${await desc()}`, 30_000);
 
     // Roll Back from the view: a confirmation naming both versions, then v1.0.0 again, recorded in the registry.
     await contextMenu(page, dep, 'Roll Back…');
     await confirm(page, /hello_deepa@v1\.1\.0.*hello_deepa@v1\.0\.0/s, 'Roll Back');
     await assertEventually(async () => /hello_deepa@v1\.0\.0 · prod · 1\/1/.test(await desc()), async () => `after the rollback: ${await desc()}`, 180_000);
-    const tags = execFileSync('git', ['tag', '-l', 'hello_deepa#prod#*', '-n1', '--sort=-creatordate'], { cwd: folder, encoding: 'utf8' });
-    assert.match(tags, /rollback: hello-deepa in e2e-deploy/);
+    // Recorded once the rollout is ready: a moment after the view shows it.
+    const tags = () => execFileSync('git', ['tag', '-l', 'hello_deepa#prod#*', '-n1'], { cwd: folder, encoding: 'utf8' });
+    await assertEventually(async () => /rollback: hello-deepa in e2e-deploy/.test(tags()), async () => `no rollback recorded: ${tags()}`, 30_000);
+    await assertEventually(async () => !/→/.test(await desc()), async () => `drift after the rollback was recorded: ${await desc()}`, 30_000);
+    await page.mouse.move(900, 700);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deployments-rollback.png') });
-  });
+  }));
 
-  it('a model the runtime cannot load: the failure banner names the cause and the fix, with the last log lines', { timeout: 600_000 }, async () => {
+  it('a model the runtime cannot load: the failure banner names the cause and the fix, with the last log lines', { timeout: 600_000 }, shot(wb, 'failure', async () => {
     const { page, folder } = wb;
     // An operator of a domain onnxruntime has never heard of: pre-flight cannot know, the server fails to load it.
     fs.mkdirSync(path.join(folder, 'models', 'broken'), { recursive: true });
@@ -168,13 +197,10 @@ export function deployToCluster(wb: Workbench): void {
     execFileSync('git', ['commit', '-qm', 'An exported model with a custom operator'], { cwd: folder });
     await register(folder, 'broken', { version: 'v1.0.0', message: 'Exported with a custom op' });
     const { row } = modelsTree(page);
-    await row(/^broken$/).waitFor({ timeout: 30_000 });
-    await row(/^broken$/).click();
-    await row(/^v1\.0\.0$/).first().waitFor({ timeout: 10_000 });
-    const version = modelsTree(page).pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^v1\.0\.0$/ }) });
-    // The broken model's own v1.0.0: the row right after "broken".
-    const target = (await version.count()) > 1 ? version.last() : version.first();
-    await contextMenu(page, target, 'Deploy Version…');
+    // Only the broken model's versions in view (hello_deepa has a v1.0.0 too).
+    if ((await row(/^hello_deepa$/).getAttribute('aria-expanded')) === 'true') await row(/^hello_deepa$/).click();
+    await expand(row(/^broken$/));
+    await contextMenu(page, row(/^v1\.0\.0$/), 'Deploy Version…');
     const f = await deployFrame(page, /Deploy broken@v1\.0\.0/);
     await f.locator('pre.diff').waitFor({ timeout: 60_000 });
     await f.locator('vscode-button[data-action="deploy"]:not([disabled])').click();
@@ -185,9 +211,9 @@ export function deployToCluster(wb: Workbench): void {
     assert.match(text, /Frobnicate|com\.example/);
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-failure.png') });
-  });
+  }));
 
-  it('Undeploy from the view: a confirmation, then the deployments are gone', { timeout: 300_000 }, async () => {
+  it('Undeploy from the view: a confirmation, then the deployments are gone', { timeout: 300_000 }, shot(wb, 'undeploy', async () => {
     const { page } = wb;
     const view = deploymentsTree(page);
     for (const name of ['broken', 'hello-deepa']) {
@@ -198,7 +224,7 @@ export function deployToCluster(wb: Workbench): void {
       await dep.waitFor({ state: 'detached', timeout: 120_000 });
     }
     kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--wait=false']);
-  });
+  }));
 }
 
 async function assertEventually(probe: () => Promise<boolean>, why: () => Promise<string>, timeoutMs = 60_000): Promise<void> {

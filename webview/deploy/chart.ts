@@ -17,7 +17,9 @@ const PAD = { l: 36, r: 6, t: 14, b: 14 };
 /** One chart: a line per series over the samples, the y axis from 0 to the largest value. */
 function lineChart(title: string, unit: string, series: { name: string; cls: string; values: (number | null)[] }[]): SVGSVGElement {
   const n = Math.max(...series.map((s) => s.values.length), 2);
-  const max = Math.max(1e-9, ...series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+  const seen = series.flatMap((s) => s.values.filter((v): v is number => v !== null));
+  // Nothing measured yet (or only zeros): a scale of 1, not of a rounding error.
+  const max = Math.max(...seen, 0) > 0 ? Math.max(...seen) : 1;
   const x = (i: number) => PAD.l + (i * (W - PAD.l - PAD.r)) / (n - 1);
   const y = (v: number) => H - PAD.b - (v / max) * (H - PAD.t - PAD.b);
   const paths = series.map((s) => {

@@ -44,6 +44,8 @@ interface State {
   smoke?: SmokeResultJson;
   status?: StatusResultJson;
   figuresOn: boolean;
+  /** The context whose saved target filled the form (once per context: what the user types afterwards wins). */
+  filledFor?: string;
 }
 
 const STATE_VERSION = 1;
@@ -150,7 +152,7 @@ async function loadContexts(): Promise<void> {
       const pick = contexts.current && contexts.contexts.some((c) => c.name === contexts!.current) ? contexts.current : contexts.contexts[0]?.name;
       if (pick) await pickContext(pick);
       else render();
-    } else await pickContext(state.form.context, false);
+    } else await pickContext(state.form.context, state.filledFor !== state.form.context);
   } catch (e) {
     planError = { message: e instanceof Error ? e.message : String(e), ...(e instanceof RequestError && e.hint ? { hint: e.hint } : {}) };
     render();
@@ -163,6 +165,7 @@ async function pickContext(context: string, fill = true): Promise<void> {
   if (fill) {
     const saved = await host.request('target', { context }).catch(() => ({}));
     Object.assign(state.form, { namespace: '', ...saved }, initial?.preset ?? {});
+    state.filledFor = context;
   }
   save();
   render();
@@ -219,7 +222,7 @@ function formView(): HTMLElement {
       ),
     ),
     (f.mode === 'kserve' || (f.mode === 'auto' && kserve)) && field('Runtime', select(f.runtime, runtimes, (v) => setForm({ runtime: v }), { 'data-field': 'runtime', class: 'wide' })),
-    field('Scaling', select(f.scaling, [['fixed', 'Fixed replicas'], ['auto', 'Autoscale']], (v) => setForm({ scaling: v }), { 'data-field': 'scaling' })),
+    field('Scaling', select(f.scaling, [['fixed', 'Fixed replicas'], ['auto', 'Autoscale']], (v) => setForm({ scaling: v }), { 'data-field': 'scaling', class: 'narrow' })),
     f.scaling === 'fixed'
       ? field('Replicas', textfield(f.replicas, (v) => setForm({ replicas: Math.max(1, Math.trunc(Number(v)) || 1) }), { type: 'number', min: 1, class: 'num', 'data-field': 'replicas' }))
       : [
@@ -348,7 +351,7 @@ function timelineView(): HTMLElement | null {
   const cols: Column<PhaseView>[] = [
     { head: 'At', cell: (p) => clock(p.at), class: 'num' },
     { head: '+s', cell: (p) => ((p.at - t0) / 1000).toFixed(1), class: 'num' },
-    { head: 'Phase', cell: (p) => el('span', { class: `phase ${p.phase}` }, p.phase) },
+    { head: 'Phase', cell: (p) => el('span', { class: `phase phase-${p.phase}` }, p.phase) },
     { head: '', cell: (p) => p.message },
   ];
   return table('grid timeline', cols, rows);
@@ -526,11 +529,20 @@ host.listen((m) => {
       if (m.outcome.kind === 'undeployed') host.post({ type: 'figures', on: false });
       else if (state.figuresOn) host.post({ type: 'figures', on: true });
       break;
-    case 'status':
+    case 'status': {
       state.status = m.status;
       state.attached = m.target;
       if (m.status.ready) delete state.failure;
+      // Another version runs now (rolled back, or deployed from elsewhere): what the panel said of the last one goes.
+      const runs = `${m.status.model.name}@${m.status.model.version ?? m.status.model.sha256.slice(0, 12)}`;
+      if (state.runLabel && state.runLabel !== runs) {
+        delete state.outcome;
+        delete state.smoke;
+        delete state.failure;
+      }
+      state.runLabel = runs;
       break;
+    }
     case 'smokeRunning':
       smokeRunning = true;
       break;

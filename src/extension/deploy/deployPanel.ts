@@ -11,6 +11,7 @@ import { ContractPanel, webviewOptions } from '../panel';
 import type { Services } from '../services';
 import { setting } from '../settings';
 import { cloudEnv } from './cloudEnv';
+import { deploymentsView } from './deploymentsView';
 
 /** What a Deploy panel is opened on: a registered version, and the deployment it follows, if any. */
 export interface DeployPanelTarget {
@@ -111,6 +112,27 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
     // Closing the panel does not stop a deploy (its notification stays, with Cancel); it stops what only the panel needs.
     this._register({ dispose: () => (this.planCts?.cancel(), this.stopFigures()) });
     this._register(panel.onDidChangeViewState(() => this.syncFigures()));
+    this.followView();
+  }
+
+  /** What the Deployments view's watch last said of the attached deployment: a change refreshes the status. */
+  private seen = '';
+
+  /** The panel's status follows the cluster's watch (the Deployments view's), not a refresh button. */
+  private followView(): void {
+    const view = deploymentsView();
+    if (!view) return;
+    this._register(
+      view.onDidUpdate(() => {
+        const a = this.attached;
+        if (!a || this.running_) return;
+        const n = view.find(a.context, a.namespace, a.name);
+        const now = n ? JSON.stringify([n.item.version, n.item.ready, n.item.desired, n.item.state, n.item.previous, n.item.stage]) : 'gone';
+        if (now === this.seen) return;
+        this.seen = now;
+        void this.refreshStatus().catch((e: unknown) => this.services.log.info(`[deploy] status of ${a.name}: ${describeError(e)}`));
+      }),
+    );
   }
 
   /** The deployment this panel follows, if any. */
@@ -285,7 +307,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
     this.stopFigures();
     this.attached = target;
     const t0 = Date.now();
-    this.postRun({ type: 'started', what: 'deploy', target, label: `${ref} → ${label(target)}` });
+    this.postRun({ type: 'started', what: 'deploy', target, label: ref });
     try {
       const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Deploying ${ref} to ${form.namespace} on ${form.context}`, cancellable: true }, (progress, token) => {
         token.onCancellationRequested(() => cts.cancel());
@@ -367,6 +389,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
   async refreshStatus(): Promise<void> {
     const a = this.attached;
     if (!a) return;
+    void deploymentsView()?.ensureWatching(a.context);
     const r = await this.cli(['status', a.name, ...targetArgs(a), '--json'], { okCodes: [0, 1] }).catch((e: unknown) => {
       // Gone (undeployed): the panel says so rather than failing.
       if (isUserError(e) && /nothing named/.test(e.message)) return undefined;
