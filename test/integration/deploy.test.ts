@@ -150,7 +150,10 @@ describe('Deploy Version… and the Deploy panel, on the test cluster', function
   it('one click deploys: the rollout followed to ready, the smoke test passed, recorded in the registry, the target remembered', async () => {
     const seen = follow(panel);
     const r = await panel.deploy(form());
+    // The server's log streams into the panel once its container runs.
+    const log = await waitFor('server log lines in the panel', () => seen.messages.find((m) => m.type === 'log') as Extract<DeployToWebview, { type: 'log' }> | undefined, 30_000);
     seen.dispose();
+    assert.ok(log.lines.some((l) => /listening|wake|model/i.test(l)), log.lines.join('\n'));
     assert.ok(r?.rollout?.ready, JSON.stringify(r?.rollout));
     assert.equal(r.smoke?.pass, true, JSON.stringify(r.smoke));
     assert.match(r.recorded?.tag ?? '', /^wake#prod#\d+$/);

@@ -46,6 +46,8 @@ interface State {
   figuresOn: boolean;
   /** The context whose saved target filled the form (once per context: what the user types afterwards wins). */
   filledFor?: string;
+  /** The last lines of the server log streamed into the panel. */
+  log?: string[];
 }
 
 const STATE_VERSION = 1;
@@ -451,7 +453,16 @@ function runView(): HTMLElement {
     timelineView(),
     state.pods.length || state.status?.pods.length ? el('h2', {}, 'Pods') : null,
     podsView(state.pods.length ? state.pods : (state.status?.pods ?? [])),
+    state.log?.length ? el('h2', {}, 'Server log', el('span', { class: 'muted small' }, ' streamed from the cluster')) : null,
+    state.log?.length ? logView(state.log) : null,
   );
+}
+
+function logView(lines: string[]): HTMLElement {
+  const pre = el('pre', { class: 'logs server-log' }, lines.join('\n'));
+  // Follow the end, as a terminal does.
+  requestAnimationFrame(() => (pre.scrollTop = pre.scrollHeight));
+  return pre;
 }
 
 function figuresView(): HTMLElement {
@@ -506,6 +517,7 @@ host.listen((m) => {
       state.runLabel = m.label;
       if (m.target) state.attached = m.target;
       if (m.what === 'deploy') {
+        delete state.log;
         state.timeline = [];
         state.pods = [];
         delete state.failure;
@@ -549,6 +561,9 @@ host.listen((m) => {
     case 'smoke':
       smokeRunning = false;
       state.smoke = m.smoke;
+      break;
+    case 'log':
+      state.log = [...(state.log ?? []), ...m.lines].slice(-300);
       break;
     case 'metrics':
       metrics.push(m.metrics);

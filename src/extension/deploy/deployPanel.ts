@@ -39,6 +39,7 @@ function parseJson<T>(verb: string, stdout: string, schema: Parameters<typeof va
 /** Deploys under way, whether or not their panel is open. */
 const running = new Set<vscode.CancellationTokenSource>();
 
+const keyOf = (r: DeploymentRef) => `${r.context}/${r.namespace}/${r.name}`;
 const label = (r: DeploymentRef) => `${r.name} in ${r.namespace} on ${r.context}`;
 
 /**
@@ -51,6 +52,8 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
   private running_: { what: string; cts: vscode.CancellationTokenSource } | undefined;
   private planCts: vscode.CancellationTokenSource | undefined;
   private figures: CliProcess | undefined;
+  /** The server log streaming into the panel (`modelyard logs --follow`), once a container runs. */
+  private logStream: CliProcess | undefined;
   private figuresWanted = false;
   /** The deployment this panel follows (after a deploy, or when opened on one). */
   private attached: DeploymentRef | undefined;
@@ -110,7 +113,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
     });
     this.attached = target.attach;
     // Closing the panel does not stop a deploy (its notification stays, with Cancel); it stops what only the panel needs.
-    this._register({ dispose: () => (this.planCts?.cancel(), this.stopFigures()) });
+    this._register({ dispose: () => (this.planCts?.cancel(), this.stopFigures(), this.stopLogs()) });
     this._register(panel.onDidChangeViewState(() => this.syncFigures()));
     this.followView();
   }
@@ -305,6 +308,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
     running.add(cts);
     this.replay = [];
     this.stopFigures();
+    this.stopLogs();
     this.attached = target;
     const t0 = Date.now();
     this.postRun({ type: 'started', what: 'deploy', target, label: ref });
@@ -319,6 +323,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
             if (e.event === 'phase') {
               this.postRun({ type: 'phase', phase: { phase: e.phase, message: e.message, at: e.at, ...(e.pods ? { pods: e.pods } : {}) } });
               progress.report({ message: e.message });
+              if (e.phase === 'loading' || e.phase === 'ready' || e.phase === 'failed') this.startLogs(target, e.phase !== 'loading');
             } else if (e.event === 'failure') this.postRun({ type: 'failure', failure: { kind: e.kind, title: e.title, detail: e.detail, fix: e.fix, ...(e.pod ? { pod: e.pod } : {}), ...(e.logs ? { logs: e.logs } : {}) } });
           },
         });
@@ -396,11 +401,14 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
       throw e;
     });
     if (!r) {
+      this.stopLogs();
       await this.post({ type: 'outcome', outcome: { kind: 'undeployed', message: `${label(a)} is not deployed (any more).`, target: a } });
       return;
     }
-    await this.post({ type: 'status', target: a, status: parseJson('status', r.stdout, statusResultSchema) });
+    const status = parseJson('status', r.stdout, statusResultSchema);
+    await this.post({ type: 'status', target: a, status });
     this.syncFigures();
+    if (status.pods.length) this.startLogs(a, true);
   }
 
   /** The smoke test of the attached deployment, again. */
@@ -436,6 +444,53 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
         if (this.figures === p) this.figures = undefined;
       });
     });
+  }
+
+  /**
+   * Streams the serving containers' log into the panel. `again`: restart a stream that ended (the pods it followed
+   * were replaced); while one runs, nothing happens.
+   */
+  private startLogs(a: DeploymentRef, again: boolean): void {
+    if (this.logStream || (!again && this.logStarted === keyOf(a))) return;
+    this.logStarted = keyOf(a);
+    let pending: string[] = [];
+    let partial = '';
+    let timer: NodeJS.Timeout | undefined;
+    const flush = () => {
+      timer = undefined;
+      const lines = pending.splice(0, pending.length).slice(-500);
+      if (lines.length) this.postRun({ type: 'log', lines });
+    };
+    void cloudEnv({ secrets: this.services.secrets, context: a.context }).then(({ env }) => {
+      if (this.logStream || this.attached !== a) return;
+      const p = this.services.cli.start(['logs', a.name, ...targetArgs(a), '--follow', '--tail', '100'], {
+        env,
+        collectStdout: false,
+        onStdout: (text) => {
+          const parts = (partial + text).split('\n');
+          partial = parts.pop()!;
+          pending.push(...parts);
+          timer ??= setTimeout(flush, 200);
+        },
+      });
+      this.logStream = p;
+      p.done
+        .catch((e: unknown) => this.services.log.info(`[deploy] the log of ${a.name} ended: ${describeError(e)}`))
+        .finally(() => {
+          if (this.logStream === p) this.logStream = undefined;
+          if (timer) clearTimeout(timer);
+          flush();
+        });
+    });
+  }
+
+  private logStarted = '';
+
+  private stopLogs(): void {
+    const l = this.logStream;
+    this.logStream = undefined;
+    this.logStarted = '';
+    void l?.stop();
   }
 
   private stopFigures(): void {

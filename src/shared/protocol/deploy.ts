@@ -122,6 +122,8 @@ export const deployToWebview = z.discriminatedUnion('type', [
   z.object({ type: z.literal('smokeRunning') }),
   z.object({ type: z.literal('smoke'), smoke: smokeResultSchema }),
   z.object({ type: z.literal('metrics'), metrics: metricsEventSchema }),
+  /** Lines of the serving containers' log, as they come (prefixed with the pod when there are several). */
+  z.object({ type: z.literal('log'), lines: z.array(z.string().check(z.maxLength(16_384))).check(z.maxLength(500)) }),
   z.object({ type: z.literal('error'), message: str, hint: z.optional(str) }),
   z.object({ type: z.literal('cancelled'), message: str }),
 ]);
