@@ -124,8 +124,12 @@ export abstract class ContractPanel<C extends PanelContract<{ type: string }, { 
     return {} as RequestHandlers<RequestsOf<C> & RequestMap>;
   }
 
-  /** Sends a message after checking it against the contract: the host never sends what the webview would drop. */
+  /**
+   * Sends a message after checking it against the contract: the host never sends what the webview would drop. A
+   * panel closed meanwhile (work it started goes on, a deploy for one) drops the message: there is no one to tell.
+   */
   protected post(message: ToWebviewOf<C>): Thenable<boolean> {
+    if (this.isDisposed) return Promise.resolve(false);
     const v = validate(this.contract.toWebview, message);
     if (!v.ok) {
       this.options.log.error(`[${this.contract.viewType}] refusing to send an invalid message: ${v.error}`);
