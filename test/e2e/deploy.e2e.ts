@@ -4,13 +4,14 @@
 // test; the Deployments view with no drift; the stage promoted in the registry and the drift badge; Deploy Stage's
 // Version; Roll Back from the view; a model the runtime cannot load and its failure banner; Undeploy.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { it } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { assign, register } from '../../src/core/registry/write';
 import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
+import { serviceOf } from '../../src/core/deploy/manifests';
 import { kubectl, testCluster, type TestCluster } from '../support/cluster';
 import { encode, model, node, valueInfo } from '../support/onnx-models';
 import { RESULTS, modelsTree, showModels, widenSidebar, type Workbench } from './support';
@@ -142,6 +143,24 @@ export function deployToCluster(wb: Workbench): void {
     await f.locator('section.smoke').scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-smoke.png') });
+
+    // Traffic through the API server's service proxy (as a client of the cluster would send it): the live figures
+    // in the panel show it.
+    const svc = serviceOf({ name: 'hello-deepa', mode: 'kserve' });
+    const base = `/api/v1/namespaces/${NS}/services/http:${svc.name}:${svc.port}/proxy/v2/models/hello-deepa`;
+    const meta = JSON.parse(kubectl(c.kubeconfig, ['get', '--raw', base])) as { inputs: { name: string; datatype: string; shape: number[] }[] };
+    const body = path.join(wb.work, 'infer.json');
+    fs.writeFileSync(body, JSON.stringify({ inputs: meta.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: i.shape.map((d) => (d > 0 ? d : 1)), data: new Array(i.shape.reduce((a, d) => a * (d > 0 ? d : 1), 1)).fill(0) })) }));
+    const until = Date.now() + 12_000;
+    const load = (async () => {
+      while (Date.now() < until) await kubectlAsync(c.kubeconfig, ['create', '--raw', `${base}/infer`, '-f', body]);
+    })();
+    await f.locator('section.figures .figure .value').first().waitFor({ timeout: 30_000 });
+    await assertEventually(async () => Number(await f.locator('section.figures .figure .value').first().innerText()) > 0, async () => `no requests/s in the figures: ${await f.locator('section.figures').innerText()}`, 30_000);
+    await load;
+    await f.locator('section.figures').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-figures.png') });
   }));
 
   it('the Deployments view shows it with no drift; promoting another version shows the drift badge; Deploy Stage’s Version; Roll Back', { timeout: 600_000 }, shot(wb, 'view', async () => {
@@ -225,6 +244,11 @@ export function deployToCluster(wb: Workbench): void {
     }
     kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--wait=false']);
   }));
+}
+
+/** kubectl without blocking the event loop (the figures are read meanwhile). */
+function kubectlAsync(kubeconfig: string, args: string[]): Promise<void> {
+  return new Promise((resolve) => execFile('kubectl', ['--kubeconfig', kubeconfig, ...args], () => resolve()));
 }
 
 async function assertEventually(probe: () => Promise<boolean>, why: () => Promise<string>, timeoutMs = 60_000): Promise<void> {

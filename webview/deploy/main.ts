@@ -46,6 +46,8 @@ interface State {
   figuresOn: boolean;
   /** The context whose saved target filled the form (once per context: what the user types afterwards wins). */
   filledFor?: string;
+  /** The deploy the timeline is of ("name@v1.1.0"). */
+  timelineOf?: string;
   /** The last lines of the server log streamed into the panel. */
   log?: string[];
 }
@@ -449,7 +451,7 @@ function runView(): HTMLElement {
     ),
     smokeRunning ? el('p', { class: 'muted' }, el('vscode-progress-ring', { class: 'ring' }), ' Smoke test: the endpoint against a local run…') : state.smoke ? smokeView(state.smoke) : null,
     a && !gone && !running && figuresView(),
-    state.timeline.length ? el('h2', {}, 'Rollout', running ? el('vscode-progress-ring', { class: 'ring' }) : null) : null,
+    state.timeline.length ? el('h2', {}, 'Rollout', state.timelineOf ? el('span', { class: 'muted small' }, ` of ${state.timelineOf}`) : null, running ? el('vscode-progress-ring', { class: 'ring' }) : null) : null,
     timelineView(),
     state.pods.length || state.status?.pods.length ? el('h2', {}, 'Pods') : null,
     podsView(state.pods.length ? state.pods : (state.status?.pods ?? [])),
@@ -517,6 +519,7 @@ host.listen((m) => {
       state.runLabel = m.label;
       if (m.target) state.attached = m.target;
       if (m.what === 'deploy') {
+        state.timelineOf = m.label;
         delete state.log;
         state.timeline = [];
         state.pods = [];
@@ -562,13 +565,27 @@ host.listen((m) => {
       smokeRunning = false;
       state.smoke = m.smoke;
       break;
-    case 'log':
+    case 'log': {
       state.log = [...(state.log ?? []), ...m.lines].slice(-300);
+      save();
+      // Only the log changes: patched in place, so that nothing else on the page moves under the reader.
+      const pre = app.querySelector('pre.server-log');
+      if (pre) {
+        pre.replaceWith(logView(state.log));
+        return;
+      }
       break;
-    case 'metrics':
+    }
+    case 'metrics': {
       metrics.push(m.metrics);
       if (metrics.length > 90) metrics = metrics.slice(-90);
+      const figures = app.querySelector('section.figures');
+      if (figures) {
+        figures.replaceWith(figuresView());
+        return;
+      }
       break;
+    }
     case 'error':
       running = false;
       smokeRunning = false;
