@@ -12,6 +12,11 @@ export function setting<K extends SettingKey>(key: K, scope?: vscode.Uri): Setti
   return c.inspect<SettingValue<K>>(key)?.defaultValue as SettingValue<K>;
 }
 
+/** Writes a setting for the user (every window), as the Settings editor would. */
+export function updateSetting<K extends SettingKey>(key: K, value: SettingValue<K> | undefined): Thenable<void> {
+  return vscode.workspace.getConfiguration('modelyard').update(key, value, vscode.ConfigurationTarget.Global);
+}
+
 /** Whether a configuration change touches one of these settings (`'inference'` for a whole section). */
 export function affects(e: vscode.ConfigurationChangeEvent, ...keys: (SettingKey | string)[]): boolean {
   return keys.some((k) => e.affectsConfiguration(`modelyard.${k}`));

@@ -9,7 +9,7 @@ import type { DeployTargetSetting } from '../../shared/settings';
 import type { CliProcess } from '../cli';
 import { ContractPanel, webviewOptions } from '../panel';
 import type { Services } from '../services';
-import { setting } from '../settings';
+import { setting, updateSetting } from '../settings';
 import { cloudEnv } from './cloudEnv';
 import { deploymentsView } from './deploymentsView';
 
@@ -387,7 +387,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
     };
     if (JSON.stringify(all[form.context]) === JSON.stringify(t)) return;
     all[form.context] = t;
-    await vscode.workspace.getConfiguration('modelyard').update('deploy.targets', all, vscode.ConfigurationTarget.Global).then(undefined, (e: unknown) => this.services.log.warn(`[deploy] could not save the target of ${form.context}: ${describeError(e)}`));
+    await updateSetting('deploy.targets', all).then(undefined, (e: unknown) => this.services.log.warn(`[deploy] could not save the target of ${form.context}: ${describeError(e)}`));
   }
 
   /** The attached deployment's status, from the cluster. */
@@ -453,7 +453,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
   private startLogs(a: DeploymentRef, again: boolean): void {
     if (this.logStream || (!again && this.logStarted === keyOf(a))) return;
     this.logStarted = keyOf(a);
-    let pending: string[] = [];
+    const pending: string[] = [];
     let partial = '';
     let timer: NodeJS.Timeout | undefined;
     const flush = () => {
