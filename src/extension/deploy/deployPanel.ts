@@ -4,7 +4,7 @@ import { dnsName } from '../../core/deploy/manifests';
 import { contextsResultSchema, deployArgs, deployResultSchema, namespacesResultSchema, smokeResultSchema, statusResultSchema, targetArgs, type DeployResultJson } from '../../shared/cli/deploy';
 import type { CliEvent, MetricsEvent } from '../../shared/cli/events';
 import { validate, type Handlers, type RequestHandlers } from '../../shared/contract';
-import { deployContract, type DeployForm, type DeploymentRef, type DeployInitial, type DeployToHost, type Outcome, type Plan, type deployRequests } from '../../shared/protocol/deploy';
+import { deployContract, deploymentKey, type DeployForm, type DeploymentRef, type DeployInitial, type DeployToHost, type Outcome, type Plan, type deployRequests } from '../../shared/protocol/deploy';
 import type { DeployTargetSetting } from '../../shared/settings';
 import type { CliProcess } from '../cli';
 import { ContractPanel, webviewOptions } from '../panel';
@@ -39,7 +39,6 @@ function parseJson<T>(verb: string, stdout: string, schema: Parameters<typeof va
 /** Deploys under way, whether or not their panel is open. */
 const running = new Set<vscode.CancellationTokenSource>();
 
-const keyOf = (r: DeploymentRef) => `${r.context}/${r.namespace}/${r.name}`;
 const label = (r: DeploymentRef) => `${r.name} in ${r.namespace} on ${r.context}`;
 
 /**
@@ -66,7 +65,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
   }
 
   static async show(services: Services, target: DeployPanelTarget, panel?: vscode.WebviewPanel): Promise<DeployPanel> {
-    const key = target.attach ? `${target.attach.context}/${target.attach.namespace}/${target.attach.name}` : `${target.repo}\n${target.ref}`;
+    const key = target.attach ? deploymentKey(target.attach) : `${target.repo}\n${target.ref}`;
     const open = DeployPanel.all.find((p) => p.key === key);
     if (open && !panel) {
       open.panel.reveal();
@@ -451,8 +450,8 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
    * were replaced); while one runs, nothing happens.
    */
   private startLogs(a: DeploymentRef, again: boolean): void {
-    if (this.logStream || (!again && this.logStarted === keyOf(a))) return;
-    this.logStarted = keyOf(a);
+    if (this.logStream || (!again && this.logStarted === deploymentKey(a))) return;
+    this.logStarted = deploymentKey(a);
     const pending: string[] = [];
     let partial = '';
     let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { deploymentKey } from '../../shared/protocol/deploy';
 import { describeError } from '../../core/errors';
 import { driftBadge, driftOf, driftText, type Drift } from '../../core/deploy/drift';
 import { contextsResultSchema, type ContextsResult } from '../../shared/cli/deploy';
@@ -56,7 +57,6 @@ interface Watch {
 /** The registry stages of each model the workspace's registries know: model name → {repo, stage → version}. */
 type StageIndex = Map<string, { root: string; stages: Map<string, string> }>;
 
-const deploymentKey = (context: string, namespace: string, name: string) => `${context}/${namespace}/${name}`;
 
 /**
  * The Deployments view: kube contexts (from `modelyard contexts`), their namespaces, and what runs there, live —
@@ -339,7 +339,7 @@ export class DeploymentsView extends Disposable implements vscode.TreeDataProvid
   }
 
   key(node: DeploymentNode): string {
-    return deploymentKey(node.context, node.item.namespace, node.item.name);
+    return deploymentKey({ context: node.context, namespace: node.item.namespace, name: node.item.name });
   }
 }
 
@@ -354,7 +354,7 @@ export function deploymentLabel(i: DeploymentItem): string | undefined {
 function deploymentTreeItem(node: DeploymentNode): vscode.TreeItem {
   const i = node.item;
   const item = new vscode.TreeItem(i.name, vscode.TreeItemCollapsibleState.None);
-  item.id = `deployment:${deploymentKey(node.context, i.namespace, i.name)}`;
+  item.id = `deployment:${deploymentKey({ context: node.context, namespace: i.namespace, name: i.name })}`;
   const counts = i.ready !== undefined && i.desired !== undefined ? `${i.ready}/${i.desired}` : undefined;
   const badge = driftBadge(node.drift);
   if (!i.managed) {

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { UserError, describeError } from '../../core/errors';
 import { sortedVersions } from '../../core/registry/state';
 import { targetArgs } from '../../shared/cli/deploy';
+import { deploymentKey, type DeploymentRef } from '../../shared/protocol/deploy';
 import type { CliEventOf } from '../../shared/cli/events';
 import type { CliProcess } from '../cli';
 import { registerCommand } from '../commands';
@@ -11,19 +12,11 @@ import type { Services } from '../services';
 import { cloudEnv } from './cloudEnv';
 import { deploymentLabel, type DeploymentNode, type DeploymentsView } from './deploymentsView';
 
-/** What the deployment commands take: a node of the view, or {context, namespace, name} (tests, other commands). */
-export interface DeploymentRef {
-  context: string;
-  namespace: string;
-  name: string;
-}
-
 /** Options of the commands that ask first (tests and callers that asked already pass confirm). */
 export interface ConfirmOptions {
   confirm?: boolean;
 }
 
-/** What the Deploy panel (the other side of `modelyard.deploy.show`) is asked to do. */
 /** What the view asks the Deploy panel for (modelyard.deploy.show, an internal command). */
 export interface DeployShowRequest extends DeploymentRef {
   action: 'open' | 'smoke' | 'deployStage';
@@ -45,7 +38,6 @@ export function deploymentChildren(): { logs: ReadonlyMap<string, { terminal: vs
 
 export function registerDeploymentCommands(context: vscode.ExtensionContext, services: Services, view: DeploymentsView): void {
   const { log, cli } = services;
-  const keyOf = (r: DeploymentRef) => `${r.context}/${r.namespace}/${r.name}`;
 
   /** The deployment a command is about: the node it was run on, a reference, or one the user picks. */
   const resolve = async (arg: unknown, title: string): Promise<DeploymentNode | undefined> => {
@@ -117,7 +109,7 @@ export function registerDeploymentCommands(context: vscode.ExtensionContext, ser
       const d = await resolve(arg, 'Show the log of which deployment?');
       if (!d) return;
       managed(d);
-      const key = keyOf(refOf(d));
+      const key = deploymentKey(refOf(d));
       const open = logStreams.get(key);
       if (open) return open.terminal.show();
       const write = new vscode.EventEmitter<string>();
@@ -208,7 +200,7 @@ export function registerDeploymentCommands(context: vscode.ExtensionContext, ser
 
   /** A local proxy child for the deployment (`modelyard proxy`), started once and kept until deactivation. */
   async function proxyFor(d: DeploymentNode): Promise<string> {
-    const key = keyOf(refOf(d));
+    const key = deploymentKey(refOf(d));
     const running = proxies.get(key);
     if (running) return running.url;
     const env = await envFor(d);

@@ -43,6 +43,11 @@ export type DeployForm = z.infer<typeof deployFormSchema>;
 export const deploymentRefSchema = z.object({ context: name, namespace: name, name });
 export type DeploymentRef = z.infer<typeof deploymentRefSchema>;
 
+/** One key per deployment: "context/namespace/name". */
+export function deploymentKey(r: DeploymentRef): string {
+  return `${r.context}/${r.namespace}/${r.name}`;
+}
+
 export const deployInitial = z.object({
   /** The version to deploy (or that runs). */
   model: z.object({ ref: name, label: name, name, version: str, repo: str, detail: str }),
