@@ -221,10 +221,46 @@ describe('Deploy Version… and the Deploy panel, on the test cluster', function
     spawnSync(process.execPath, [cli(), 'undeploy', 'broken', '--context', c.context, '-n', NS, '--repo', repo], { env: { ...process.env, KUBECONFIG: c.kubeconfig }, encoding: 'utf8' });
   });
 
-  it('Forget Stored Deploy Credentials removes the secret: the next plan says it is missing', async () => {
+  it('a context whose user has no credentials: the namespaces are refused, a token typed into the panel (kept in SecretStorage) lets them through', async () => {
+    // A kubeconfig of the test cluster whose user has nothing, and a ServiceAccount token that may view.
+    const raw = JSON.parse(execFileSync('kubectl', ['--kubeconfig', c.kubeconfig, 'config', 'view', '--raw', '--minify', '-o', 'json'], { encoding: 'utf8' })) as { users: { user: unknown }[]; contexts: { name: string }[]; 'current-context': string };
+    raw.users[0]!.user = {};
+    const bare = path.join(repo, 'bare.kubeconfig');
+    fs.writeFileSync(bare, JSON.stringify(raw));
+    execFileSync('kubectl', ['--kubeconfig', c.kubeconfig, '-n', NS, 'create', 'serviceaccount', 'it-token'], { encoding: 'utf8' });
+    execFileSync('kubectl', ['--kubeconfig', c.kubeconfig, 'create', 'clusterrolebinding', `${NS}-token`, '--clusterrole=view', `--serviceaccount=${NS}:it-token`], { encoding: 'utf8' });
+    const token = execFileSync('kubectl', ['--kubeconfig', c.kubeconfig, '-n', NS, 'create', 'token', 'it-token'], { encoding: 'utf8' }).trim();
+    await config().update('deploy.kubeconfig', bare, vscode.ConfigurationTarget.Global);
+    try {
+      const ctx = raw['current-context'];
+      const listed = (await ask(panel, 'contexts', {})) as { contexts: { name: string; auth: string }[] };
+      assert.equal(listed.contexts.find((x) => x.name === ctx)?.auth, 'none', 'the panel knows to offer a token');
+      const before = (await ask(panel, 'namespaces', { context: ctx })) as { listed: boolean; namespaces: string[] };
+      assert.equal(before.listed, false, 'anonymous: not listed');
+      const seen = follow(panel);
+      await ask(panel, 'storeToken', { context: ctx, token });
+      const after = (await ask(panel, 'namespaces', { context: ctx })) as { listed: boolean; namespaces: string[] };
+      seen.dispose();
+      assert.ok(after.listed && after.namespaces.includes(NS), JSON.stringify(after));
+      assert.ok(!JSON.stringify(seen.messages).includes(token), 'the token never goes back to the webview');
+    } finally {
+      await config().update('deploy.kubeconfig', c.kubeconfig, vscode.ConfigurationTarget.Global);
+      spawnSync('kubectl', ['--kubeconfig', c.kubeconfig, 'delete', 'clusterrolebinding', `${NS}-token`], { encoding: 'utf8' });
+    }
+  });
+
+  it('Forget Stored Deploy Credentials removes the secret key and the token: the next plan says the key is missing, the bare user is refused again', async () => {
     await vscode.commands.executeCommand('modelyard.deploy.forgetCredentials');
     const plan = (await ask(panel, 'plan', { form: form() })) as { credentials: string };
     assert.equal(plan.credentials, 'missing');
+    // The context's token is gone too: the user without credentials is refused again.
+    await config().update('deploy.kubeconfig', path.join(repo, 'bare.kubeconfig'), vscode.ConfigurationTarget.Global);
+    try {
+      const ns = (await ask(panel, 'namespaces', { context: c.context })) as { listed: boolean };
+      assert.equal(ns.listed, false);
+    } finally {
+      await config().update('deploy.kubeconfig', c.kubeconfig, vscode.ConfigurationTarget.Global);
+    }
     const r = spawnSync(process.execPath, [cli(), 'undeploy', 'wake', '--context', c.context, '-n', NS, '--repo', repo], { env: { ...process.env, KUBECONFIG: c.kubeconfig }, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
   });

@@ -101,6 +101,8 @@ let running = false;
 let smokeRunning = false;
 let error: { message: string; hint?: string } | undefined;
 let secretDraft = '';
+let tokenDraft = '';
+let tokenStored = false;
 let metrics: MetricsEvent[] = [];
 
 function save(): void {
@@ -206,6 +208,17 @@ function formView(): HTMLElement {
         : select(f.context, ctxOptions.length ? ctxOptions : [[f.context, f.context || 'loading…']], (v) => void pickContext(v), { class: 'wide', 'data-field': 'context' }),
       ctx?.exec && !ctx.exec.found ? `Its credential plugin ${ctx.exec.command} is not on the editor's PATH: add its folder to the setting modelyard.deploy.extraPath.` : undefined,
     ),
+    ctx?.auth === 'none' &&
+      field(
+        'Token',
+        el(
+          'span',
+          { class: 'inline' },
+          textfield('', (v) => (tokenDraft = v), { type: 'password', placeholder: tokenStored ? '•••••••• (stored)' : 'a bearer token', 'data-field': 'token' }),
+          button('Store', () => void storeToken(), { secondary: true, 'data-action': 'store-token' }),
+        ),
+        tokenStored ? 'kept in the OS keychain for this context' : 'This context’s user has no credentials in the kubeconfig: give a token (kept in the OS keychain).',
+      ),
     field('Namespace', select(f.namespace, nsList.map((n) => [n, n] as const), (v) => setForm({ namespace: v }), { 'data-field': 'namespace' }), namespaces && !namespaces.listed ? namespaces.message : undefined),
     field('Name', textfield(f.name, (v) => setForm({ name: v.trim() }), { placeholder: initial ? initial.model.name.toLowerCase().replace(/[^a-z0-9-]+/g, '-') : '', 'data-field': 'name' })),
   );
@@ -269,6 +282,7 @@ function formView(): HTMLElement {
   return el(
     'div',
     { class: 'form' },
+    error && banner('error', error.message, error.hint),
     target,
     path,
     storage,
@@ -295,6 +309,19 @@ async function storeSecret(): Promise<void> {
     await host.request('storeSecret', { endpoint: state.form.s3Endpoint, accessKeyId: state.form.s3AccessKeyId, secret: secretDraft });
     secretDraft = '';
     replan(0);
+  } catch (e) {
+    error = { message: e instanceof Error ? e.message : String(e) };
+    render();
+  }
+}
+
+async function storeToken(): Promise<void> {
+  if (!tokenDraft || !state.form.context) return;
+  try {
+    await host.request('storeToken', { context: state.form.context, token: tokenDraft });
+    tokenDraft = '';
+    tokenStored = true;
+    await pickContext(state.form.context, false);
   } catch (e) {
     error = { message: e instanceof Error ? e.message : String(e) };
     render();

@@ -198,7 +198,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
   protected override get requestHandlers(): RequestHandlers<typeof deployRequests> {
     return {
       contexts: async () => parseJson('contexts', (await this.cli(['contexts', '--json'])).stdout, contextsResultSchema),
-      namespaces: async ({ context }) => parseJson('namespaces', (await this.cli(['namespaces', '--context', context, '--json'])).stdout, namespacesResultSchema),
+      namespaces: async ({ context }) => parseJson('namespaces', (await this.cli(['namespaces', '--context', context, '--json'], { context })).stdout, namespacesResultSchema),
       target: ({ context }) => {
         const t = setting('deploy.targets')[context] ?? {};
         return Promise.resolve({
@@ -217,12 +217,17 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
         this.services.log.info(`[deploy] stored the secret key of ${accessKeyId} for ${endpoint || 'AWS S3'} in SecretStorage`);
         return { stored: true };
       },
+      storeToken: async ({ context, token }) => {
+        await this.services.secrets.store({ kind: 'kube-token', context }, token);
+        this.services.log.info(`[deploy] stored a token for context ${context} in SecretStorage`);
+        return { stored: true };
+      },
     };
   }
 
   /** A `modelyard` child with the cloud environment (kubeconfig, plugin folders, and the form's S3 keys). */
-  private async cli(args: string[], opts: { form?: DeployForm; token?: vscode.CancellationToken; okCodes?: number[]; onEvent?: (e: CliEvent) => void } = {}) {
-    const { env } = await cloudEnv({ secrets: this.services.secrets, context: opts.form?.context ?? this.attached?.context, ...(opts.form?.s3AccessKeyId ? { s3: { endpoint: opts.form.s3Endpoint, accessKeyId: opts.form.s3AccessKeyId } } : {}) });
+  private async cli(args: string[], opts: { form?: DeployForm; context?: string; token?: vscode.CancellationToken; okCodes?: number[]; onEvent?: (e: CliEvent) => void } = {}) {
+    const { env } = await cloudEnv({ secrets: this.services.secrets, context: opts.context ?? opts.form?.context ?? this.attached?.context, ...(opts.form?.s3AccessKeyId ? { s3: { endpoint: opts.form.s3Endpoint, accessKeyId: opts.form.s3AccessKeyId } } : {}) });
     return this.services.cli.run(args, { env, cwd: this.target.repo, ...(opts.token ? { token: opts.token } : {}), ...(opts.okCodes ? { okCodes: opts.okCodes } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
   }
 

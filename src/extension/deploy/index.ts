@@ -1,11 +1,13 @@
 import * as vscode from 'vscode';
 import { UserError } from '../../core/errors';
 import { sortedVersions } from '../../core/registry/state';
+import { contextsResultSchema } from '../../shared/cli/deploy';
 import { deployContract, deployRestore, type DeployForm } from '../../shared/protocol/deploy';
 import { registerCommand, registerModelCommand } from '../commands';
 import { registerPanelSerializer } from '../panel';
 import type { Services } from '../services';
 import { setting } from '../settings';
+import { cloudEnv } from './cloudEnv';
 import { DeployPanel } from './deployPanel';
 import { registerDeploymentsView } from './deploymentsView';
 import type { DeployShowRequest } from './viewCommands';
@@ -37,10 +39,20 @@ export function registerDeploy(context: vscode.ExtensionContext, services: Servi
       return DeployPanel.show(services, { ref, repo, attach, ...(a.action === 'smoke' ? { action: 'smoke' as const } : {}) });
     }),
     registerCommand('modelyard.deploy.forgetCredentials', services.log, async () => {
+      // SecretStorage lists nothing: the keys are those the settings name (S3) and the kubeconfig's contexts (tokens).
       const targets = Object.entries(setting('deploy.targets')).filter(([, t]) => t.s3AccessKeyId);
-      if (!targets.length) return void vscode.window.showInformationMessage('Modelyard keeps no deploy credentials.');
       for (const [, t] of targets) await services.secrets.delete({ kind: 's3', endpoint: t.s3Endpoint ?? '', accessKeyId: t.s3AccessKeyId! });
-      void vscode.window.showInformationMessage(`Forgot the stored secret keys of ${targets.map(([c, t]) => `${t.s3AccessKeyId} (${c})`).join(', ')}.`);
+      const { env } = await cloudEnv();
+      const contexts = await services.cli.run(['contexts', '--json'], { env }).then(
+        (r) => contextsResultSchema.safeParse(JSON.parse(r.stdout)).data?.contexts.map((c) => c.name) ?? [],
+        () => [] as string[],
+      );
+      for (const context of contexts) await services.secrets.delete({ kind: 'kube-token', context });
+      void vscode.window.showInformationMessage(
+        targets.length || contexts.length
+          ? `Forgot the stored deploy credentials: ${[...targets.map(([c, t]) => `the secret key of ${t.s3AccessKeyId} (${c})`), contexts.length ? `any token of ${contexts.length} kube context${contexts.length === 1 ? '' : 's'}` : ''].filter(Boolean).join(', ')}.`
+          : 'Modelyard keeps no deploy credentials.',
+      );
     }),
     registerPanelSerializer(deployContract.viewType, deployRestore, services.log, { title: 'Deploy', again: 'run Deploy Version… again from the Models view' }, (panel, r) =>
       DeployPanel.show(services, { ref: r.ref, repo: r.repo, ...(r.attach ? { attach: r.attach } : {}) }, panel),

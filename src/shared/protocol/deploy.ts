@@ -145,6 +145,8 @@ export const deployRequests = {
   plan: { params: z.object({ form: deployFormSchema }), result: planSchema },
   /** Keeps a secret key in SecretStorage; the answer never carries it back. */
   storeSecret: { params: z.object({ endpoint: str, accessKeyId: name, secret: z.string().check(z.minLength(1), z.maxLength(4096)) }), result: z.object({ stored: z.boolean() }) },
+  /** Keeps a bearer token for a context whose kubeconfig user has no credentials; never answered back either. */
+  storeToken: { params: z.object({ context: name, token: z.string().check(z.minLength(1), z.maxLength(16_384)) }), result: z.object({ stored: z.boolean() }) },
 };
 
 /** What the panel is restored from after a reload: the version, and the deployment it followed. */
