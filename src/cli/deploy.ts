@@ -52,7 +52,7 @@ function quantity(v: unknown, what: string): string | undefined {
 function reporter(events: Events, out: Out, json: boolean): (e: DeployEvent) => void {
   let lastLine = '';
   return (e) => {
-    events.emit({ event: 'phase', phase: e.phase, message: e.message, at: e.at, ...(e.pods ? { pods: e.pods.slice(0, 256) } : {}) });
+    events.emit({ event: 'phase', phase: e.phase, message: e.message, at: e.at, ...(e.pods ? { pods: e.pods.slice(0, 256) } : {}), ...(e.events ? { events: e.events.slice(-100) } : {}) });
     if (json) return;
     const line = `${new Date(e.at).toISOString().slice(11, 19)}  ${e.phase.padEnd(12)} ${e.message}`;
     if (line !== lastLine) out(line + '\n');

@@ -159,6 +159,9 @@ describe('Deploy Version… and the Deploy panel, on the test cluster', function
     assert.match(r.recorded?.tag ?? '', /^wake#prod#\d+$/);
     const phases = seen.messages.filter((m) => m.type === 'phase').map((m) => (m as { phase: { phase: string } }).phase.phase);
     for (const p of ['resolve', 'preflight', 'diff', 'upload', 'apply', 'ready', 'smoke', 'done']) assert.ok(phases.includes(p), `phase ${p} in ${phases.join(',')}`);
+    // The cluster's own events about the rollout come with the phases (the scheduler's and the kubelet's).
+    const reasons = new Set(seen.messages.flatMap((m) => (m.type === 'phase' ? (m.phase.events ?? []) : [])).map((e) => e.reason));
+    assert.ok(reasons.has('Scheduled') && reasons.has('Started'), [...reasons].join(', '));
     const outcome = seen.messages.find((m) => m.type === 'outcome') as Extract<DeployToWebview, { type: 'outcome' }>;
     assert.equal(outcome.outcome.kind, 'deployed');
     assert.equal(seen.messages.filter((m) => m.type === 'smoke').length, 1);

@@ -39,6 +39,8 @@ interface State {
   runLabel?: string;
   timeline: PhaseView[];
   pods: NonNullable<PhaseView['pods']>;
+  /** The cluster's events about the rollout. */
+  events?: NonNullable<PhaseView['events']>;
   failure?: Failure;
   outcome?: Outcome;
   smoke?: SmokeResultJson;
@@ -482,8 +484,24 @@ function runView(): HTMLElement {
     timelineView(),
     state.pods.length || state.status?.pods.length ? el('h2', {}, 'Pods') : null,
     podsView(state.pods.length ? state.pods : (state.status?.pods ?? [])),
+    state.events?.length ? el('h2', {}, 'Events', el('span', { class: 'muted small' }, ' the cluster’s, about this rollout')) : null,
+    state.events?.length ? eventsView(state.events) : null,
     state.log?.length ? el('h2', {}, 'Server log', el('span', { class: 'muted small' }, ' streamed from the cluster')) : null,
     state.log?.length ? logView(state.log) : null,
+  );
+}
+
+function eventsView(events: NonNullable<State['events']>): HTMLElement {
+  return table(
+    'grid events',
+    [
+      { head: 'At', cell: (e) => (e.at ? clock(e.at) : ''), class: 'num' },
+      { head: 'Type', cell: (e) => el('span', { class: e.type === 'Warning' ? 'fail' : '' }, e.type) },
+      { head: 'Reason', cell: (e) => e.reason },
+      { head: 'Object', cell: (e) => e.object, class: 'name' },
+      { head: '', cell: (e) => `${e.message}${e.count > 1 ? ` (×${e.count})` : ''}` },
+    ],
+    events,
   );
 }
 
@@ -547,6 +565,7 @@ host.listen((m) => {
       if (m.target) state.attached = m.target;
       if (m.what === 'deploy') {
         state.timelineOf = m.label;
+        delete state.events;
         delete state.log;
         state.timeline = [];
         state.pods = [];
@@ -560,6 +579,7 @@ host.listen((m) => {
       state.timeline.push(m.phase);
       if (state.timeline.length > 500) state.timeline.splice(0, state.timeline.length - 500);
       if (m.phase.pods) state.pods = m.phase.pods;
+      if (m.phase.events) state.events = m.phase.events;
       break;
     case 'failure':
       state.failure = m.failure;

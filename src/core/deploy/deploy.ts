@@ -37,6 +37,7 @@ export interface DeployEvent {
   message: string;
   at: number;
   pods?: RolloutEvent['pods'];
+  events?: RolloutEvent['events'];
 }
 
 /** How the model's bytes reach the cluster (object store or PersistentVolumeClaim), and what pods need to read them. */
@@ -230,7 +231,7 @@ export async function deploy(req: DeployRequest): Promise<DeployResult> {
     ms[k] = now - t;
     t = now;
   };
-  const emit = (phase: DeployEvent['phase'], message: string, pods?: RolloutEvent['pods']) => req.onEvent?.({ phase, message, at: Date.now(), ...(pods ? { pods } : {}) });
+  const emit = (phase: DeployEvent['phase'], message: string, pods?: RolloutEvent['pods'], events?: RolloutEvent['events']) => req.onEvent?.({ phase, message, at: Date.now(), ...(pods ? { pods } : {}), ...(events ? { events } : {}) });
   const log = req.log;
   const stopIfCancelled = () => {
     if (req.signal?.aborted) throw new CancelledError();
@@ -333,7 +334,7 @@ export async function deploy(req: DeployRequest): Promise<DeployResult> {
       `${model.label} was applied to ${describeTarget(kube, namespace, main.kind, name)}${before ? ` (it replaced ${label(before)})` : ''}; the cluster goes on rolling it out.`;
     let rollout: RolloutResult;
     try {
-      rollout = await followRollout(kube, spec, { timeoutMs: req.timeoutMs ?? 300_000, since, ...(req.signal ? { signal: req.signal } : {}), onEvent: (e) => emit(e.phase, e.message, e.pods) });
+      rollout = await followRollout(kube, spec, { timeoutMs: req.timeoutMs ?? 300_000, since, ...(req.signal ? { signal: req.signal } : {}), onEvent: (e) => emit(e.phase, e.message, e.pods, e.events) });
     } catch (e) {
       if (isCancelled(e)) throw new CancelledError(`stopped following the rollout. ${afterApply()}`, `\`modelyard status ${name} -n ${namespace}\` follows it${before ? `; \`modelyard rollback ${name} -n ${namespace}\` returns to ${label(before)}` : `; \`modelyard undeploy ${name} -n ${namespace}\` removes it`}.`);
       throw e;
@@ -467,14 +468,14 @@ export async function rollback(kube: Kube, name: string, namespace: string, opts
   const found = await findDeployment(kube, name, namespace);
   if (!found.previous) throw new UserError(`${name} has no earlier version to roll back to: Modelyard deployed only ${label(found.current)} there.`, 'Deploy the version you want with modelyard deploy.');
   const prev = found.previous;
-  const emit = (phase: DeployEvent['phase'], message: string, pods?: RolloutEvent['pods']) => opts.onEvent?.({ phase, message, at: Date.now(), ...(pods ? { pods } : {}) });
+  const emit = (phase: DeployEvent['phase'], message: string, pods?: RolloutEvent['pods'], events?: RolloutEvent['events']) => opts.onEvent?.({ phase, message, at: Date.now(), ...(pods ? { pods } : {}), ...(events ? { events } : {}) });
   return withLease(kube, name, namespace, `rollback to ${label(prev)}`, async () => {
     const objects = withPrevious(prev, found.current);
     emit('apply', `rolling ${name} back from ${label(found.current)} to ${label(prev)}`);
     const since = Date.now();
     for (const o of objects) await kube.apply(o);
     if (found.mode === 'plain' && !prev.autoscale) await kube.delete({ apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name, namespace } });
-    const rollout = await followRollout(kube, prev, { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), since, ...(opts.signal ? { signal: opts.signal } : {}), onEvent: (e) => emit(e.phase, e.message, e.pods) });
+    const rollout = await followRollout(kube, prev, { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), since, ...(opts.signal ? { signal: opts.signal } : {}), onEvent: (e) => emit(e.phase, e.message, e.pods, e.events) });
     const result: RollbackResult = { name, namespace, from: label(found.current), to: label(prev), rollout };
     if (rollout.ready && prev.stage && prev.model.version) {
       const model = await resolveModel(`${prev.model.name}@${prev.model.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);

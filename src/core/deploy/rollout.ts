@@ -21,11 +21,25 @@ export interface PodState {
   reason?: string;
 }
 
+/** An event of the cluster about the rollout's pods or workload, as a person reads it. */
+export interface ClusterEvent {
+  at: number;
+  /** Normal or Warning. */
+  type: string;
+  reason: string;
+  message: string;
+  /** "Pod/wake-predictor-7d9…" */
+  object: string;
+  count: number;
+}
+
 export interface RolloutEvent {
   phase: RolloutPhase;
   message: string;
   at: number;
   pods: PodState[];
+  /** The cluster's events about this rollout so far, oldest first (the last 50). */
+  events?: ClusterEvent[];
 }
 
 export interface RolloutResult {
@@ -97,13 +111,14 @@ export async function followRollout(
   const ns = spec.namespace;
   let last = '';
   let pods: PodState[] = [];
+  let clusterEvents: ClusterEvent[] = [];
   let unreachableSince: number | undefined;
   let unschedulableSince: number | undefined;
   const emit = (phase: RolloutPhase, message: string) => {
-    const key = `${phase}|${message}|${JSON.stringify(pods)}`;
+    const key = `${phase}|${message}|${JSON.stringify(pods)}|${JSON.stringify(clusterEvents)}`;
     if (key === last) return;
     last = key;
-    opts.onEvent?.({ phase, message, at: Date.now(), pods });
+    opts.onEvent?.({ phase, message, at: Date.now(), pods, ...(clusterEvents.length ? { events: clusterEvents } : {}) });
   };
   // A watch wakes the loop as soon as a pod changes; the loop re-lists every second whatever the watch does.
   let wake: (() => void) | undefined;
@@ -139,6 +154,17 @@ export async function followRollout(
         const events = (eventList.items as (EventLike & { lastTimestamp?: Date; eventTime?: Date })[]).filter(
           (e) => (names.has(e.involvedObject?.name) || e.involvedObject?.name === spec.name || e.involvedObject?.name === deployment) && new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime() >= since - 2000,
         );
+        clusterEvents = events
+          .map((e) => ({
+            at: new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime(),
+            type: e.type ?? 'Normal',
+            reason: e.reason ?? '',
+            message: (e.message ?? '').slice(0, 1000),
+            object: `${e.involvedObject?.kind ?? ''}/${e.involvedObject?.name ?? ''}`,
+            count: e.count ?? 1,
+          }))
+          .sort((a, b) => a.at - b.at)
+          .slice(-50);
         const logs: Record<string, string[]> = {};
         const failure = settling ? undefined : explainFailure({ pods: live, events, ...(isvc?.status ? { isvc: isvc.status } : {}) });
         const unschedulable = failure?.kind === 'unschedulable';

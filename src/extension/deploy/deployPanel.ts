@@ -325,7 +325,7 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
           okCodes: [0, 1],
           onEvent: (e) => {
             if (e.event === 'phase') {
-              this.postRun({ type: 'phase', phase: { phase: e.phase, message: e.message, at: e.at, ...(e.pods ? { pods: e.pods } : {}) } });
+              this.postRun({ type: 'phase', phase: { phase: e.phase, message: e.message, at: e.at, ...(e.pods ? { pods: e.pods } : {}), ...(e.events ? { events: e.events } : {}) } });
               progress.report({ message: e.message });
               if (e.phase === 'loading' || e.phase === 'ready' || e.phase === 'failed') this.startLogs(target, e.phase !== 'loading');
             } else if (e.event === 'failure') this.postRun({ type: 'failure', failure: { kind: e.kind, title: e.title, detail: e.detail, fix: e.fix, ...(e.pod ? { pod: e.pod } : {}), ...(e.logs ? { logs: e.logs } : {}) } });

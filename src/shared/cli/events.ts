@@ -14,6 +14,9 @@ import { validate, type Validated } from '../contract';
 const text = z.string().check(z.maxLength(16_384));
 const count = z.number().check(z.minimum(0));
 
+/** An event of the cluster about a rollout's pods or workload. */
+export const clusterEventSchema = z.object({ at: z.number(), type: text, reason: text, message: text, object: text, count: z.number() });
+
 /** One row of the Deployments view: a deployment Modelyard made, or (managed false) another InferenceService. */
 export const deploymentItemSchema = z.object({
   name: text,
@@ -75,6 +78,8 @@ export const cliEventSchema = z.discriminatedUnion('event', [
         .array(z.object({ name: text, phase: text, ready: z.boolean(), restarts: z.int().check(z.minimum(0)), reason: z.optional(text) }))
         .check(z.maxLength(256)),
     ),
+    /** The cluster's events about the rollout so far (the last 50), oldest first. */
+    events: z.optional(z.array(clusterEventSchema).check(z.maxLength(100))),
   }),
   /** Deploy: why the rollout failed, in plain words, with the fix and the last log lines. */
   z.object({ event: z.literal('failure'), kind: text, title: text, detail: text, fix: text, pod: z.optional(text), logs: z.optional(z.array(text).check(z.maxLength(50))) }),

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { metricsEventSchema } from '../cli/events';
+import { clusterEventSchema, metricsEventSchema } from '../cli/events';
 import { contextsResultSchema, failureSchema, namespacesResultSchema, podStateSchema, preflightCheckSchema, smokeResultSchema, statusResultSchema } from '../cli/deploy';
 import type { PanelContract } from '../contract';
 
@@ -87,6 +87,7 @@ export const phaseSchema = z.object({
   message: str,
   at: z.number(),
   pods: z.optional(z.array(podStateSchema).check(z.maxLength(256))),
+  events: z.optional(z.array(clusterEventSchema).check(z.maxLength(100))),
 });
 export type PhaseView = z.infer<typeof phaseSchema>;
 
