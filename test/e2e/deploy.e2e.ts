@@ -152,6 +152,8 @@ export function deployToCluster(wb: Workbench): void {
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-rollout.png') });
     await f.locator('section.smoke vscode-badge', { hasText: 'passed' }).waitFor({ timeout: 240_000 });
     assert.match(await f.locator('.banner.ok').innerText(), /hello_deepa@v1\.0\.0 is live as/);
+    // The cluster's events about the rollout, as the scheduler and the kubelet reported them.
+    assert.match(await f.locator('table.events').innerText(), /Scheduled/);
     const rows = await f.locator('table.smoke-table tbody tr').allInnerTexts();
     assert.ok(rows.length >= 1 && rows.every((r) => /same/.test(r)), rows.join('\n'));
     await f.locator('section.smoke').scrollIntoViewIfNeeded();
@@ -243,6 +245,10 @@ export function deployToCluster(wb: Workbench): void {
     assert.match(text, /Frobnicate|com\.example/);
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-failure.png') });
+    // Below the banner: the cluster's events (the restarts, the back-off) and the server's own log.
+    await f.locator('table.events').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-events.png') });
   }));
 
   it('Undeploy from the view: a confirmation, then the deployments are gone', { timeout: 300_000 }, shot(wb, 'undeploy', async () => {
