@@ -55,6 +55,12 @@ async function onlyExpanded(page: Page, name: string): Promise<void> {
   await expand(row(new RegExp(`^${name}$`)));
 }
 
+/** Scrolls the panel to an element (found anew: the panel may have re-rendered it a moment ago). */
+async function scrollTo(frame: Frame, selector: string): Promise<void> {
+  await frame.locator(selector).first().waitFor({ timeout: 10_000 });
+  await frame.evaluate((sel) => document.querySelector(sel)?.scrollIntoView({ block: 'center' }), selector);
+}
+
 /** Clicks a menu item of the row's context menu. */
 async function contextMenu(page: Page, row: ReturnType<Page['locator']>, item: string): Promise<void> {
   await row.click({ button: 'right' });
@@ -142,7 +148,7 @@ export function deployToCluster(wb: Workbench): void {
     await f.locator('pre.diff').waitFor({ timeout: 60_000 });
     assert.match(await f.locator('pre.diff').innerText(), /InferenceService hello-deepa|Deployment hello-deepa/);
     assert.equal(await f.locator('.check.error').count(), 0, await f.locator('.checks').innerText());
-    await f.locator('vscode-button[data-action="deploy"]').scrollIntoViewIfNeeded();
+    await scrollTo(f, 'vscode-button[data-action="deploy"]');
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-form.png') });
 
@@ -156,7 +162,7 @@ export function deployToCluster(wb: Workbench): void {
     assert.match(await f.locator('table.events').innerText(), /Scheduled/);
     const rows = await f.locator('table.smoke-table tbody tr').allInnerTexts();
     assert.ok(rows.length >= 1 && rows.every((r) => /same/.test(r)), rows.join('\n'));
-    await f.locator('section.smoke').scrollIntoViewIfNeeded();
+    await scrollTo(f, 'section.smoke');
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-smoke.png') });
 
@@ -174,7 +180,7 @@ export function deployToCluster(wb: Workbench): void {
     await f.locator('section.figures .figure .value').first().waitFor({ timeout: 30_000 });
     await assertEventually(async () => Number(await f.locator('section.figures .figure .value').first().innerText()) > 0, async () => `no requests/s in the figures: ${await f.locator('section.figures').innerText()}`, 30_000);
     await load;
-    await f.locator('section.figures').scrollIntoViewIfNeeded();
+    await scrollTo(f, 'section.figures');
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-figures.png') });
   }));
@@ -246,7 +252,7 @@ export function deployToCluster(wb: Workbench): void {
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-failure.png') });
     // Below the banner: the cluster's events (the restarts, the back-off) and the server's own log.
-    await f.locator('table.events').scrollIntoViewIfNeeded();
+    await scrollTo(f, 'table.events');
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deploy-events.png') });
   }));
