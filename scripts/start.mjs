@@ -6,7 +6,8 @@
 //   npm start -- --port 8080      a fixed port
 //   npm start -- --smoke          start, check in headless Chromium that the Models view shows the demo, screenshot, stop
 //   npm start -- --cluster        also bring up the local test cluster (scripts/cluster.mjs) as a deploy target: its
-//                                 kubeconfig reaches the editor; the first build takes about 11 minutes
+//                                 kubeconfig and store keys reach the editor, the serving image of this checkout is
+//                                 pushed to it and the demo's settings name it; the first build takes about 11 minutes
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -67,6 +68,23 @@ if (opts.cluster) {
   process.env.AWS_ACCESS_KEY_ID = env.MODELYARD_TEST_S3_WRITER_ACCESS_KEY;
   process.env.AWS_SECRET_ACCESS_KEY = env.MODELYARD_TEST_S3_WRITER_SECRET_KEY;
   say(`test cluster: context ${env.MODELYARD_TEST_KUBE_CONTEXT}, kubeconfig ${env.KUBECONFIG}, registry ${env.MODELYARD_TEST_REGISTRY}, S3 ${env.MODELYARD_TEST_S3_ENDPOINT} (pods: ${env.MODELYARD_TEST_S3_POD_ENDPOINT})`);
+  // One click to deploy from the demo: Modelyard's serving image built from this checkout and pushed to the cluster's
+  // registry, a bucket, and the target's storage in the demo's settings (the keys stay in the environment above).
+  say('building the serving image of this checkout for the cluster …');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join('test', 'support', 'cluster-env.ts')], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status === 0) {
+    const ce = JSON.parse(r.stdout);
+    const file = path.join(demo, '.vscode', 'settings.json');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const settings = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+    settings['modelyard.deploy.image'] = ce.MODELYARD_TEST_IMAGE;
+    settings['modelyard.deploy.targets'] = {
+      ...settings['modelyard.deploy.targets'],
+      [ce.MODELYARD_TEST_KUBE_CONTEXT]: { namespace: 'default', storage: `s3://${ce.MODELYARD_TEST_BUCKET}/demo`, s3Endpoint: ce.MODELYARD_TEST_S3_ENDPOINT, s3PodEndpoint: ce.MODELYARD_TEST_S3_POD_ENDPOINT, stage: 'prod' },
+    };
+    fs.writeFileSync(file, JSON.stringify(settings, null, 2) + '\n');
+    say(`deploy target ready: image ${ce.MODELYARD_TEST_IMAGE}, storage s3://${ce.MODELYARD_TEST_BUCKET}/demo (in ${file})`);
+  } else say('the serving image could not be built: deploys from the demo need an image (the setting modelyard.deploy.image).');
 }
 
 const server = await startCodeServer({
