@@ -20,6 +20,7 @@ import { QUANTIZE_HELP, quantizeCommand } from './quantize';
 import { DEPLOY_HELP, FETCH_MODEL_HELP, IMAGE_HELP } from './cloudHelp';
 import type * as Cloud from './cloud';
 import { cliEvents } from './events';
+import { asksForHelp, verbHelp } from './help';
 import { serveCommand } from './serve';
 
 declare const MODELYARD_VERSION: string;
@@ -130,13 +131,24 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${MODELYARD_VERSION}\n`);
     return EXIT_OK;
   }
+  if (command === 'help' && rest[0] !== undefined) return printVerbHelp(rest[0]);
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(USAGE + '\n');
     return command === undefined ? EXIT_USER : EXIT_OK;
   }
   const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!run) throw new UserError(`unknown command '${command}'.`, `Run 'modelyard --help' to see the commands.`);
+  // `modelyard VERB --help` (or -h): that verb's help, whatever else the line says; nothing runs.
+  if (asksForHelp(rest)) return printVerbHelp(command);
   return run(rest, (text: string) => process.stdout.write(text), log);
+}
+
+/** One verb's help, from the one help text. */
+function printVerbHelp(verb: string): number {
+  const help = Object.hasOwn(COMMANDS, verb) ? verbHelp(USAGE, verb) : undefined;
+  if (!help) throw new UserError(`unknown command '${verb}'.`, `Run 'modelyard --help' to see the commands.`);
+  process.stdout.write(`Usage: modelyard ${verb} …\n\n${help}`);
+  return EXIT_OK;
 }
 
 type Command = (args: string[], out: (text: string) => void, log: Logger) => Promise<number>;

@@ -15,6 +15,33 @@ function modelyard(...args: string[]) {
 }
 
 describe('modelyard CLI', () => {
+  it('every verb answers --help (and -h) with its own entry, its section and the exit codes, and runs nothing', () => {
+    const verbs = ['env', 'models', 'show', 'register', 'assign', 'unassign', 'deregister', 'deprecate', 'history', 'inspect', 'run', 'bench', 'compare', 'test', 'serve', 'quantize'];
+    const cloud = ['deploy', 'deployments', 'status', 'logs', 'smoke', 'rollback', 'undeploy', 'proxy', 'contexts', 'namespaces', 'metrics', 'fetch-model', 'image'];
+    for (const v of [...verbs, ...cloud]) {
+      const r = modelyard(v, '--help');
+      assert.equal(r.code, 0, `${v} --help: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: modelyard ${v} `), v);
+      assert.match(r.stdout, new RegExp(`^  ${v}\\b`, 'm'), `${v}: its own entry`);
+      assert.match(r.stdout, /^Exit codes:/m, v);
+      // Only its entry: no other verb's line.
+      const others = [...verbs, ...cloud].filter((o) => o !== v && !o.startsWith(v) && !v.startsWith(o));
+      assert.ok(!others.some((o) => new RegExp(`^  ${o} `, 'm').test(r.stdout)), `${v}: only its own entry\n${r.stdout}`);
+    }
+    assert.equal(modelyard('quantize', '-h').stdout, modelyard('quantize', '--help').stdout);
+    // Help wins over everything else on the line: nothing runs, nothing is checked.
+    const r = modelyard('quantize', 'no-such-model.onnx', '--mode', 'int8-dynamic', '--help');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /--mode MODE/);
+  });
+
+  it('modelyard help VERB prints the same; an unknown verb says so', () => {
+    assert.equal(modelyard('help', 'serve').stdout, modelyard('serve', '--help').stdout);
+    const r = modelyard('help', 'frobnicate');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /unknown command 'frobnicate'\. Run 'modelyard --help' to see the commands\./);
+  });
+
   it('prints its version', () => {
     const r = modelyard('--version');
     assert.equal(r.code, 0);
