@@ -12,10 +12,10 @@ import { writeNpy } from '../../src/core/inference/npy';
 import { decodeModel, encodeModel } from '../../src/core/onnx/model';
 import type { QuantizeReport } from '../../src/core/quantize/quantize';
 import { writeModel } from '../../src/core/onnx/io';
-import { defaultOutput } from '../../src/core/quantize/quantize';
+import { defaultOutput, quantize } from '../../src/core/quantize/quantize';
 import { collect, modelyard, spawnModelyard } from '../support/cli';
 import { fixture } from '../support/fixtures';
-import { pseudoRandom } from '../support/inference';
+import { pseudoRandom, testHost } from '../support/inference';
 import { matmulChain } from '../support/onnx-models';
 import { onnxCheck } from '../support/quantize';
 
@@ -193,5 +193,57 @@ describe('modelyard quantize', () => {
     assert.match(g('tag', '-l', '--format=%(contents)', 'wake@v1.2.1'), /quantized-from: wake@v1\.2\.0/);
     const info = JSON.parse(modelyard(['inspect', 'wake@v1.2.1', '--json'], { cwd: repo }).stdout);
     assert.ok(info.parameters.byDtype.some((d: { dtype: string; count: number }) => d.dtype === 'float16' && d.count > 0), 'read back from the registry, it is the float16 model');
+  });
+});
+
+// A result that is written and then not measured is not left beside the original as if it were one (issue 14, 2).
+describe('quantize: a result that is written but not measured is removed, and said so', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-qunmeasured-'));
+  const input = path.join(dir, 'chain.onnx');
+  const host = testHost();
+  before(async () => {
+    await writeModel(matmulChain(3, 64), input);
+  });
+  after(async () => {
+    await host.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const left = () => fs.readdirSync(dir).filter((f) => f !== 'chain.onnx');
+
+  it('the quantized file is corrupted on disk before it is measured: removed, the message says so and how to keep one unmeasured', async () => {
+    const output = path.join(dir, 'chain.int8.onnx');
+    await assert.rejects(
+      quantize({
+        input,
+        output,
+        mode: 'int8-dynamic',
+        host,
+        // The fault: what was written is truncated as the measurement starts (a full disk, another process).
+        progress: (p) => p.stage === 'evaluate' && fs.truncateSync(output, 100),
+      }),
+      (e: Error & { hint?: string }) => {
+        assert.match(e.message, /^chain\.int8\.onnx was written and then removed: measuring it against the original failed: /);
+        assert.match(e.hint ?? '', /--no-eval/);
+        return true;
+      },
+    );
+    assert.deepEqual(left(), [], 'nothing left beside the original');
+  });
+
+  it('cancelled after the write: removed, as the cancellation says ("Nothing was written.")', async () => {
+    const ac = new AbortController();
+    await assert.rejects(quantize({ input, mode: 'int8-dynamic', host, signal: ac.signal, progress: (p) => p.stage === 'write' && ac.abort() }), (e: Error & { hint?: string }) => {
+      assert.match(e.message, /cancelled/i);
+      assert.equal(e.hint, 'Nothing was written.');
+      return true;
+    });
+    assert.deepEqual(left(), []);
+  });
+
+  it('--no-eval keeps the file, unmeasured, and says so in the report', async () => {
+    const r = await quantize({ input, mode: 'int8-dynamic', host, evaluate: false });
+    assert.ok(fs.existsSync(r.output.file));
+    assert.match(r.fidelity.source, /not measured/);
+    fs.rmSync(r.output.file);
   });
 });

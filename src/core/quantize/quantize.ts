@@ -247,11 +247,23 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     progress({ stage: 'write', message: `Writing ${path.basename(output)}`, fraction: 0.8 });
     const written = await writeModel(result.model, output);
     const writtenAt = (performance.now() - tStart) / 1000;
-    throwIfCancelled(signal);
-
-    progress({ stage: 'evaluate', message: 'Measuring fidelity and latency against the original', fraction: 0.85 });
-    const evaluation: Evaluation =
-      result.evaluation ?? (req.evaluate === false ? { outputs: [], worstCosine: null, reasons: [] } : await evaluate(ctx, { path: output }, req.latencyRuns ?? 10));
+    // A result that is not measured (cancelled, or the measurement failed) is not left behind as if it were one: the
+    // file (and its external data) goes, and the message says so and how to keep it unmeasured.
+    const discard = () =>
+      Promise.all([output, ...(written.externalData ? [path.join(path.dirname(output), written.externalData)] : [])].map((f) => fs.promises.rm(f, { force: true })));
+    let evaluation: Evaluation;
+    try {
+      throwIfCancelled(signal);
+      progress({ stage: 'evaluate', message: 'Measuring fidelity and latency against the original', fraction: 0.85 });
+      evaluation = result.evaluation ?? (req.evaluate === false ? { outputs: [], worstCosine: null, reasons: [] } : await evaluate(ctx, { path: output }, req.latencyRuns ?? 10));
+    } catch (e) {
+      await discard();
+      if (isCancelled(e)) throw e;
+      throw new UserError(
+        `${path.basename(output)} was written and then removed: measuring it against the original failed: ${firstLine(e instanceof Error ? e.message : String(e))}`,
+        `An unmeasured model is not kept beside the original. To keep it anyway, run again with --no-eval (it is written to ${output}, not measured).`,
+      );
+    }
     const weightBytes = profile.weightBytes;
     const verdictReasons = [...evaluation.reasons];
     const report: QuantizeReport = {
