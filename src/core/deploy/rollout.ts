@@ -186,7 +186,9 @@ export async function followRollout(
         const s = dep?.status;
         const want = dep?.spec?.replicas ?? 1;
         const rolledOut = !!dep && (s?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) && (s?.updatedReplicas ?? 0) >= want && (s?.availableReplicas ?? 0) >= want && (s?.replicas ?? 0) <= (s?.updatedReplicas ?? 0);
-        if (rolledOut && (await modelReady(kube, spec, opts.signal))) {
+        // Ready also means the Service sends requests to the new pods only: the old ones leave its endpoints a moment
+        // after they start terminating, and until then the service proxy may still reach the version before.
+        if (rolledOut && (await servesNewPodsOnly(kube, spec, names)) && (await modelReady(kube, spec, opts.signal))) {
           emit('ready', `${want} of ${want} replicas ready, and the model answers ready`);
           return { ready: true, ms: performance.now() - t0, pods };
         }
@@ -205,6 +207,23 @@ export async function followRollout(
     }
   } finally {
     watchAbort.abort();
+  }
+}
+
+/**
+ * Whether the Service's endpoints (what the API server's service proxy picks from) are the rollout's pods only. When
+ * they cannot be read (no permission, no object yet), the model's ready call through the proxy decides alone.
+ */
+async function servesNewPodsOnly(kube: Kube, spec: Pick<DeploySpec, 'name' | 'namespace' | 'mode'>, pods: ReadonlySet<string | undefined>): Promise<boolean> {
+  type Address = { targetRef?: { name?: string } };
+  try {
+    const ep = await kube.read<KubeObject & { subsets?: { addresses?: Address[] }[] }>({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: serviceOf(spec).name, namespace: spec.namespace } });
+    if (!ep) return true;
+    const addresses = (ep.subsets ?? []).flatMap((s) => s.addresses ?? []);
+    return addresses.length > 0 && addresses.every((a) => !a.targetRef?.name || pods.has(a.targetRef.name));
+  } catch (e) {
+    if (e instanceof UserError) return true;
+    throw e;
   }
 }
 
