@@ -10,10 +10,9 @@ import path from 'node:path';
 import { it } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { assign, register } from '../../src/core/registry/write';
-import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
 import { serviceOf } from '../../src/core/deploy/manifests';
 import { kubectl, testCluster, type TestCluster } from '../support/cluster';
-import { encode, model, node, valueInfo } from '../support/onnx-models';
+import { unloadableModel } from '../support/onnx-models';
 import { RESULTS, modelsTree, showModels, widenSidebar, type Workbench } from './support';
 
 const NS = 'e2e-deploy';
@@ -232,7 +231,7 @@ export function deployToCluster(wb: Workbench): void {
     fs.mkdirSync(path.join(folder, 'models', 'broken'), { recursive: true });
     fs.writeFileSync(
       path.join(folder, 'models', 'broken', 'broken.onnx'),
-      encode(model({ name: 'g', node: [node('Frobnicate', ['x'], ['y'], [], 'com.example')], input: [valueInfo('x', DT.FLOAT, [1, 4])], output: [valueInfo('y', DT.FLOAT, [1, 4])] }, { irVersion: 8n, opsetImport: [{ domain: '', version: 17n }, { domain: 'com.example', version: 1n }] })),
+      unloadableModel(),
     );
     execFileSync('git', ['add', 'models/broken/broken.onnx'], { cwd: folder });
     execFileSync('git', ['commit', '-qm', 'An exported model with a custom operator'], { cwd: folder });

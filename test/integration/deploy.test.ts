@@ -12,8 +12,7 @@ import * as vscode from 'vscode';
 import type { DeployPanel } from '../../src/extension/deploy/deployPanel';
 import type { ResponseEnvelope } from '../../src/shared/contract';
 import type { DeployForm, DeployToWebview } from '../../src/shared/protocol/deploy';
-import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
-import { encode, model, node, valueInfo } from '../support/onnx-models';
+import { unloadableModel } from '../support/onnx-models';
 import { activateModelyard, waitFor, workspaceRoot } from './helpers';
 
 const env = process.env;
@@ -32,10 +31,9 @@ function makeRepo(): string {
   git('init', '-q', '-b', 'main');
   fs.mkdirSync(path.join(repo, 'models'));
   fs.copyFileSync(path.join(workspaceRoot(), 'models', 'wakeword', 'hello_deepa.onnx'), path.join(repo, 'models', 'wake.onnx'));
-  // A model onnxruntime cannot load: an operator of a domain it has never heard of (pre-flight cannot know that).
   fs.writeFileSync(
     path.join(repo, 'models', 'broken.onnx'),
-    encode(model({ name: 'g', node: [node('Frobnicate', ['x'], ['y'], [], 'com.example')], input: [valueInfo('x', DT.FLOAT, [1, 4])], output: [valueInfo('y', DT.FLOAT, [1, 4])] }, { irVersion: 8n, opsetImport: [{ domain: '', version: 17n }, { domain: 'com.example', version: 1n }] })),
+    unloadableModel(),
   );
   fs.writeFileSync(path.join(repo, 'dvc.yaml'), 'artifacts:\n  wake:\n    path: models/wake.onnx\n    type: model\n  broken:\n    path: models/broken.onnx\n    type: model\n');
   git('add', '.');

@@ -10,9 +10,8 @@ import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { buildServingImage } from '../../src/core/deploy/image/build';
 import { decodeModel, encodeModel } from '../../src/core/onnx/model';
-import { TensorProto_DataType as DT } from '../../src/core/onnx/gen/onnx_pb';
 import { fixture } from './fixtures';
-import { encode, model, node, valueInfo } from './onnx-models';
+import { unloadableModel } from './onnx-models';
 import { releaseDist } from './release';
 
 export interface TestCluster {
@@ -44,6 +43,28 @@ export function testCluster(): Promise<TestCluster> {
     return { env, kubeconfig: env.KUBECONFIG!, context: env.MODELYARD_TEST_KUBE_CONTEXT!, image, bucket };
   })();
   return ready;
+}
+
+/** What the CLI deploys with on the test cluster: the store's writer keys, the reader keys pods get, the kubeconfig. */
+export function deployEnv(c: TestCluster): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: c.env.MODELYARD_TEST_S3_WRITER_ACCESS_KEY!,
+    AWS_SECRET_ACCESS_KEY: c.env.MODELYARD_TEST_S3_WRITER_SECRET_KEY!,
+    MODELYARD_S3_READER_ACCESS_KEY_ID: c.env.MODELYARD_TEST_S3_READER_ACCESS_KEY!,
+    MODELYARD_S3_READER_SECRET_ACCESS_KEY: c.env.MODELYARD_TEST_S3_READER_SECRET_KEY!,
+    KUBECONFIG: c.kubeconfig,
+  };
+}
+
+/** A deploy's delivery on the test cluster: the bucket, the store as this machine and as pods reach it, the image. */
+export function deliveryArgs(c: TestCluster): string[] {
+  return ['--storage', `s3://${c.bucket}/models`, '--s3-endpoint', c.env.MODELYARD_TEST_S3_ENDPOINT!, '--s3-pod-endpoint', c.env.MODELYARD_TEST_S3_POD_ENDPOINT!, '--image', c.image];
+}
+
+/** A namespace of a test file's own, emptied first (a crashed run may have left one). */
+export function freshNamespace(c: TestCluster, ns: string): void {
+  kubectl(c.kubeconfig, ['delete', 'namespace', ns, '--ignore-not-found', '--wait=true']);
+  kubectl(c.kubeconfig, ['create', 'namespace', ns]);
 }
 
 /** KServe fetches s3:// models with Modelyard's image (`fetch-model SRC DEST`, KServe's storage-initializer contract). */
@@ -102,10 +123,9 @@ export function makeDeployRepo(): string {
   fs.mkdirSync(path.join(repo, 'models'));
   git('init', '-q', '-b', 'main');
   fs.copyFileSync(fixture('hello_deepa.onnx'), path.join(repo, 'models', 'wake.onnx'));
-  // A model onnxruntime cannot load: an operator of a domain it has never heard of (pre-flight cannot know that).
   fs.writeFileSync(
     path.join(repo, 'models', 'broken.onnx'),
-    encode(model({ name: 'g', node: [node('Frobnicate', ['x'], ['y'], [], 'com.example')], input: [valueInfo('x', DT.FLOAT, [1, 4])], output: [valueInfo('y', DT.FLOAT, [1, 4])] }, { irVersion: 8n, opsetImport: [{ domain: '', version: 17n }, { domain: 'com.example', version: 1n }] })),
+    unloadableModel(),
   );
   fs.writeFileSync(path.join(repo, 'dvc.yaml'), 'artifacts:\n  wake:\n    path: models/wake.onnx\n    type: model\n  broken:\n    path: models/broken.onnx\n    type: model\n');
   git('add', '.');

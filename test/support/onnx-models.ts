@@ -229,3 +229,8 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 export function tempDir(prefix = 'modelyard-onnx-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
+
+/** A model onnxruntime cannot load: an operator of a domain it has never heard of (pre-flight cannot know that). */
+export function unloadableModel(): Uint8Array {
+  return encode(model({ name: 'g', node: [node('Frobnicate', ['x'], ['y'], [], 'com.example')], input: [valueInfo('x', DT.FLOAT, [1, 4])], output: [valueInfo('y', DT.FLOAT, [1, 4])] }, { irVersion: 8n, opsetImport: [{ domain: '', version: 17n }, { domain: 'com.example', version: 1n }] }));
+}

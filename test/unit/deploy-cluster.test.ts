@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster } from '../support/cluster';
+import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster, deployEnv, deliveryArgs, freshNamespace } from '../support/cluster';
 
 const NS = 'deploy-test';
 
@@ -33,7 +33,7 @@ function target(): string[] {
 }
 
 function deployArgs(ref: string, ...extra: string[]): string[] {
-  return ['deploy', ref, ...target(), '--storage', `s3://${c.bucket}/models`, '--s3-endpoint', c.env.MODELYARD_TEST_S3_ENDPOINT!, '--s3-pod-endpoint', c.env.MODELYARD_TEST_S3_POD_ENDPOINT!, '--image', c.image, '--timeout', '90', ...extra];
+  return ['deploy', ref, ...target(), ...deliveryArgs(c), '--timeout', '90', ...extra];
 }
 
 const run = (args: string[], more: NodeJS.ProcessEnv = {}, watch?: Parameters<typeof modelyardAsync>[2]): Promise<CliRun> => modelyardAsync(args, { ...env, ...more }, watch);
@@ -54,15 +54,8 @@ interface Result {
 
 before(async () => {
   c = await testCluster();
-  env = {
-    AWS_ACCESS_KEY_ID: c.env.MODELYARD_TEST_S3_WRITER_ACCESS_KEY,
-    AWS_SECRET_ACCESS_KEY: c.env.MODELYARD_TEST_S3_WRITER_SECRET_KEY,
-    MODELYARD_S3_READER_ACCESS_KEY_ID: c.env.MODELYARD_TEST_S3_READER_ACCESS_KEY,
-    MODELYARD_S3_READER_SECRET_ACCESS_KEY: c.env.MODELYARD_TEST_S3_READER_SECRET_KEY,
-    KUBECONFIG: c.kubeconfig,
-  };
-  kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
-  kubectl(c.kubeconfig, ['create', 'namespace', NS]);
+  env = deployEnv(c);
+  freshNamespace(c, NS);
   repo = makeDeployRepo();
 });
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Kube } from '../../src/core/deploy/kube';
 import { parseCliEvent, type CliEventOf } from '../../src/shared/cli/events';
-import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster } from '../support/cluster';
+import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster, deployEnv, deliveryArgs, freshNamespace } from '../support/cluster';
 import { pseudoRandom } from '../support/inference';
 import { releaseDist } from '../support/release';
 
@@ -68,15 +68,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   c = await testCluster();
-  env = {
-    AWS_ACCESS_KEY_ID: c.env.MODELYARD_TEST_S3_WRITER_ACCESS_KEY,
-    AWS_SECRET_ACCESS_KEY: c.env.MODELYARD_TEST_S3_WRITER_SECRET_KEY,
-    MODELYARD_S3_READER_ACCESS_KEY_ID: c.env.MODELYARD_TEST_S3_READER_ACCESS_KEY,
-    MODELYARD_S3_READER_SECRET_ACCESS_KEY: c.env.MODELYARD_TEST_S3_READER_SECRET_KEY,
-    KUBECONFIG: c.kubeconfig,
-  };
-  kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
-  kubectl(c.kubeconfig, ['create', 'namespace', NS]);
+  env = deployEnv(c);
+  freshNamespace(c, NS);
   repo = makeDeployRepo();
   kube = await Kube.connect({ kubeconfig: c.kubeconfig, context: c.context });
 });
@@ -90,7 +83,7 @@ after(() => {
 });
 
 async function deploy(name: string, mode: 'plain' | 'kserve', ...extra: string[]): Promise<void> {
-  const r = await run(['deploy', 'wake@v1.0.0', '--repo', repo, ...target(), '--storage', `s3://${c.bucket}/models`, '--s3-endpoint', c.env.MODELYARD_TEST_S3_ENDPOINT!, '--s3-pod-endpoint', c.env.MODELYARD_TEST_S3_POD_ENDPOINT!, '--image', c.image, '--timeout', '120', `--${mode}`, '--name', name, '--no-record', '--no-smoke', '--json', ...extra]);
+  const r = await run(['deploy', 'wake@v1.0.0', '--repo', repo, ...target(), ...deliveryArgs(c), '--timeout', '120', `--${mode}`, '--name', name, '--no-record', '--no-smoke', '--json', ...extra]);
   const result = json<{ rollout?: { ready: boolean } }>(r);
   assert.equal(result.rollout?.ready, true, r.stdout);
 }

@@ -16,7 +16,7 @@ import type { CliEvent, CliEventOf } from '../../src/shared/cli/events';
 import { KUBE_TOKEN_ENV } from '../../src/core/deploy/kube';
 import { contextsResultSchema, KUBE_TOKEN_ENV_NAME, namespacesResultSchema } from '../../src/shared/cli/deploy';
 import { parseCliEvent } from '../../src/shared/cli/events';
-import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster } from '../support/cluster';
+import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster, deployEnv, deliveryArgs, freshNamespace } from '../support/cluster';
 import { releaseDist } from '../support/release';
 
 const NS = 'view-watch';
@@ -74,7 +74,7 @@ type Listing = CliEventOf<'deployments'>;
 const listing = (test: (e: Listing) => boolean) => (e: CliEvent): e is Listing => e.event === 'deployments' && test(e);
 
 function deployArgs(ref: string, ...extra: string[]): string[] {
-  return ['deploy', ref, '--repo', repo, '--context', c.context, '-n', NS, '--storage', `s3://${c.bucket}/models`, '--s3-endpoint', c.env.MODELYARD_TEST_S3_ENDPOINT!, '--s3-pod-endpoint', c.env.MODELYARD_TEST_S3_POD_ENDPOINT!, '--image', c.image, '--timeout', '120', '--no-smoke', ...extra];
+  return ['deploy', ref, '--repo', repo, '--context', c.context, '-n', NS, ...deliveryArgs(c), '--timeout', '120', '--no-smoke', ...extra];
 }
 
 /** A loopback port nothing listens on (it was free a moment ago). */
@@ -96,15 +96,8 @@ function kubeconfigAt(file: string, server: string): string {
 
 before(async () => {
   c = await testCluster();
-  env = {
-    AWS_ACCESS_KEY_ID: c.env.MODELYARD_TEST_S3_WRITER_ACCESS_KEY,
-    AWS_SECRET_ACCESS_KEY: c.env.MODELYARD_TEST_S3_WRITER_SECRET_KEY,
-    MODELYARD_S3_READER_ACCESS_KEY_ID: c.env.MODELYARD_TEST_S3_READER_ACCESS_KEY,
-    MODELYARD_S3_READER_SECRET_ACCESS_KEY: c.env.MODELYARD_TEST_S3_READER_SECRET_KEY,
-    KUBECONFIG: c.kubeconfig,
-  };
-  kubectl(c.kubeconfig, ['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
-  kubectl(c.kubeconfig, ['create', 'namespace', NS]);
+  env = deployEnv(c);
+  freshNamespace(c, NS);
   repo = makeDeployRepo();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-view-'));
 });

@@ -330,14 +330,16 @@ async function storeToken(): Promise<void> {
   }
 }
 
-function deploy(): void {
-  state.view = 'run';
+/** A new deploy: what the panel said of the last one goes. */
+function clearRun(): void {
   state.timeline = [];
   state.pods = [];
-  delete state.failure;
-  delete state.outcome;
-  delete state.smoke;
-  delete state.status;
+  for (const k of ['failure', 'outcome', 'smoke', 'status', 'events', 'log'] as const) delete state[k];
+}
+
+function deploy(): void {
+  state.view = 'run';
+  clearRun();
   error = undefined;
   metrics = [];
   running = true;
@@ -565,14 +567,7 @@ host.listen((m) => {
       if (m.target) state.attached = m.target;
       if (m.what === 'deploy') {
         state.timelineOf = m.label;
-        delete state.events;
-        delete state.log;
-        state.timeline = [];
-        state.pods = [];
-        delete state.failure;
-        delete state.outcome;
-        delete state.smoke;
-        delete state.status;
+        clearRun();
       }
       break;
     case 'phase':

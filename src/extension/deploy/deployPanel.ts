@@ -226,8 +226,8 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
   }
 
   /** A `modelyard` child with the cloud environment (kubeconfig, plugin folders, and the form's S3 keys). */
-  private async cli(args: string[], opts: { form?: DeployForm; context?: string; token?: vscode.CancellationToken; okCodes?: number[]; onEvent?: (e: CliEvent) => void } = {}) {
-    const { env } = await cloudEnv({ secrets: this.services.secrets, context: opts.context ?? opts.form?.context ?? this.attached?.context, ...(opts.form?.s3AccessKeyId ? { s3: { endpoint: opts.form.s3Endpoint, accessKeyId: opts.form.s3AccessKeyId } } : {}) });
+  private async cli(args: string[], opts: { form?: DeployForm; context?: string; env?: Record<string, string | undefined>; token?: vscode.CancellationToken; okCodes?: number[]; onEvent?: (e: CliEvent) => void } = {}) {
+    const env = opts.env ?? (await cloudEnv({ secrets: this.services.secrets, context: opts.context ?? opts.form?.context ?? this.attached?.context, ...(opts.form?.s3AccessKeyId ? { s3: { endpoint: opts.form.s3Endpoint, accessKeyId: opts.form.s3AccessKeyId } } : {}) })).env;
     return this.services.cli.run(args, { env, cwd: this.target.repo, ...(opts.token ? { token: opts.token } : {}), ...(opts.okCodes ? { okCodes: opts.okCodes } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
   }
 
@@ -267,10 +267,9 @@ export class DeployPanel extends ContractPanel<typeof deployContract> {
     this.planCts?.cancel();
     const cts = (this.planCts = new vscode.CancellationTokenSource());
     try {
-      const [{ credentials }, r] = await Promise.all([
-        cloudEnv({ secrets: this.services.secrets, ...(form.s3AccessKeyId ? { s3: { endpoint: form.s3Endpoint, accessKeyId: form.s3AccessKeyId } } : {}) }),
-        this.cli(this.argsOf(form, { dryRun: true }), { form, token: cts.token, okCodes: [0, 1] }),
-      ]);
+      // One read of the secrets: the child's environment, and whether the key was there.
+      const { env, credentials } = await cloudEnv({ secrets: this.services.secrets, context: form.context, ...(form.s3AccessKeyId ? { s3: { endpoint: form.s3Endpoint, accessKeyId: form.s3AccessKeyId } } : {}) });
+      const r = await this.cli(this.argsOf(form, { dryRun: true }), { env, token: cts.token, okCodes: [0, 1] });
       const d = parseJson('deploy --dry-run', r.stdout, deployResultSchema);
       return {
         name: d.name,
