@@ -9,6 +9,10 @@
  * and feed a histogram here. The original outputs are dropped from the augmented model: nothing reads them, and
  * onnxruntime can prune what only they needed.
  *
+ * A value inside an If, Loop or Scan body cannot be a graph output, so its min and max are carried out instead (see
+ * SubgraphRanges): an If gets two more outputs from each branch, a Loop or Scan two more loop-carried values that
+ * keep the running min and max over the iterations. Such values are calibrated by MinMax whatever the method.
+ *
  *   MinMax      the overall min and max over all samples (calibrate.py's MinMaxCalibrater, no moving average).
  *   percentile  HistogramCalibrater's 'percentile' with symmetric = false, its default: a 2048-bin histogram of x
  *               over [−T, T] (T the largest |x| seen, bins added at both ends as T grows), and the range cuts
@@ -21,7 +25,8 @@ import type { InferenceHost } from '../inference/host';
 import type { Tensor } from '../inference/tensor';
 import { TensorProto_DataType as DT, ValueInfoProtoSchema } from '../onnx/gen/onnx_pb';
 import { decodeModel, encodeModel } from '../onnx/model';
-import { makeNode, QModel, toFloat32 } from './graph';
+import { subgraphsOf } from '../onnx/io';
+import { attrInt, makeNode, makeTensor, QModel, toFloat32, type Scope } from './graph';
 import { minMax } from './math';
 import { calibrationTargets } from './static';
 import { quantizationCancelled, throwIfCancelled, type Ranges } from './types';
@@ -53,27 +58,46 @@ export async function calibrate(
     throw new UserError(`the calibration percentile ${percentile} is not in (0, 100].`, 'Give a percentile such as 99.999 (the share of values the range keeps).');
   }
   const m = new QModel(decodeModel(model));
-  const scope = m.scopes()[0]!;
-  const targets = (opts.tensors ?? calibrationTargets(m, {})).filter((t) => {
-    const type = scope.elemType(t);
-    return type === undefined || type === DT.FLOAT || type === DT.FLOAT16;
-  });
+  const scopes = m.scopes();
+  const main = scopes[0]!;
+  // Each value is measured in the graph that defines it: the main graph, or an If/Loop/Scan body.
+  const home = new Map<string, Scope>();
+  const targets: string[] = [];
+  for (const t of opts.tensors ?? calibrationTargets(m, {})) {
+    const s = scopes.find((x) => x.producers.has(t) || x.inputs.has(t));
+    if (!s) throw new UserError(`calibration was asked to measure '${t}', which the model does not compute.`, 'Name values the model computes (node outputs or graph inputs).');
+    const type = s.elemType(t);
+    if (type !== undefined && type !== DT.FLOAT && type !== DT.FLOAT16) continue;
+    home.set(t, s);
+    targets.push(t);
+  }
   const ranges: Ranges = new Map();
   if (!targets.length) return ranges;
-  for (const t of targets) {
-    if (!scope.defines(t)) throw new UserError(`calibration was asked to measure '${t}', which the model's main graph does not define.`, 'Name values the main graph computes (node outputs or graph inputs).');
-  }
 
   // Augment: outputs name → (target, what it carries).
   const outputs = new Map<string, { target: string; kind: 'min' | 'max' | 'value' }>();
   const g = m.graph;
   const original = g.output;
   g.output = [];
-  const declare = (name: string) => g.output.push(create(ValueInfoProtoSchema, { name, type: { value: { case: 'tensorType', value: { elemType: scope.elemType(name) ?? DT.FLOAT } } } }));
+  const declare = (name: string, elemType = main.elemType(name) ?? DT.FLOAT) => g.output.push(create(ValueInfoProtoSchema, { name, type: { value: { case: 'tensorType', value: { elemType } } } }));
   // Graph inputs are measured from the feeds themselves.
-  const fromFeeds = targets.filter((t) => scope.inputs.has(t));
+  const fromFeeds = targets.filter((t) => home.get(t) === main && main.inputs.has(t));
+  // Values inside subgraphs: their min and max, carried out to the main graph (the values themselves cannot leave).
+  const inner = new SubgraphRanges(m);
+  const byMinMax = new Set<string>();
   for (const t of targets) {
-    if (scope.inputs.has(t)) continue;
+    const s = home.get(t)!;
+    if (s !== main) {
+      const out = inner.expose(s, t);
+      if (!out) continue; // a body of an op whose values cannot be carried out: stays unmeasured, so float
+      byMinMax.add(t);
+      declare(out.min, DT.FLOAT);
+      declare(out.max, DT.FLOAT);
+      outputs.set(out.min, { target: t, kind: 'min' });
+      outputs.set(out.max, { target: t, kind: 'max' });
+      continue;
+    }
+    if (main.inputs.has(t)) continue;
     if (opts.method === 'minmax') {
       for (const [op, kind] of [['ReduceMin', 'min'], ['ReduceMax', 'max']] as const) {
         // keepdims = 1 (as calibrate.py): ReduceMin/Max over no axes with keepdims 0 fails on zero-sized dims.
@@ -149,7 +173,7 @@ export async function calibrate(
   }
   if (!count) throw new UserError('calibration got no samples.', 'Give at least one calibration sample (a few dozen typical inputs are best).');
   for (const t of targets) {
-    if (opts.method === 'minmax') {
+    if (opts.method === 'minmax' || byMinMax.has(t)) {
       const r = acc.get(t);
       if (r && Number.isFinite(r.min) && Number.isFinite(r.max)) ranges.set(t, r);
     } else {
@@ -238,4 +262,108 @@ export class Histogram {
     const hi = Math.min(edge(search(1 - cut)), this.max);
     return { min: Math.fround(lo), max: Math.fround(hi) };
   }
+}
+
+/**
+ * Carries the min and max of values inside If/Loop/Scan bodies out to the main graph, as float [1] values:
+ *
+ *   If     both branches get two more outputs: the branch that computes the value its ReduceMin/ReduceMax, the
+ *          other +∞/−∞ (a branch not taken measures nothing), and the If two more outputs;
+ *   Loop   two more loop-carried values, starting at +∞/−∞, each iteration taking Min/Max with the value's;
+ *   Scan   the same, as two more state variables (opset 9 and later).
+ *
+ * A value in a body nested deeper goes out one graph at a time. Bodies of other ops (none in the ONNX domain today)
+ * are left alone: their values stay unmeasured.
+ */
+class SubgraphRanges {
+  private readonly consts: { shape: string; posInf: string; negInf: string };
+
+  constructor(private readonly m: QModel) {
+    const g = m.graph;
+    const add = (base: string, t: (name: string) => ReturnType<typeof makeTensor>) => {
+      const name = m.names.fresh(base);
+      g.initializer.push(t(name));
+      return name;
+    };
+    this.consts = {
+      shape: add('calibration_shape_1', (n) => makeTensor(n, 'int64', [1], new BigInt64Array([1n]))),
+      posInf: add('calibration_pos_inf', (n) => makeTensor(n, 'float32', [1], new Float32Array([Infinity]))),
+      negInf: add('calibration_neg_inf', (n) => makeTensor(n, 'float32', [1], new Float32Array([-Infinity]))),
+    };
+  }
+
+  /** The main-graph names of `t`'s min and max (float [1]), or undefined when its body cannot carry them out. */
+  expose(scope: Scope, t: string): { min: string; max: string } | undefined {
+    if (!this.carries(scope)) return undefined;
+    const names = this.m.names;
+    const g = scope.graph;
+    let v = t;
+    if (scope.elemType(t) !== DT.FLOAT) {
+      v = names.fresh(`${t}_as_float`);
+      g.node.push(makeNode('Cast', [t], [v], { name: names.fresh(`${v}_node`), attrs: { to: DT.FLOAT } }));
+    }
+    const reduce = (op: 'ReduceMin' | 'ReduceMax') => {
+      const r = names.fresh(`${t}_${op}`);
+      const out = names.fresh(`${r}_1`);
+      g.node.push(makeNode(op, [v], [r], { name: names.fresh(`${r}_node`), attrs: { keepdims: 1 } }));
+      g.node.push(makeNode('Reshape', [r, this.consts.shape], [out], { name: names.fresh(`${out}_node`) }));
+      return out;
+    };
+    return this.out(scope, reduce('ReduceMin'), reduce('ReduceMax'));
+  }
+
+  /** Whether every body from `scope` out to the main graph can carry values out. */
+  private carries(scope: Scope): boolean {
+    for (let s: Scope | undefined = scope; s?.parent; s = s.parent) {
+      const p = s.owner!;
+      const ok = p.domain === '' && (p.opType === 'If' || p.opType === 'Loop' || (p.opType === 'Scan' && this.m.opset('') >= 9));
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  private out(scope: Scope, min: string, max: string): { min: string; max: string } {
+    if (!scope.parent) return { min, max };
+    const p = scope.owner!;
+    const names = this.m.names;
+    const g = scope.graph;
+    const outer = { min: names.fresh(`${min}_out`), max: names.fresh(`${max}_out`) };
+    if (p.opType === 'If') {
+      for (const b of subgraphsOf(p)) {
+        if (b.graph === g) {
+          b.graph.output.push(floatOne(min), floatOne(max));
+        } else {
+          // The branch not holding the value: +∞ and −∞, which measure nothing.
+          const lo = names.fresh(`${min}_untaken`);
+          const hi = names.fresh(`${max}_untaken`);
+          b.graph.node.push(makeNode('Identity', [this.consts.posInf], [lo], { name: names.fresh(`${lo}_node`) }));
+          b.graph.node.push(makeNode('Identity', [this.consts.negInf], [hi], { name: names.fresh(`${hi}_node`) }));
+          b.graph.output.push(floatOne(lo), floatOne(hi));
+        }
+      }
+      p.output.push(outer.min, outer.max);
+    } else {
+      // Loop: inputs (M, cond, carried…), body inputs (iteration, cond, carried…), body outputs (cond, carried…,
+      // scan outputs…), outputs (carried…, scan outputs…). Scan: state variables first in all four.
+      const loop = p.opType === 'Loop';
+      const carried = loop ? p.input.length - 2 : p.input.length - attrInt(p, 'num_scan_inputs', 0);
+      const bodyIn = loop ? 2 + carried : carried;
+      const bodyOut = loop ? 1 + carried : carried;
+      const prev = { min: names.fresh(`${min}_so_far`), max: names.fresh(`${max}_so_far`) };
+      const next = { min: names.fresh(`${min}_running`), max: names.fresh(`${max}_running`) };
+      g.input.splice(bodyIn, 0, floatOne(prev.min), floatOne(prev.max));
+      g.node.push(makeNode('Min', [prev.min, min], [next.min], { name: names.fresh(`${next.min}_node`) }));
+      g.node.push(makeNode('Max', [prev.max, max], [next.max], { name: names.fresh(`${next.max}_node`) }));
+      g.output.splice(bodyOut, 0, floatOne(next.min), floatOne(next.max));
+      p.input.splice(loop ? 2 + carried : carried, 0, this.consts.posInf, this.consts.negInf);
+      while (p.output.length < carried) p.output.push('');
+      p.output.splice(carried, 0, outer.min, outer.max);
+    }
+    return this.out(scope.parent, outer.min, outer.max);
+  }
+}
+
+/** A float [1] value's declaration. */
+function floatOne(name: string) {
+  return create(ValueInfoProtoSchema, { name, type: { value: { case: 'tensorType', value: { elemType: DT.FLOAT, shape: { dim: [{ value: { case: 'dimValue', value: 1n } }] } } } } });
 }

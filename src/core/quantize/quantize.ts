@@ -255,7 +255,7 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     try {
       throwIfCancelled(signal);
       progress({ stage: 'evaluate', message: 'Measuring fidelity and latency against the original', fraction: 0.85 });
-      evaluation = result.evaluation ?? (req.evaluate === false ? { outputs: [], worstCosine: null, reasons: [] } : await evaluate(ctx, { path: output }, req.latencyRuns ?? 10));
+      evaluation = result.evaluation ?? (req.evaluate === false ? { outputs: [], worstCosine: null, sampleCosines: [], reasons: [] } : await evaluate(ctx, { path: output }, req.latencyRuns ?? 10));
     } catch (e) {
       await discard();
       if (isCancelled(e)) throw e;
@@ -407,12 +407,16 @@ async function buildStatic(ctx: Ctx): Promise<Built> {
       ctx.progress({ stage: 'sensitivity', message: `Worst cosine ${first.worstCosine.toFixed(4)}: finding the layers that hurt fidelity most`, fraction: 0.5 });
       // The layers with weights: ranking every quantized Add and Mul too would triple the runs for little gain.
       const layers = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
-      const candidates = form.decisions.filter((d) => d.action === 'converted' && d.graph === 'main' && layers.has(d.opType)).map((d) => d.node);
+      const candidates = form.decisions.filter((d) => d.action === 'converted' && layers.has(d.opType)).map((d) => d.node);
+      // The samples that suffered most: a pass on the first few may miss the one that fails the gate (a VAD's state
+      // after a near-silent chunk).
+      const worstFirst = first.sampleCosines.map((c, i) => [c, i] as const).sort((x, y) => x[0] - y[0]).slice(0, 8);
       let s: Awaited<ReturnType<typeof sensitivity>>;
       try {
-        s = await sensitivity(namedBytes, (keep) => encodeModel(make(keep).m.proto), candidates, ctx.validation.feeds.slice(0, 8), req.host, {
+        s = await sensitivity(namedBytes, (keep) => encodeModel(make(keep).m.proto), candidates, worstFirst.map(([, i]) => ctx.validation.feeds[i]!), req.host, {
           minCosine: ctx.thresholds.minCosine,
-          maxKeep: Math.max(1, Math.ceil(candidates.length / 2)),
+          // At most half the layers float in a large model; a small one (a VAD's six Convs) may keep all but one.
+          maxKeep: candidates.length <= 8 ? Math.max(1, candidates.length - 1) : Math.ceil(candidates.length / 2),
           signal: req.signal,
           progress: (f) => ctx.progress({ stage: 'sensitivity', message: 'Sensitivity pass', fraction: 0.5 + 0.25 * f }),
         });
@@ -505,6 +509,8 @@ async function runAuto(ctx: Ctx, profile: Profile): Promise<{ result: Built; aut
 interface Evaluation {
   outputs: OutputFidelity[];
   worstCosine: number | null;
+  /** Each validation sample's worst output cosine, in sample order (1 where no output has one). */
+  sampleCosines: number[];
   latency?: QuantizeReport['latency'];
   reasons: string[];
 }
@@ -515,11 +521,13 @@ async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Ar
   const q = await host.load(quantized, undefined, { signal });
   try {
     const acc = new Map<string, { cos: number | null; maxAbs: number; top1: number[]; reasons: Set<string> }>();
+    const sampleCosines: number[] = [];
     for (const feeds of ctx.validation.feeds) {
       throwIfCancelled(signal);
       const a = await host.run(source.id, feeds, { signal });
       const b = await host.run(q.id, feeds, { signal });
       const cmp = compareOutputs(a.outputs, b.outputs, { atol: Infinity, rtol: Infinity, minCosine: -1 });
+      sampleCosines.push(Math.min(1, ...cmp.outputs.map((o) => (o.cosine === null ? 1 : Number.isNaN(o.cosine) ? -1 : o.cosine))));
       for (const o of cmp.outputs) {
         let e = acc.get(o.name);
         if (!e) acc.set(o.name, (e = { cos: null, maxAbs: 0, top1: [], reasons: new Set() }));
@@ -550,7 +558,7 @@ async function evaluate(ctx: Ctx, quantized: { path: string } | { bytes: Uint8Ar
         reasons.push(`latency ratio ${latency.ratio.toFixed(2)} > ${ctx.thresholds.maxLatencyRatio}`);
       }
     }
-    return { outputs, worstCosine: cosines.length ? Math.min(...cosines) : null, ...(latency ? { latency } : {}), reasons };
+    return { outputs, worstCosine: cosines.length ? Math.min(...cosines) : null, sampleCosines, ...(latency ? { latency } : {}), reasons };
   } finally {
     await host.release(q.id);
   }

@@ -89,54 +89,52 @@ interface Plan {
 }
 
 /**
- * Names every unnamed node of the main graph (`Conv_12`: op type and position), so that reports, exclusions and the
- * sensitivity pass can refer to each. Deterministic: the same model gets the same names, which the sensitivity pass
- * relies on when it rebuilds the model. Returns how many nodes were named.
+ * Names every unnamed node of the model, subgraphs included (`Conv_12`: op type and position), so that reports,
+ * exclusions and the sensitivity pass can refer to each. Deterministic: the same model gets the same names, which the
+ * sensitivity pass relies on when it rebuilds the model. Returns how many nodes were named.
  */
 export function ensureNodeNames(m: QModel): number {
   let named = 0;
-  m.graph.node.forEach((n, i) => {
-    if (n.name) return;
-    n.name = m.names.fresh(`${n.opType}_${i}`);
-    named++;
-  });
+  for (const s of m.scopes()) {
+    s.graph.node.forEach((n, i) => {
+      if (n.name) return;
+      n.name = m.names.fresh(s.parent ? `${s.path.replace(/[^\w]+/g, '_')}_${n.opType}_${i}` : `${n.opType}_${i}`);
+      named++;
+    });
+  }
   return named;
 }
 
 /**
  * The activation values calibration must measure for quantizeStatic with these options: the float inputs and the
- * (BN-, Relu- and scale-absorbed) outputs of every main-graph node that would be quantized (a data mover's output
- * takes its input's range, so only its input is measured).
+ * (BN-, Relu- and scale-absorbed) outputs of every node that would be quantized, in the main graph and in If, Loop
+ * and Scan bodies (a data mover's output takes its input's range, so only its input is measured).
  */
 export function calibrationTargets(m: QModel, opts: { exclude?: Exclusions; keepFloat?: ReadonlySet<string> }): string[] {
-  const scope = m.scopes()[0]!;
   const out: string[] = [];
   const seen = new Set<string>();
-  for (const p of planNodes(m, scope, opts)) {
-    if (p.keep) continue;
-    for (const v of p.kind === 'drop' ? p.acts : [...p.acts, p.out]) {
-      if (!seen.has(v)) {
-        seen.add(v);
-        out.push(v);
+  for (const scope of m.scopes()) {
+    for (const p of planNodes(m, scope, opts)) {
+      if (p.keep) continue;
+      for (const v of p.kind === 'drop' ? p.acts : [...p.acts, p.out]) {
+        if (!seen.has(v)) {
+          seen.add(v);
+          out.push(v);
+        }
       }
     }
   }
   return out;
 }
 
-/** Rewrites `m` in place into the QDQ form. */
+/**
+ * Rewrites `m` in place into the QDQ form: the main graph and every If/Loop/Scan body (onnxruntime's QDQ
+ * transformers fold the groups inside subgraphs too), each with the ranges calibration measured there.
+ */
 export function quantizeStatic(m: QModel, opts: StaticOptions): FormResult {
   const decisions: NodeDecision[] = [];
   const notes: string[] = [];
   const scopes = m.scopes();
-  const scope = scopes[0]!;
-  for (const s of scopes.slice(1)) {
-    for (const n of s.graph.node) {
-      if (STATIC_OP_TYPES.has(n.opType) && n.domain === '') {
-        decisions.push({ node: nodeLabel(n), opType: n.opType, graph: s.path, action: 'kept', reason: 'inside a subgraph (If/Loop/Scan body): static quantization covers the main graph, where calibration measures ranges' });
-      }
-    }
-  }
   const opset = m.opset('');
   if (opset < 7) throw new UserError(`the model imports ONNX opset ${opset}; static quantization needs opset 7 or later.`, 'Convert the model to a newer opset first (onnx.version_converter).');
   const contrib = opset < 13;
@@ -144,88 +142,100 @@ export function quantizeStatic(m: QModel, opts: StaticOptions): FormResult {
   const perChannel = opts.perChannel ?? false;
   const ranges = opts.ranges;
 
-  const plans = planNodes(m, scope, opts);
-  // Ranges decide last: a node whose values were not measured stays float.
-  for (const p of plans) {
-    if (p.keep) continue;
-    const missing = (p.kind === 'drop' ? p.acts : [...p.acts, p.out]).filter((v) => !ranges.has(v));
-    if (missing.length) p.keep = `no calibrated range for ${missing.map((v) => `'${v}'`).join(', ')} (calibration did not measure ${missing.length > 1 ? 'them' : 'it'})`;
+  const planned = scopes.map((scope) => ({ scope, plans: planNodes(m, scope, opts) }));
+  // Ranges decide last: a node whose values were not measured stays float (in a body that never ran on the
+  // calibration samples, such as the 8 kHz branch of a VAD calibrated at 16 kHz, every node).
+  for (const { plans } of planned) {
+    for (const p of plans) {
+      if (p.keep) continue;
+      const missing = (p.kind === 'drop' ? p.acts : [...p.acts, p.out]).filter((v) => !ranges.has(v));
+      if (missing.length) p.keep = `no calibrated range for ${missing.map((v) => `'${v}'`).join(', ')} (calibration did not measure ${missing.length > 1 ? 'them' : 'it'}${planned[0]!.plans === plans ? '' : ': the samples may not reach this subgraph'})`;
+    }
   }
 
   // onnxruntime folds Q/DQ groups into default-domain QLinearConv/QLinearMatMul, which exist from opset 10: in an
   // opset-9 model that fold fails session creation ("No Op registered for QLinearConv with domain_version of 9"),
   // contrib Q/DQ or not. So opset 9 goes to 10 when its nodes allow it, or stays float.
-  if (opset < 10 && plans.some((p) => !p.keep)) {
+  const all = planned.flatMap((x) => x.plans);
+  if (opset < 10 && all.some((p) => !p.keep)) {
     const blocker = opset10Blocker(m);
     if (blocker) {
-      for (const p of plans) p.keep ??= `the model's opset ${opset} cannot hold int8 groups (onnxruntime forms QLinearConv, which needs opset 10), and ${blocker}, so the opset was not upgraded`;
+      for (const p of all) p.keep ??= `the model's opset ${opset} cannot hold int8 groups (onnxruntime forms QLinearConv, which needs opset 10), and ${blocker}, so the opset was not upgraded`;
     } else {
       const changed = upgradeTo10(m);
       notes.push(`ONNX opset upgraded from ${opset} to 10 (onnxruntime's QLinearConv needs it)${changed ? `: ${changed} Slice/TopK node${changed > 1 ? 's' : ''} now take their attributes as inputs` : ''}.`);
     }
   }
-  const q = new Rewriter(m, scope, contrib, actType);
-  const converted = plans.filter((p) => !p.keep);
-  for (const p of plans) {
-    if (p.keep) decisions.push({ node: p.label, opType: p.node.opType, graph: 'main', action: 'kept', reason: p.keep });
-  }
   let folded = 0;
   let fused = 0;
   let scaledBy = 0;
-  // The producer of a value decides its Q: outputs first, in graph order (a data mover's output takes its input's
-  // scale and zero point, so its input must be settled before it), then the inputs no converted node writes.
-  const order = new Map(scope.graph.node.map((n, i) => [n, i]));
-  converted.sort((a, b) => order.get(a.node)! - order.get(b.node)!);
-  for (const p of converted) {
-    if (p.kind === 'drop') {
-      q.activation(p.acts[0]!, ranges.get(p.acts[0]!)!);
-      q.alias(p.out, p.acts[0]!);
-      continue;
+  let convertedCount = 0;
+  let inBodies = 0;
+  const total = all.filter((p) => !p.keep).length;
+  for (const { scope, plans } of planned) {
+    const q = new Rewriter(m, scope, contrib, actType);
+    const converted = plans.filter((p) => !p.keep);
+    for (const p of plans) {
+      if (p.keep) decisions.push({ node: p.label, opType: p.node.opType, graph: scope.path, action: 'kept', reason: p.keep });
     }
-    const r = ranges.get(p.out)!;
-    const f = p.scaled?.factor ?? 1;
-    // An absorbed Relu/Clip starts the range at 0 (so that Q clamps as Relu does) and ends it at Clip's top (scaled
-    // by what follows it).
-    q.activation(p.out, p.act ? { min: 0, max: Math.max(0, Math.min(r.max, p.act.max * f)) } : r, f);
+    // The producer of a value decides its Q: outputs first, in graph order (a data mover's output takes its input's
+    // scale and zero point, so its input must be settled before it), then the inputs no converted node writes.
+    const order = new Map(scope.graph.node.map((n, i) => [n, i]));
+    converted.sort((a, b) => order.get(a.node)! - order.get(b.node)!);
+    for (const p of converted) {
+      if (p.kind === 'drop') {
+        q.activation(p.acts[0]!, ranges.get(p.acts[0]!)!);
+        q.alias(p.out, p.acts[0]!);
+        continue;
+      }
+      const r = ranges.get(p.out)!;
+      const f = p.scaled?.factor ?? 1;
+      // An absorbed Relu/Clip starts the range at 0 (so that Q clamps as Relu does) and ends it at Clip's top (scaled
+      // by what follows it).
+      q.activation(p.out, p.act ? { min: 0, max: Math.max(0, Math.min(r.max, p.act.max * f)) } : r, f);
+    }
+    for (const p of converted) {
+      throwIfCancelled(opts.signal);
+      for (const a of p.acts) q.activation(a, ranges.get(a)!);
+      const how = q.quantizeNode(p, perChannel);
+      if (p.bn) folded++;
+      if (p.folds) folded += p.folds.length;
+      if (p.act) fused++;
+      if (p.scaled) scaledBy += p.scaled.nodes.length;
+      if (scope.parent && p.kind === 'weighted') inBodies++;
+      const extras = [
+        p.bn ? '+BatchNormalization folded' : '',
+        p.folds ? `+${p.folds.map((n) => n.opType).join(', ')} by constants folded` : '',
+        p.act ? `+${p.act.node.opType} fused` : '',
+        p.scaled ? `+${p.scaled.nodes.map((n) => n.opType).join(', ')} by a constant taken into the scale` : '',
+      ].filter(Boolean);
+      const form =
+        p.kind === 'weighted'
+          ? `QDQ ${actType} activations, int8 ${how} weights`
+          : p.kind === 'drop'
+            ? `QDQ ${actType}, sharing its input's scale (onnxruntime drops the pair and runs it on ${actType})`
+            : `QDQ ${actType}${p.consts?.length ? ` (constant input${p.consts.length > 1 ? 's' : ''} ${actType})` : ''}, for onnxruntime's ${qlinearName(p.node.opType)}`;
+      decisions.push({
+        node: p.label,
+        opType: p.node.opType,
+        graph: scope.path,
+        action: 'converted',
+        form: `${form}${extras.length ? ` (${extras.join('; ')})` : ''}`,
+        reason: `calibrated ranges for ${(p.kind === 'drop' ? p.acts : [...p.acts, p.out]).map((v) => `'${v}'`).join(', ')}`,
+      });
+      convertedCount++;
+      opts.progress?.(convertedCount / total);
+    }
+    q.finish();
   }
-  converted.forEach((p, i) => {
-    throwIfCancelled(opts.signal);
-    for (const a of p.acts) q.activation(a, ranges.get(a)!);
-    const how = q.quantizeNode(p, perChannel);
-    if (p.bn) folded++;
-    if (p.folds) folded += p.folds.length;
-    if (p.act) fused++;
-    if (p.scaled) scaledBy += p.scaled.nodes.length;
-    const extras = [
-      p.bn ? '+BatchNormalization folded' : '',
-      p.folds ? `+${p.folds.map((n) => n.opType).join(', ')} by constants folded` : '',
-      p.act ? `+${p.act.node.opType} fused` : '',
-      p.scaled ? `+${p.scaled.nodes.map((n) => n.opType).join(', ')} by a constant taken into the scale` : '',
-    ].filter(Boolean);
-    const form =
-      p.kind === 'weighted'
-        ? `QDQ ${actType} activations, int8 ${how} weights`
-        : p.kind === 'drop'
-          ? `QDQ ${actType}, sharing its input's scale (onnxruntime drops the pair and runs it on ${actType})`
-          : `QDQ ${actType}${p.consts?.length ? ` (constant input${p.consts.length > 1 ? 's' : ''} ${actType})` : ''}, for onnxruntime's ${qlinearName(p.node.opType)}`;
-    decisions.push({
-      node: p.label,
-      opType: p.node.opType,
-      graph: 'main',
-      action: 'converted',
-      form: `${form}${extras.length ? ` (${extras.join('; ')})` : ''}`,
-      reason: `calibrated ranges for ${(p.kind === 'drop' ? p.acts : [...p.acts, p.out]).map((v) => `'${v}'`).join(', ')}`,
-    });
-    opts.progress?.((i + 1) / converted.length);
-  });
-  q.finish();
-  if (converted.length) {
+  if (convertedCount) {
     if (contrib) {
       m.ensureOpset(MS, 1);
       notes.push(
         `QuantizeLinear/DequantizeLinear from the com.microsoft domain: the model's ONNX opset ${m.opset('')} has no per-channel QuantizeLinear (axis needs opset 13), and upgrading to 13 would touch many other nodes; onnxruntime folds the contrib Q/DQ into QLinearConv the same way.`,
       );
     }
+    if (inBodies) notes.push(`${inBodies} Conv/MatMul/Gemm node${inBodies > 1 ? 's' : ''} inside If/Loop/Scan bodies quantized, with ranges measured where they run.`);
     if (folded) notes.push(`${folded} BatchNormalization or Mul/Add-by-constant node${folded > 1 ? 's' : ''} folded into the preceding Conv's weights and bias.`);
     if (fused) notes.push(`${fused} Relu/Clip node${fused > 1 ? 's' : ''} absorbed into the output range of the node before.`);
     if (scaledBy) notes.push(`${scaledBy} Div/Mul node${scaledBy > 1 ? 's' : ''} by a positive constant taken into the scale of the DequantizeLinear before.`);
@@ -398,35 +408,38 @@ function planNodes(m: QModel, scope: Scope, opts: { exclude?: Exclusions; keepFl
  * onnxruntime's WeightBiasQuantization quantizes a float Conv, ConvTranspose or Gemm itself (per tensor) when its
  * input comes from a DQ and its output goes, through Relu/Clip at most, to a Q; for a bias it inserts Round, which
  * needs opset 11 ("No Op registered for Round with domain_version of 10" in an opset-10 model). So no Q goes right
- * after a node that stays float: a node reading such a node's output stays float too (and so on, for a Conv kept so).
+ * after a node that stays float while its input is quantized (every reader of a quantized value reads its DQ): a
+ * node reading such a node's output stays float too (and so on, for a Conv kept so). A float Conv whose input stays
+ * float (the first layer after a spectrogram, kept float by the sensitivity pass) blocks nothing.
  */
 function keepAfterFloatConvs(m: QModel, scope: Scope, plans: Plan[]): void {
   const planOf = new Map(plans.map((p) => [p.node, p]));
-  const floatOut = new Map<string, string>();
-  const mark = (n: NodeProto) => {
-    if (!n.input[1] || !scope.weight(n.input[1], m.irVersion)) return;
+  const fusedAfter = (c: NodeProto, out: string) =>
+    c.domain === '' &&
+    (c.opType === 'Relu' || c.opType === 'Clip' || c.opType === 'BatchNormalization' || ((c.opType === 'Add' || c.opType === 'Mul') && c.input.some((i) => i !== out && !!scope.weight(i, m.irVersion))));
+  /** The value a float node's output reaches through what onnxruntime fuses into it (BN, Add/Mul by constants, Relu, Clip). */
+  const reach = (n: NodeProto) => {
     let out = n.output[0]!;
-    // onnxruntime first fuses a BatchNormalization, or an Add/Mul by a constant, into the Conv before it
-    // (ConvBNFusion, ConvAddFusion, ConvMulFusion): those lead to the Q just as a Relu or Clip does.
-    const fusedAfter = (c: NodeProto) =>
-      c.domain === '' &&
-      (c.opType === 'Relu' || c.opType === 'Clip' || c.opType === 'BatchNormalization' || ((c.opType === 'Add' || c.opType === 'Mul') && c.input.some((i) => i !== out && !!scope.weight(i, m.irVersion))));
-    for (let c = soleConsumer(scope, out); c && fusedAfter(c); c = soleConsumer(scope, out)) out = c.output[0]!;
-    floatOut.set(out, nodeLabel(n));
+    for (let c = soleConsumer(scope, out); c && fusedAfter(c, out); c = soleConsumer(scope, out)) out = c.output[0]!;
+    return out;
   };
-  for (const n of scope.graph.node) {
-    if (n.domain !== '' || !['Conv', 'ConvTranspose', 'Gemm'].includes(n.opType)) continue;
+  const floatConvs = scope.graph.node.filter((n) => {
+    if (n.domain !== '' || !['Conv', 'ConvTranspose', 'Gemm'].includes(n.opType) || !n.input[1] || !scope.weight(n.input[1], m.irVersion)) return false;
     const p = planOf.get(n);
-    if (!p || p.keep) mark(n);
-  }
+    return !p || !!p.keep;
+  });
   for (let changed = true; changed; ) {
     changed = false;
+    const quantized = new Set<string>();
+    for (const p of plans) if (!p.keep) for (const v of [...p.acts, p.out]) quantized.add(v);
+    const floatOut = new Map<string, string>();
+    for (const n of floatConvs) if (quantized.has(n.input[0] ?? '')) floatOut.set(reach(n), nodeLabel(n));
     for (const p of plans) {
       if (p.keep) continue;
       const from = p.acts.find((a) => floatOut.has(a));
       if (from === undefined) continue;
       p.keep = `its input '${from}' comes from ${floatOut.get(from)}, which stays float: a QuantizeLinear after that node would make onnxruntime quantize it after all (and, below opset 11, fail on the Round it inserts for the bias)`;
-      if (p.kind === 'weighted' && p.node.opType !== 'MatMul') mark(p.node);
+      if (p.kind === 'weighted' && p.node.opType !== 'MatMul') floatConvs.push(p.node);
       changed = true;
     }
   }
@@ -779,14 +792,17 @@ class Rewriter {
       return [makeNode('QuantizeLinear', [from, a.qScale ?? a.scale, a.zp], [qOut], { name: this.m.names.fresh(`${name}_QuantizeLinear`), ...domain }), this.dq(qOut, a.scale, a.zp, to)];
     };
     const nodes: NodeProto[] = [];
-    // A graph input keeps its name: its readers are moved to the DQ's output.
+    // A graph input, or in a subgraph a value of the graphs around it, keeps its name: its readers here are moved
+    // to the DQ's output (readers elsewhere keep the float value).
+    const produced = new Set(g.node.flatMap((n) => n.output));
     const inputDq = new Map<string, string>();
     const inputQ = new Set<NodeProto>();
-    for (const i of g.input) {
-      if (!this.acts.has(i.name)) continue;
-      const to = this.m.names.fresh(`${i.name}_DequantizeLinear_Output`);
-      const [qn, dqn] = pair(i.name, i.name, to);
-      inputDq.set(i.name, to);
+    const fromOutside = [...g.input.map((i) => i.name), ...[...this.acts.keys()].filter((a) => !produced.has(a) && !g.input.some((i) => i.name === a))];
+    for (const name of fromOutside) {
+      if (!this.acts.has(name)) continue;
+      const to = this.m.names.fresh(`${name}_DequantizeLinear_Output`);
+      const [qn, dqn] = pair(name, name, to);
+      inputDq.set(name, to);
       inputQ.add(qn!);
       nodes.push(qn!, dqn!);
     }
@@ -809,8 +825,8 @@ class Rewriter {
       for (const n of nodes) if (!inputQ.has(n)) n.input = n.input.map((i) => inputDq.get(i) ?? i);
     }
     g.node = nodes;
-    if (this.m.irVersion < 4) {
-      // Before IR 4 every initializer must also be declared as a graph input.
+    if (this.m.irVersion < 4 && !this.scope.parent) {
+      // Before IR 4 every initializer of the main graph must also be declared as a graph input.
       for (const t of this.newInputs) {
         g.input.push(create(ValueInfoProtoSchema, { name: t.name, type: { value: { case: 'tensorType', value: { elemType: t.dataType, shape: { dim: t.dims.map((d) => ({ value: { case: 'dimValue' as const, value: d } })) } } } } }));
       }
