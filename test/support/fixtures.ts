@@ -13,10 +13,13 @@ export interface FixtureModel {
 /** Every fixture model of test/fixtures/models.json (REFERENCE.md §7), fetched and checked on first use. */
 export const FIXTURES: FixtureModel[] = (manifest as { models: FixtureModel[] }).models;
 
+/** Fixture files that are not models (real speech …), under `data` in the same manifest. */
+export const FIXTURE_DATA: FixtureModel[] = (manifest as { data?: FixtureModel[] }).data ?? [];
+
 let dir: string | undefined;
-/** The path of a fixture model, e.g. fixture('hello_deepa.onnx'). */
+/** The path of a fixture model or data file, e.g. fixture('hello_deepa.onnx'), fixture('jfk.wav'). */
 export function fixture(file: string): string {
-  if (!FIXTURES.some((m) => m.file === file)) throw new Error(`${file} is not a fixture model (test/fixtures/models.json)`);
+  if (![...FIXTURES, ...FIXTURE_DATA].some((m) => m.file === file)) throw new Error(`${file} is not a fixture (test/fixtures/models.json)`);
   dir ??= ensureFixtures({ quiet: true }) as string;
   return path.join(dir, file);
 }

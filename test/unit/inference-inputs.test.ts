@@ -56,6 +56,22 @@ describe('resolveShape', () => {
     assert.throws(() => resolveShape({ name: 'y', dtype: 'float32' }), isUserError(/input 'y' declares no shape/));
   });
 
+  it('guesses audio lengths and sequence lengths where a length of 1 would break the model', () => {
+    // A waveform beside a sample rate is a streaming chunk (512 samples at 16 kHz); named audio alone, one second.
+    const vad = resolveShapes([info([null, null], 'float32', 'input'), info([], 'int64', 'sr'), info([2, null, 128], 'float32', 'state')]);
+    assert.deepEqual(vad.shapes.input, [1, 512]);
+    assert.deepEqual(vad.guessed.filter((g) => g.input === 'input').map((g) => [g.index, g.value, g.reason]), [[0, 1, 'batch'], [1, 512, 'audio']]);
+    assert.deepEqual(vad.shapes.state, [2, 1, 128], 'a state is no waveform');
+    assert.deepEqual(resolveShape(info(['batch', 'samples'], 'float32', 'audio')).shape, [1, 16000]);
+    assert.deepEqual(resolveShape(info(['batch', 'num_samples'])).guessed[1]!.reason, 'audio');
+    // Token ids [batch, sequence] and named sequence dims: 128.
+    const ids = resolveShape(info(['batch', null], 'int64', 'input_ids'));
+    assert.deepEqual([ids.shape, ids.guessed[1]!.reason], [[1, 128], 'sequence']);
+    assert.deepEqual(resolveShape(info(['batch', 'seq_len', 80])).shape, [1, 128, 80]);
+    assert.deepEqual(resolveShape(info(['batch', 'frames', 80])).guessed[1]!.reason, 'sequence');
+    assert.deepEqual(resolveShape(info(['batch', 'features'])).guessed[1]!.reason, 'default');
+  });
+
   it('resolveShapes gives a shared symbol one size across inputs', () => {
     const inputs = [info(['batch', 'sequence'], 'float32', 'input'), info([], 'int64', 'sr'), info([2, 'batch', 64], 'float32', 'h')];
     const r = resolveShapes(inputs, { sequence: 512, batch: 3 });

@@ -7,6 +7,7 @@ import { parseQuantizeArgs, quantizeArgs, type QuantizeCliOptions } from '../../
 
 const CASES: QuantizeCliOptions[] = [
   { model: 'models/vad.onnx', mode: 'auto' },
+  { model: 'models/vad.onnx', mode: 'int8-static', shapes: ['input=1,576', 'state=2,1,128'] },
   { model: 'wake@v1.2.0', repo: '/repo with space', mode: 'int8-static', perChannel: true, calibration: 'cal/', method: 'percentile', percentile: 99.99, sensitivity: false, json: true },
   { model: 'x.onnx', mode: 'int8-dynamic', perChannel: false, exclude: ['MatMul', '/enc/conv0'], minCosine: 0.995, minTop1: 0.9, maxLatencyRatio: 1.2, runs: 0, evaluate: false },
   { model: 'x.onnx', mode: 'int4', blockSize: 64, symmetric: false, output: 'out/x.int4.onnx', report: 'r.json', progress: 'json' },
@@ -29,5 +30,6 @@ describe('quantize arguments', () => {
     assert.throws(() => parseQuantizeArgs(['x.onnx', '--mode', 'auto', '--min-cosine', '2']), /--min-cosine takes a number from -1 to 1/);
     assert.throws(() => parseQuantizeArgs(['x.onnx', 'y.onnx', '--mode', 'auto']), /wrong number of arguments/);
     assert.throws(() => parseQuantizeArgs(['x.onnx', '--mode', 'auto', '--bogus']), /Unknown option '--bogus'/);
+    assert.throws(() => parseQuantizeArgs(['x.onnx', '--mode', 'auto', '--shape']), /--shape/);
   });
 });

@@ -34,7 +34,12 @@ export interface GuessedDim {
   /** The symbolic name, or null for a dim the model leaves unnamed. */
   name: string | null;
   value: number;
-  reason: 'batch' | 'image size' | 'default';
+  /**
+   * batch 1; image size 224; audio: the samples of a float waveform input (512, a 32 ms chunk at 16 kHz, for a model
+   * that also takes a sample rate, as streaming VADs do; else 16000, one second); sequence: a token or frame count
+   * (128); default 1.
+   */
+  reason: 'batch' | 'image size' | 'audio' | 'sequence' | 'default';
 }
 
 export interface ResolvedShape {
@@ -48,7 +53,24 @@ export interface ResolveDefaults {
   defaultDim?: number;
   /** Height and width of an image-like input (rank 4, 1 or 3 channels) left open; default 224. */
   imageSize?: number;
+  /** The model also takes a sample rate (set by resolveShapes): its waveform input is a streaming chunk. */
+  sampleRateInput?: boolean;
 }
+
+/**
+ * What else to try for a guessed dim when the model will not run at the guess (the first entry is the guess itself):
+ * common chunk and window lengths for audio, common context lengths for sequences.
+ */
+export const GUESS_ALTERNATIVES: Record<GuessedDim['reason'], readonly number[]> = {
+  batch: [1],
+  'image size': [224, 320, 640, 32],
+  audio: [512, 16000, 1024, 1280, 4000, 8000, 256],
+  sequence: [128, 16, 64, 256, 512],
+  default: [1, 16, 128, 512, 16000],
+};
+
+const AUDIO_NAME = /audio|wav|waveform|pcm|speech|signal|^samples?$|num_?samples|input_values/i;
+const SEQUENCE_NAME = /seq|token|length|^len$|time|frames|steps|words/i;
 
 const BATCH_NAME = /^(n|b|bs|batch|batch_?size|batches|num_?batch(es)?|unk__\d+)$|batch/i;
 
@@ -78,6 +100,14 @@ export function resolveShape(info: TensorInfo, overrides: DimOverrides = {}, def
     const guess = (value: number, reason: GuessedDim['reason']) => (guessed.push({ input: info.name, index: i, name, value, reason }), value);
     if ((name !== null && BATCH_NAME.test(name)) || (i === 0 && dims.length >= 2)) return guess(1, 'batch');
     if ((channelsFirst && i >= 2) || (channelsLast && (i === 1 || i === 2))) return guess(defaults.imageSize ?? 224, 'image size');
+    const float = !!info.dtype && isFloatDType(info.dtype);
+    // The samples of a waveform: the last dim of a float data input of rank 1 to 3, in a model that takes a sample
+    // rate too, or named so (a one-sample chunk makes a Conv or a reflect Pad fail).
+    if (float && i === dims.length - 1 && dims.length <= 3 && inputRole(info) === 'data' && (defaults.sampleRateInput || AUDIO_NAME.test(info.name) || (name !== null && AUDIO_NAME.test(name)))) {
+      return guess(defaults.sampleRateInput ? 512 : 16000, 'audio');
+    }
+    // A sequence: named so, or the open length of token ids [batch, sequence].
+    if (dims.length >= 2 && ((name !== null && SEQUENCE_NAME.test(name)) || (!float && (info.dtype === 'int64' || info.dtype === 'int32') && dims.length === 2))) return guess(128, 'sequence');
     return guess(defaults.defaultDim ?? 1, 'default');
   });
   return { shape, guessed };
@@ -91,9 +121,10 @@ export function resolveShapes(inputs: readonly TensorInfo[], overrides: DimOverr
   const shared: DimOverrides = { ...overrides };
   const shapes: Record<string, number[]> = {};
   const guessed: GuessedDim[] = [];
+  const withRate = { ...defaults, sampleRateInput: defaults.sampleRateInput ?? inputs.some((i) => inputRole(i) === 'sample-rate') };
   for (const info of inputs) {
     if (!info.dtype || !info.shape) continue;
-    const r = resolveShape(info, shared, defaults);
+    const r = resolveShape(info, shared, withRate);
     shapes[info.name] = r.shape;
     for (const g of r.guessed) {
       guessed.push(g);
@@ -101,6 +132,37 @@ export function resolveShapes(inputs: readonly TensorInfo[], overrides: DimOverr
     }
   }
   return { shapes, guessed };
+}
+
+/**
+ * `--shape NAME=D1,D2,…` arguments as overrides by position ("x:2"), each checked against the model's inputs:
+ * a name it lacks, or a count of dims it does not have, is a UserError that says which.
+ */
+export function shapeOverrides(specs: readonly string[], inputs: readonly TensorInfo[]): DimOverrides {
+  const out: DimOverrides = {};
+  for (const s of specs) {
+    const m = /^(.+)=(\d+(?:\s*[,x]\s*\d+)*)$/.exec(s.trim());
+    if (!m) throw new UserError(`--shape ${s} is not NAME=D1,D2,… (for example x=1,3,224,224).`);
+    const name = m[1]!;
+    const info = inputs.find((i) => i.name === name);
+    if (!info) throw new UserError(`--shape ${s}: the model has no input '${name}' (its inputs: ${inputs.map((i) => i.name).join(', ')}).`);
+    const dims = m[2]!.split(/\s*[,x]\s*/).map(Number);
+    if (info.shape && info.shape.length !== dims.length) {
+      throw new UserError(`--shape ${s}: input '${name}' has ${info.shape.length} dims ${formatShape(info.shape)}, not ${dims.length}.`, 'Give one size per dim.');
+    }
+    dims.forEach((d, i) => (out[`${name}:${i}`] = d));
+  }
+  return out;
+}
+
+/** A guessed dim for people: "input[1] (samples) = 512". */
+export function guessText(g: GuessedDim): string {
+  return `${g.input}[${g.index}]${g.name ? ` (${g.name})` : ''} = ${g.value}`;
+}
+
+/** The --shape argument that sets an input's open dims, with `value` where a guessed dim was ("input=1,N"). */
+export function shapeArgument(info: TensorInfo, shape: readonly number[], guessed: readonly GuessedDim[], value = 'N'): string {
+  return `${info.name}=${shape.map((d, i) => (guessed.some((g) => g.input === info.name && g.index === i && g.reason !== 'batch') ? value : d)).join(',')}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

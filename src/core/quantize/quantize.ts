@@ -12,12 +12,13 @@ import path from 'node:path';
 import { firstLine, isCancelled, UserError } from '../errors';
 import { compareOutputs, interleavedLatency } from '../inference/compare';
 import type { InferenceHost, SessionInfo } from '../inference/host';
+import { guessText, shapeOverrides } from '../inference/inputs';
 import type { TensorInfo } from '../inference/tensor';
 import { dtypeFromOnnx } from '../onnx/dtypes';
 import { decodeModel, encodeModel, type ModelProto } from '../onnx/model';
 import { TensorProto_DataLocation, type NodeProto, type TensorProto } from '../onnx/gen/onnx_pb';
 import { calibrate } from './calibrate';
-import { loadSamples, type SampleSet } from './calibdata';
+import { loadSamples, runnableRandomSamples, type SampleSet } from './calibdata';
 import { quantizeDynamic, quantizedOps } from './dynamic';
 import { convertFp16, convertFp32 } from './fp16';
 import { QModel } from './graph';
@@ -74,6 +75,8 @@ export interface QuantizeRequest extends QuantizeSettings {
   calibration?: string;
   /** Validation data when it differs from the calibration data. */
   validation?: string;
+  /** Sizes of the model's open dims, as `--shape NAME=D1,D2,…` (for random samples and defaulted inputs). */
+  shapes?: string[];
   thresholds?: Partial<Thresholds>;
   /** Interleaved timed runs of each model for the latency ratio. Default 10; 0 skips latency. */
   latencyRuns?: number;
@@ -220,8 +223,15 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
     })());
   try {
     const inputs = graphInputs(probe);
-    const calibration = req.calibration ? await loadSamples(req.calibration, inputs) : undefined;
-    const validation = req.validation ? await loadSamples(req.validation, inputs) : (calibration ?? (await loadSamples(undefined, inputs)));
+    const overrides = shapeOverrides(req.shapes ?? [], inputs);
+    const calibration = req.calibration ? await loadSamples(req.calibration, inputs, { overrides }) : undefined;
+    // Without data, random samples at sizes the model runs on: a guessed open dim the model refuses is guessed again.
+    const validation = req.validation
+      ? await loadSamples(req.validation, inputs, { overrides })
+      : (calibration ??
+        (await runnableRandomSamples(inputs, overrides, async (feeds) => {
+          await req.host.run((await session()).id, feeds, { signal });
+        })));
     const classes = classOutputs(probe);
     // Everything read from the model to check it is read by now: the first form takes that copy to edit (decoding
     // a large model again costs a second walk of its bytes), later ones (Auto, sensitivity) decode their own.
@@ -284,7 +294,11 @@ export async function quantize(req: QuantizeRequest): Promise<QuantizeReport> {
       decisions: result.form.decisions,
       converted: result.form.decisions.filter((d) => d.action === 'converted').reduce((n, d) => n + countOf(d), 0),
       kept: result.form.decisions.filter((d) => d.action === 'kept').length,
-      notes: [...result.form.notes, ...(validation.kind === 'random' ? ['Fidelity was measured on random inputs: give calibration or validation data for a figure that means more.'] : [])],
+      notes: [
+        ...result.form.notes,
+        ...(validation.kind === 'random' ? ['Fidelity was measured on random inputs: give calibration or validation data for a figure that means more.'] : []),
+        ...(validation.guessed?.some((g) => g.reason !== 'batch') ? [`The random inputs' open dims were guessed: ${validation.guessed.map(guessText).join(', ')}; set them with --shape NAME=D1,D2,….`] : []),
+      ],
       thresholds,
       verdict: { pass: verdictReasons.length === 0, reasons: verdictReasons },
       profile,

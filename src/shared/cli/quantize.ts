@@ -16,6 +16,8 @@ export interface QuantizeCliOptions {
   output?: string;
   calibration?: string;
   validation?: string;
+  /** NAME=D1,D2,… per input, the sizes of its open dims (random samples, and inputs a sample leaves out). */
+  shapes?: string[];
   /** Unset: each form's default (per-channel for static int8, per-tensor for dynamic). */
   perChannel?: boolean;
   exclude?: string[];
@@ -41,7 +43,7 @@ export interface QuantizeCliOptions {
 }
 
 export const QUANTIZE_USAGE =
-  'modelyard quantize MODEL --mode int8-dynamic|int8-static|int4|int8-weight|fp16|fp32|auto [-o OUT] [--calibration DIR|FILE.modeltest.json] [--validation DIR] [--per-channel | --per-tensor] [--exclude OP|NODE,…] [--block-size 32] [--asymmetric] [--method minmax|percentile] [--percentile 99.999] [--no-sensitivity] [--min-cosine 0.99] [--min-top1 0.99] [--runs N] [--report FILE] [--register [--name NAME] [--as-version [--tag-version V]]] [--progress text|json] [--json]';
+  'modelyard quantize MODEL --mode int8-dynamic|int8-static|int4|int8-weight|fp16|fp32|auto [-o OUT] [--calibration DIR|FILE.modeltest.json] [--validation DIR] [--shape NAME=1,512]... [--per-channel | --per-tensor] [--exclude OP|NODE,…] [--block-size 32] [--asymmetric] [--method minmax|percentile] [--percentile 99.999] [--no-sensitivity] [--min-cosine 0.99] [--min-top1 0.99] [--runs N] [--report FILE] [--register [--name NAME] [--as-version [--tag-version V]]] [--progress text|json] [--json]';
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -50,6 +52,7 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   calibration: { type: 'string' },
   validation: { type: 'string' },
+  shape: { type: 'string', multiple: true },
   'per-channel': { type: 'boolean' },
   'per-tensor': { type: 'boolean' },
   exclude: { type: 'string', multiple: true },
@@ -107,6 +110,7 @@ export function parseQuantizeArgs(args: readonly string[]): QuantizeCliOptions {
   set('output', v.output);
   set('calibration', v.calibration);
   set('validation', v.validation);
+  set('shapes', v.shape?.length ? v.shape : undefined);
   set('perChannel', v['per-channel'] ? true : v['per-tensor'] ? false : undefined);
   set('exclude', exclude.length ? exclude : undefined);
   set('blockSize', block as QuantizeCliOptions['blockSize']);
@@ -144,6 +148,7 @@ export function quantizeArgs(o: QuantizeCliOptions): string[] {
   opt('--output', o.output);
   opt('--calibration', o.calibration);
   opt('--validation', o.validation);
+  for (const sh of o.shapes ?? []) opt('--shape', sh);
   flag('--per-channel', o.perChannel === true);
   flag('--per-tensor', o.perChannel === false);
   if (o.exclude?.length) opt('--exclude', o.exclude.join(','));

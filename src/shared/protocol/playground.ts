@@ -185,7 +185,7 @@ export const playgroundToWebview = z.discriminatedUnion('type', [
     /** A first source for each input: 16000 for a sample rate, zeros for a recurrent state, random otherwise. */
     sources: z.record(name, inputSourceSchema),
     /** Open dims whose size was guessed rather than known: the webview asks for them. */
-    guessed: z.array(z.object({ input: name, index: z.int(), reason: z.enum(['batch', 'image size', 'default']) })).check(z.maxLength(4096)),
+    guessed: z.array(z.object({ input: name, index: z.int(), reason: z.enum(['batch', 'image size', 'audio', 'sequence', 'default']) })).check(z.maxLength(4096)),
   }),
   z.object({ type: z.literal('sessionError'), error: errorViewSchema }),
   z.object({ type: z.literal('busy'), what: z.enum(['load', 'run', 'benchmark', 'compare', 'remote']), detail: z.optional(str) }),
