@@ -10,7 +10,7 @@ import { UserError } from '../core/errors';
 import { InferenceHost } from '../core/inference/host';
 import { makeFeeds, shapeOverrides, type InputSource, type MadeFeeds } from '../core/inference/inputs';
 import { writeNpy } from '../core/inference/npy';
-import { formatShape, type Tensor, type TensorInfo } from '../core/inference/tensor';
+import type { Tensor, TensorInfo } from '../core/inference/tensor';
 import type { Logger } from '../core/log';
 import { summarizeBytes, summarizeFile, type ModelSummary } from '../core/onnx/summary';
 import type { ModelRef } from '../core/registry/modelRef';
