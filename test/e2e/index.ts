@@ -12,7 +12,7 @@ import { deployToCluster } from './deploy.e2e';
 import { environmentPanel, showLog } from './environment.e2e';
 import { initializeRepository, modelsView, registerFromTree } from './models.e2e';
 import { compareVersions, wavInput } from './playground.e2e';
-import { quantizeAuto } from './quantize.e2e';
+import { quantizeAuto, quantizeInputShapes } from './quantize.e2e';
 import { serveLocally } from './serve.e2e';
 import { workbench } from './support';
 import { testingView } from './testing.e2e';
@@ -28,6 +28,7 @@ describe('Modelyard VSIX in VS Code (code-server + Chromium)', { timeout: 120_00
   serveLocally(wb);
   compareVersions(wb);
   quantizeAuto(wb);
+  quantizeInputShapes(wb);
   testingView(wb);
   deployToCluster(wb);
   initializeRepository(wb);

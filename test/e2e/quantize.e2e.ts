@@ -1,9 +1,10 @@
-// e2e: Quantize Model… on a registered version, its report, and one-click registration of the result.
+// e2e: Quantize Model… on a registered version, its report, and one-click registration of the result; the input
+// shapes of a model with open dims (the voice activity detector), set in the panel.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { it } from 'node:test';
-import { RESULTS, escapeRe, findFrame, modelsTree, showModels, type Workbench } from './support';
+import { RESULTS, escapeRe, findFrame, modelsTree, quickOpen, showModels, type Workbench } from './support';
 
 /** Quantize Model… with Auto on a registered version, the report, and one-click registration. */
 export function quantizeAuto(wb: Workbench): void {
@@ -53,5 +54,46 @@ export function quantizeAuto(wb: Workbench): void {
     await page.mouse.move(900, 700);
     await page.waitForTimeout(300);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-quantize-registered.png') });
+  });
+}
+
+/** Quantize… from the VAD's card: its open input dims shown with their guesses, one set by hand, static int8. */
+export function quantizeInputShapes(wb: Workbench): void {
+  it('shows the guessed sizes of a model\'s open input dims in the Quantize panel, takes one set by hand, and quantizes with it', async () => {
+    const { page } = wb;
+    await quickOpen(page, 'silero_vad_v5.onnx');
+    const card = await findFrame(page, 'h1:has-text("silero_vad_v5.onnx")', 30_000);
+    await card.locator('.stats').waitFor({ timeout: 30_000 });
+    await card.locator('#quantize').click();
+    const q = await findFrame(page, 'vscode-textfield.shape', 30_000);
+    assert.match(await q.locator('h1').innerText(), /Quantize silero_vad_v5\.onnx/);
+    const shapes = await q.locator('.shapes').innerText();
+    assert.match(shapes, /input float32 \[\?, \?\]/);
+    assert.match(shapes, /Empty: 1,512 \(guessed: dim 1 = 512 \(audio\); other usual sizes are tried/);
+    assert.match(shapes, /state float32 \[2, \?, 128\]/);
+    // Static int8, and 576 samples (the 64 of context silero's own wrapper adds) for the random inputs.
+    await q.locator('vscode-single-select.mode-select').evaluate((e) => {
+      (e as unknown as { value: string }).value = 'int8-static';
+      e.dispatchEvent(new Event('change'));
+    });
+    await q.locator('vscode-textfield[aria-label="Shape of input"]').evaluate((e) => {
+      (e as unknown as { value: string }).value = '1, 576';
+      e.dispatchEvent(new Event('change'));
+    });
+    await q.locator('vscode-button.start').click();
+    await q.locator('.verdict, .error').first().waitFor({ timeout: 240_000 });
+    if (await q.locator('.error').isVisible()) {
+      await page.screenshot({ path: path.join(RESULTS, 'e2e-quantize-shapes-error.png') });
+      assert.fail(`the run failed: ${await q.locator('.error').innerText()}`);
+    }
+    const report = await q.locator('body').innerText();
+    assert.match(report, /Passes the fidelity gate/, report.slice(0, 2000));
+    // The shape given was used: only the state's open dim is left to guess.
+    assert.match(report, /open dims were guessed: state\[1\] = 1/);
+    assert.doesNotMatch(report, /input\[1\] = /);
+    assert.match(await q.locator('table.decisions').innerText(), /Conv/);
+    await q.locator('.shapes').scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: path.join(RESULTS, 'e2e-quantize-shapes.png') });
   });
 }

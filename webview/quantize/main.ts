@@ -106,6 +106,24 @@ function calibrationControls(): HTMLElement {
   );
 }
 
+/** Input shapes: one field per input with open dims, empty for the guess shown as its placeholder. */
+function shapeControls(): HTMLElement | null {
+  const open = initial?.openInputs ?? [];
+  if (!open.length) return null;
+  const o = state.options;
+  return el(
+    'div',
+    { class: 'grid shapes', 'aria-label': 'Input shapes' },
+    ...open.map((i) =>
+      field(
+        `Input shape: ${i.name} ${i.declared}`,
+        textfield(o.shapes?.[i.name] ?? '', (v) => setOptions({ shapes: { ...o.shapes, [i.name]: v.trim() } }), { placeholder: i.guess, class: 'shape', 'aria-label': `Shape of ${i.name}` }),
+        `Empty: ${i.guess}${i.why ? ` (guessed: ${i.why}; other usual sizes are tried if the model refuses it)` : ''}. Random inputs take this shape; files bring their own.`,
+      ),
+    ),
+  );
+}
+
 function settings(): HTMLElement {
   const o = state.options;
   const mode = MODES.find(([m]) => m === o.mode)!;
@@ -139,6 +157,7 @@ function settings(): HTMLElement {
     el('h2', {}, 'Settings'),
     el('div', { class: 'grid' }, field('Form', select(o.mode, MODES.map(([m, l]) => [m, l] as const), (v) => setOptions({ mode: v }), { class: 'mode-select', 'aria-label': 'Form' }), mode[2])),
     el('div', { class: 'grid' }, field('Calibration and validation data', calibrationControls(), 'A folder (one .npy/.json/image/.wav a sample, or one folder a sample), or model tests. Fidelity is measured on these inputs.')),
+    shapeControls(),
     el('div', { class: 'grid' }, field('Keep in float', textfield(o.exclude, (v) => setOptions({ exclude: v }), { placeholder: 'op types or node names: Conv, /head/MatMul', class: 'exclude' }))),
     forMode.length ? el('div', { class: 'options' }, ...forMode) : null,
     el(

@@ -8,11 +8,13 @@ import { quantizeArgs } from '../../shared/cli/quantize';
 import type { Handlers, RequestHandlers } from '../../shared/contract';
 import {
   quantizeContract,
+  type QuantizeInitial,
   type QuantizeOptionsView,
   type QuantizeToHost,
   type ReportView,
   type quantizeRequests,
 } from '../../shared/protocol/quantize';
+import { loadHeavy } from '../heavy/load';
 import { cliModelArgs, type ModelTarget } from '../modelTarget';
 import { ContractPanel, webviewOptions } from '../panel';
 import type { Services } from '../services';
@@ -108,8 +110,9 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
       const { suggestVersion } = await import('../../core/registry/write');
       next = suggestVersion(await services.registries.registry(source.root), source.registryName);
     }
+    const openInputs = await openInputsOf(services, target);
     const webviewPanel = panel ?? vscode.window.createWebviewPanel(quantizeContract.viewType, `Quantize: ${target.label}`, vscode.ViewColumn.Active, webviewOptions(services.extensionUri));
-    return new QuantizePanel(webviewPanel, services, target, source, tests.map((u) => u.fsPath).sort(), next);
+    return new QuantizePanel(webviewPanel, services, target, source, tests.map((u) => u.fsPath).sort(), next, openInputs);
   }
 
   private constructor(
@@ -119,6 +122,7 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
     private readonly source: SourceSpec,
     testFiles: string[],
     nextVersion: string | undefined,
+    openInputs: QuantizeInitial['openInputs'],
   ) {
     const s = quantizeSettings();
     const stem = (source.registryName ?? path.basename(source.file).replace(/\.onnx$/i, '')).replace(/^.*:/, '').replace(/[^\w-]+/g, '-');
@@ -135,6 +139,7 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
         ...(source.root ? { registry: { suggestedName: stem, ...(nextVersion && source.registryName ? { versionOf: { name: source.registryName, next: nextVersion } } : {}) } } : {}),
         defaults: { mode: 'auto', minCosine: s.minCosine, minTop1: s.minTop1, output: path.dirname(source.file) },
         testFiles,
+        ...(openInputs?.length ? { openInputs } : {}),
       },
     });
     this._register({ dispose: () => this.running_?.cancel() });
@@ -194,6 +199,9 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
   private args(o: QuantizeOptionsView): string[] {
     const s = quantizeSettings();
     const [model, ...repo] = this.source.args;
+    const shapes = Object.entries(o.shapes ?? {})
+      .filter(([, v]) => v.trim())
+      .map(([k, v]) => `${k}=${v.trim().split(/\s*[,×x]\s*|\s+/).join(',')}`);
     return quantizeArgs({
       model: model!,
       ...(repo[0] === '--repo' && repo[1] ? { repo: repo[1] } : {}),
@@ -210,6 +218,7 @@ export class QuantizePanel extends ContractPanel<typeof quantizeContract> {
       ...(o.sensitivity ? {} : { sensitivity: false }),
       ...(o.keepIoTypes ? {} : { keepIoTypes: false }),
       ...(o.calibration.trim() ? { calibration: o.calibration.trim() } : {}),
+      ...(shapes.length ? { shapes } : {}),
     });
   }
 
@@ -292,4 +301,30 @@ function sourceOf(target: ModelTarget): SourceSpec {
   const file = target.uri.fsPath;
   const registryName = target.model?.name;
   return { args: [file], file, ...(target.root ? { root: target.root } : {}), ...(registryName ? { registryName, ref: `${registryName} (working tree)` } : {}) };
+}
+
+/**
+ * The model's inputs with open dims, and the sizes random inputs would take (the guesses the CLI makes first), for
+ * the panel's Input shapes. Read from the model's header; a model that cannot be read gets none (the run says why).
+ */
+async function openInputsOf(services: Services, target: ModelTarget): Promise<QuantizeInitial['openInputs']> {
+  try {
+    const heavy = await loadHeavy();
+    const summary = target.uri.scheme === 'file' ? await heavy.summarizeFile(target.uri.fsPath) : heavy.summarizeBytes(await vscode.workspace.fs.readFile(target.uri), target.label);
+    const { shapes, guessed } = heavy.resolveShapes(summary.inputs);
+    return summary.inputs
+      .filter((i) => i.shape?.some((d) => typeof d !== 'number'))
+      .map((i) => {
+        const mine = guessed.filter((g) => g.input === i.name);
+        return {
+          name: i.name,
+          declared: `${i.dtype ?? i.kind ?? ''} [${(i.shape ?? []).map((d) => (typeof d === 'number' ? d : d || '?')).join(', ')}]`,
+          guess: (shapes[i.name] ?? []).join(','),
+          why: mine.filter((g) => g.reason !== 'batch').map((g) => `${g.name ?? `dim ${g.index}`} = ${g.value}${g.reason === 'default' ? '' : ` (${g.reason})`}`).join('; '),
+        };
+      });
+  } catch (e) {
+    services.log.warn(`[quantize] could not read the inputs of ${target.label}: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  }
 }

@@ -27,6 +27,8 @@ export const quantizeOptionsSchema = z.object({
   keepIoTypes: z.boolean(),
   /** A folder or a .modeltest.json file; empty for random inputs. */
   calibration: str,
+  /** Per input with open dims, its sizes as typed ("1,512"); empty or absent: guessed (--shape NAME=…). */
+  shapes: z.optional(z.record(name, z.string().check(z.maxLength(256)))),
 });
 
 export const decisionGroupSchema = z.object({
@@ -91,6 +93,8 @@ export const quantizeInitial = z.object({
   defaults: z.object({ mode: z.enum(quantModes), minCosine: z.number(), minTop1: z.number(), output: str }),
   /** Model test files of the workspace that could serve as calibration data. */
   testFiles: z.array(str).check(z.maxLength(64)),
+  /** The inputs with open dims: declared type and shape ("float32 [?, samples]"), and the sizes random inputs would take. */
+  openInputs: z.optional(z.array(z.object({ name, declared: str, guess: str, why: str })).check(z.maxLength(256))),
 });
 
 export const quantizeToHost = z.discriminatedUnion('type', [
