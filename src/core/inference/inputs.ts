@@ -58,8 +58,8 @@ export interface ResolveDefaults {
 }
 
 /**
- * What else to try for a guessed dim when the model will not run at the guess (the first entry is the guess itself):
- * common chunk and window lengths for audio, common context lengths for sequences.
+ * The usual sizes of each kind of guessed dim, the guess among them: what else to try when the model will not run at
+ * the guess (common chunk and window lengths for audio, common context lengths for sequences).
  */
 export const GUESS_ALTERNATIVES: Record<GuessedDim['reason'], readonly number[]> = {
   batch: [1],

@@ -130,7 +130,7 @@ export async function runnableRandomSamples(
     return { ...all, guessed: [...(first.guessed ?? []).filter((g) => g.reason === 'batch'), ...open.map((g, i) => ({ ...g, value: sizes[i]! }))] };
   }
   const shapes = first.feeds[0]!;
-  const given = new Set(Object.keys(overrides).map((k) => k.split(':')[0]!));
+  const given = new Set(Object.keys(overrides).map((k) => k.slice(0, k.lastIndexOf(':'))));
   const described = inputs
     .filter((i) => shapes[i.name] && i.shape?.some((d) => typeof d !== 'number'))
     .map((i) => {

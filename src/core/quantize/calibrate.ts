@@ -355,7 +355,7 @@ class SubgraphRanges {
       g.node.push(makeNode('Min', [prev.min, min], [next.min], { name: names.fresh(`${next.min}_node`) }));
       g.node.push(makeNode('Max', [prev.max, max], [next.max], { name: names.fresh(`${next.max}_node`) }));
       g.output.splice(bodyOut, 0, floatOne(next.min), floatOne(next.max));
-      p.input.splice(loop ? 2 + carried : carried, 0, this.consts.posInf, this.consts.negInf);
+      p.input.splice(bodyIn, 0, this.consts.posInf, this.consts.negInf);
       while (p.output.length < carried) p.output.push('');
       p.output.splice(carried, 0, outer.min, outer.max);
     }
