@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { it } from 'node:test';
-import { RESULTS, escapeRe, findFrame, modelsTree, quickOpen, showModels, type Workbench } from './support';
+import { RESULTS, escapeRe, findFrame, modelsTree, showModels, type Workbench } from './support';
 
 /** Quantize Model… with Auto on a registered version, the report, and one-click registration. */
 export function quantizeAuto(wb: Workbench): void {
@@ -57,16 +57,20 @@ export function quantizeAuto(wb: Workbench): void {
   });
 }
 
-/** Quantize… from the VAD's card: its open input dims shown with their guesses, one set by hand, static int8. */
+/** Quantize Model… on the VAD from the Models tree: its open input dims shown with their guesses, one set by hand. */
 export function quantizeInputShapes(wb: Workbench): void {
   it('shows the guessed sizes of a model\'s open input dims in the Quantize panel, takes one set by hand, and quantizes with it', async () => {
     const { page } = wb;
-    await quickOpen(page, 'silero_vad_v5.onnx');
-    const card = await findFrame(page, 'h1:has-text("silero_vad_v5.onnx")', 30_000);
-    await card.locator('.stats').waitFor({ timeout: 30_000 });
-    await card.locator('#quantize').click();
+    await showModels(page);
+    const { row } = modelsTree(page);
+    await row(/^silero_vad_v5$/).click();
+    await row(/^silero_vad_v5$/).click({ button: 'right' });
+    const item = page.getByRole('menuitem', { name: 'Quantize Model…' });
+    await item.waitFor({ timeout: 10_000 });
+    await item.hover();
+    await item.click();
     const q = await findFrame(page, 'vscode-textfield.shape', 30_000);
-    assert.match(await q.locator('h1').innerText(), /Quantize silero_vad_v5\.onnx/);
+    assert.match(await q.locator('h1').innerText(), /Quantize silero_vad_v5/);
     const shapes = await q.locator('.shapes').innerText();
     assert.match(shapes, /input float32 \[\?, \?\]/);
     assert.match(shapes, /Empty: 1,512 \(guessed: dim 1 = 512 \(audio\); other usual sizes are tried/);
