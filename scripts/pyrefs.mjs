@@ -6,7 +6,8 @@
 //   onnx-ir, sympy        undeclared imports of onnxruntime.quantization: its MatMulNBits quantizer imports onnx_ir,
 //                         quant_pre_process's symbolic shape inference imports sympy
 // Idempotent: a finished install leaves a `.ok` marker naming the pinned versions; anything else is redone.
-//   node scripts/pyrefs.mjs        installs if needed and prints the venv's python
+//   node scripts/pyrefs.mjs [kserve|mlserver]   installs if needed and prints the venv's python (the references', or
+//                                               a peer model server's: see PEER_SERVERS)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,9 +21,28 @@ function log(msg) {
 
 /** The venv's python, with the pinned references installed; throws with the reason when they cannot be. */
 export function ensurePythonRefs() {
-  const dir = path.join(cacheRoot(), 'py-refs');
+  return ensureVenv('py-refs', PY_REFS);
+}
+
+/**
+ * The model servers Modelyard's V2 server is measured against (test/bench/serve-peers.bench.ts), each in its own venv
+ * (their web stacks pin different FastAPI and Pydantic versions), with the same onnxruntime.
+ */
+export const PEER_SERVERS = {
+  kserve: { kserve: '0.21.0', onnxruntime: '1.31.1' },
+  mlserver: { mlserver: '1.7.1', onnxruntime: '1.31.1' },
+};
+
+/** The python of a peer server's venv ('kserve' or 'mlserver'), installed if needed. */
+export function ensurePeerServer(which) {
+  return ensureVenv(`py-${which}`, PEER_SERVERS[which]);
+}
+
+/** A venv under the test cache named `name` with `pins` ({package: version}) installed; returns its python. */
+function ensureVenv(name, pins) {
+  const dir = path.join(cacheRoot(), name);
   const py = path.join(dir, 'bin', 'python');
-  const want = JSON.stringify(PY_REFS);
+  const want = JSON.stringify(pins);
   const ok = path.join(dir, '.ok');
   if (fs.existsSync(ok) && fs.readFileSync(ok, 'utf8') === want && fs.existsSync(py)) return py;
   const t0 = Date.now();
@@ -38,11 +58,14 @@ export function ensurePythonRefs() {
     }
   };
   sh(base, ['-m', 'venv', dir]);
-  const specs = Object.entries(PY_REFS).map(([k, v]) => `${k}==${v}`);
+  const specs = Object.entries(pins).map(([k, v]) => `${k}==${v}`);
   sh(py, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '--no-input', ...specs]);
   fs.writeFileSync(ok, want);
   log(`installed ${specs.join(' ')} into ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return py;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(ensurePythonRefs());
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const which = process.argv[2];
+  console.log(which && which in PEER_SERVERS ? ensurePeerServer(which) : ensurePythonRefs());
+}
