@@ -56,12 +56,17 @@ read from the git repository of the current folder or --repo DIR without a check
                                        folder); exit 1 on a failure. --update writes the current outputs as
                                        the expected .npy/.json files the tests name.
   serve MODEL [--port N] [--host H] [--name NAME] [--threads N] [--no-batching]
+        [--max-inflight N] [--max-body-mb N] [--log text|json]
                                        Serve over the Open Inference Protocol (KServe V2 REST) at
                                        http://H:N/v2 (default 127.0.0.1:8080; --port 0 picks a free port).
                                        MODEL may also be a folder in the runtime layout (<name>/1/model.onnx,
                                        or model.onnx; served as <name>) or an s3:// URI (see fetch-model).
+                                       Limits: --max-inflight (1024 requests; more get 503 and Retry-After),
+                                       --max-body-mb (64; larger bodies get 413). --log: the server's log on
+                                       stderr as text or JSON lines. GET /metrics: Prometheus figures.
                                        With --json: JSON lines on stdout (listening, request, stopped).
-                                       Ctrl-C or SIGTERM stops it.
+                                       Ctrl-C or SIGTERM stops it: /v2/health/ready answers 503, requests in
+                                       flight are answered, then it exits 0.
 
 ${QUANTIZE_HELP}
 ${DEPLOY_HELP}

@@ -22,7 +22,26 @@ declare const MODELYARD_VERSION: string;
 
 type Out = (s: string) => void;
 
-const USAGE = 'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--repo DIR] [--json]';
+const USAGE =
+  'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--max-inflight N] [--max-body-mb N] [--log text|json] [--repo DIR] [--json]';
+
+/**
+ * The server's log on stderr, from level info: `[info] [serve] …` lines (--log text), or one JSON object a line
+ * (--log json: {"time","level","component","msg"}), what log collectors in a cluster parse. Without --log, the
+ * CLI's usual stderr logger (silent unless MODELYARD_DEBUG).
+ */
+export function serverLogger(format: 'text' | 'json', fallback: Logger, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const levels = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+  const at = (level: (typeof levels)[number]) => (m: unknown, ...a: unknown[]) => {
+    fallback[level](m as string, ...a);
+    if (levels.indexOf(level) < 2) return;
+    const text = `${m instanceof Error ? m.message : String(m)}${a.length ? ' ' + a.map(String).join(' ') : ''}`;
+    const tagged = /^\[([\w-]+)\] ([\s\S]*)$/.exec(text);
+    if (format === 'text') write(`[${level}] ${text}\n`);
+    else write(JSON.stringify({ time: new Date().toISOString(), level, component: tagged?.[1] ?? 'modelyard', msg: tagged?.[2] ?? text }) + '\n');
+  };
+  return { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
 
 /**
  * How far V8 lets the heap grow past what a full collection leaves, for the server: 5× (heap-growing-percent 400).
@@ -38,7 +57,16 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
   if (process.env.MODELYARD_SERVE_V8_FLAGS !== '0') for (const f of SERVER_V8_FLAGS) v8.setFlagsFromString(f);
   const { values, positionals } = parse(
     args,
-    { port: { type: 'string' }, host: { type: 'string' }, name: { type: 'string' }, threads: { type: 'string' }, 'no-batching': { type: 'boolean' } },
+    {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      name: { type: 'string' },
+      threads: { type: 'string' },
+      'no-batching': { type: 'boolean' },
+      'max-inflight': { type: 'string' },
+      'max-body-mb': { type: 'string' },
+      log: { type: 'string' },
+    },
     [1, 1],
     USAGE,
   );
@@ -48,6 +76,18 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
   const threadsText = values.threads as string | undefined;
   const threads = threadsText === undefined ? undefined : Number(threadsText);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UserError(`--threads takes a whole number from 1, not '${threadsText}'.`);
+  const whole = (flag: 'max-inflight' | 'max-body-mb', min: number, max: number): number | undefined => {
+    const text = values[flag];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max) throw new UserError(`--${flag} takes a whole number from ${min} to ${max}, not '${text}'.`);
+    return n;
+  };
+  const maxInflight = whole('max-inflight', 1, 1_000_000);
+  const maxBodyMb = whole('max-body-mb', 1, 4096);
+  const logFormat = values.log as string | undefined;
+  if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') throw new UserError(`--log takes text or json, not '${logFormat}'.`);
+  if (logFormat) log = serverLogger(logFormat, log);
   const name = (values.name as string | undefined) ?? undefined;
   if (name !== undefined && !/^[\w.-]{1,128}$/.test(name)) throw new UserError(`--name '${name}' is not a model name: use letters, digits, '.', '_' and '-'.`);
   const json = !!values.json;
@@ -77,6 +117,8 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
       port,
       log,
       serverVersion: MODELYARD_VERSION,
+      ...(maxInflight ? { maxInflight } : {}),
+      ...(maxBodyMb ? { maxBodyBytes: maxBodyMb * 2 ** 20 } : {}),
       onRequest: events.active
         ? (e) => {
             const a = pending.get(e.status) ?? { count: 0, ms: 0 };

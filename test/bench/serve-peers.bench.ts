@@ -31,6 +31,7 @@ import type { Tensor, TensorInfo } from '../../src/core/inference/tensor';
 import { ensurePeerServer } from '../../scripts/pyrefs.mjs';
 import { cliPath } from '../support/cli';
 import { fixture } from '../support/fixtures';
+import { treeRssMb } from '../support/proc';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -111,33 +112,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** The RSS of a process and all its descendants, in MB (from /proc). */
-function treeRssMb(pid: number): number {
-  const children = new Map<number, number[]>();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let kb = 0;
-  const visit = (p: number) => {
-    try {
-      const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
-      kb += m ? Number(m[1]) : 0;
-    } catch {
-      // gone meanwhile
-    }
-    for (const c of children.get(p) ?? []) visit(c);
-  };
-  visit(pid);
-  return kb / 1024;
-}
-
 interface Started {
   child: ChildProcess;
   url: string;
@@ -182,10 +156,19 @@ async function startServer(kind: ServerKind, model: string): Promise<Started> {
     env.PYTHONPATH = PEERS_DIR;
   }
   const [c, a] = pinned(SERVER_CPU, cmd, args);
-  const child = spawn(c, a, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  // The server's output goes to a file, not a pipe: while wrk runs (spawnSync) nothing here reads a pipe, and a
+  // server that logs would block on a full one.
+  const logFile = path.join(os.tmpdir(), `modelyard-peer-${kind}-${process.pid}-${port}.log`);
+  const fd = fs.openSync(logFile, 'w');
+  const child = spawn(c, a, { cwd, env, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  const out = () => {
+    try {
+      return fs.readFileSync(logFile, 'utf8').slice(-20_000);
+    } catch {
+      return '';
+    }
+  };
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -196,9 +179,10 @@ async function startServer(kind: ServerKind, model: string): Promise<Started> {
       clearTimeout(t);
     }
     if (cwd) fs.rmSync(cwd, { recursive: true, force: true });
+    fs.rmSync(logFile, { force: true });
   };
   try {
-    await waitReady(url, child, () => out);
+    await waitReady(url, child, out);
   } catch (e) {
     await stop();
     throw e;
@@ -240,6 +224,7 @@ function wrk(url: string, connections: number, seconds: number, bodyFile: string
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
+  if (!(rps > 0)) throw new Error(`wrk measured nothing: ${out.trim().split('\n').slice(-6).join(' | ')}`);
   return { rps, p50, p99, errors };
 }
 

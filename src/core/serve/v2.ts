@@ -1,7 +1,9 @@
 /**
  * A local Open Inference Protocol (KServe V2) REST server over Modelyard's inference core (REFERENCE.md §6):
  *
- *   GET  /v2/health/live · /v2/health/ready         200 while the server runs / once the model is loaded
+ *   GET  /v2/health/live · /v2/health/ready         live: 200 while the process answers; ready: 200 while it takes
+ *                                                   inference requests, 503 once it drains (SIGTERM) so that a
+ *                                                   load balancer stops sending before the port closes
  *   GET  /v2                                        server metadata
  *   GET  /v2/models/{m}[/versions/{v}]              model metadata: inputs and outputs, -1 for dynamic dims
  *   GET  /v2/models/{m}[/versions/{v}]/ready        200 when ready
@@ -14,7 +16,10 @@
  * "binary_data_size"; "binary_data_output": true in the request's parameters (or "binary_data": true in an
  * output's) answers outputs the same way.
  *
- * Errors are `{"error": "…"}` with a 4xx status for what the client sent, 5xx for what went wrong here.
+ * Errors are `{"error": "…"}` with a 4xx status for what the client sent, 5xx for what went wrong here. Limits
+ * answer before any work: a body over `maxBodyBytes` 413, more than `maxInflight` inference requests at once 503
+ * with Retry-After (the queue stays bounded, and its wait with it). While draining, a request that still arrives
+ * on an open connection is answered.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +27,7 @@ import { UserError, describeError, isUserError } from '../errors';
 import type { Logger } from '../log';
 import { DTYPES, dtypeFromV2, type DType } from '../onnx/dtypes';
 import { tensorFromJson, tensorToJson } from '../inference/json';
+import { InferenceError, type InferenceFailure } from '../inference/worker-process';
 import { arrayTypeOf, elementCount, formatShape, type Tensor, type TensorInfo } from '../inference/tensor';
 import { decodeRun, materialize, NotJson, NumberRun, parseJsonFast, RunDecodeError } from './fastjson';
 import { ServeMetrics } from './metrics';
@@ -45,6 +51,8 @@ export interface V2ServerOptions {
   log?: Logger;
   /** Largest request body accepted, in bytes (default 64 MiB). */
   maxBodyBytes?: number;
+  /** Most inference requests in flight (read, queued or running) at once; more get 503 (default 1024). */
+  maxInflight?: number;
   /** Modelyard's version, for GET /v2. */
   serverVersion?: string;
   /** Called when each response has been sent (for `modelyard serve --json` and the editor's status). */
@@ -56,11 +64,16 @@ export interface V2Server {
   port: number;
   /** Requests answered so far (for the status shown in the editor). */
   readonly served: number;
+  /** Inference requests being read, queued or run now. */
+  readonly inflight: number;
   /** Stops accepting, lets requests in flight finish (for up to `graceMs`), then resolves. */
   close(graceMs?: number): Promise<void>;
 }
 
 const SERVER_NAME = 'modelyard';
+
+/** Failures of the inference worker rather than of the request. */
+const WORKER_DOWN: ReadonlySet<InferenceFailure> = new Set(['worker-exit', 'worker-start', 'timeout', 'disposed']);
 
 class HttpError extends Error {
   constructor(
@@ -230,8 +243,11 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): Promise<V2Server> {
   const host = opts.host ?? '127.0.0.1';
   const limit = opts.maxBodyBytes ?? 64 * 2 ** 20;
+  const maxInflight = Math.max(1, opts.maxInflight ?? 1024);
   const port = opts.port ?? 8080;
   let served = 0;
+  let inflight = 0;
+  let draining = false;
   const metrics = backend.metrics ?? new ServeMetrics(backend.name, backend.version);
   const modelPath = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?\/?$/;
 
@@ -239,7 +255,8 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
     const t0 = performance.now();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const p = url.pathname;
-    if (req.method === 'GET' && (p === '/v2/health/live' || p === '/v2/health/ready')) return send(res, 200, p.endsWith('live') ? { live: true } : { ready: true });
+    if (req.method === 'GET' && p === '/v2/health/live') return send(res, 200, { live: true });
+    if (req.method === 'GET' && p === '/v2/health/ready') return send(res, draining ? 503 : 200, { ready: !draining });
     if (req.method === 'GET' && (p === '/v2' || p === '/v2/')) return send(res, 200, { name: SERVER_NAME, version: opts.serverVersion ?? '0', extensions: [] });
     if (req.method === 'GET' && p === '/metrics') {
       const text = metrics.render();
@@ -256,6 +273,12 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
     if (version !== undefined && version !== backend.version) throw new HttpError(404, `unknown version '${version}' of '${backend.name}': it has ${backend.version}`);
     if (action === '/infer') {
       if (req.method !== 'POST') throw new HttpError(405, 'infer takes POST');
+      if (inflight >= maxInflight) {
+        metrics.requestFailed();
+        res.setHeader('retry-after', '1');
+        throw new HttpError(503, `the server has ${inflight} inference requests in flight, its limit (--max-inflight); try again in a moment`);
+      }
+      inflight++;
       // Counted as this model's: a failure is any error answer (4xx or 5xx) from here on.
       try {
         const body = await readBody(req, limit);
@@ -292,7 +315,13 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
         try {
           outputs = await backend.infer(r.feeds, r.outputs);
         } catch (e) {
-          // An input the model refuses is the client's to fix; anything else is ours.
+          // An input the model refuses is the client's to fix. The inference worker gone (killed, out of memory,
+          // a run past its time) is this server's, and passing: 503, and a fresh worker answers the next request.
+          // Anything else is ours.
+          if (e instanceof InferenceError && WORKER_DOWN.has(e.reason)) {
+            res.setHeader('retry-after', '1');
+            throw new HttpError(503, describeError(e));
+          }
           throw new HttpError(isUserError(e) ? 400 : 500, describeError(e));
         }
         served++;
@@ -322,12 +351,14 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
       } catch (e) {
         metrics.requestFailed();
         throw e;
+      } finally {
+        inflight--;
       }
       metrics.requestSucceeded((performance.now() - t0) / 1000);
       return;
     }
     if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed here`);
-    if (action === '/ready') return send(res, 200, { name: backend.name, ready: true });
+    if (action === '/ready') return send(res, draining ? 503 : 200, { name: backend.name, ready: !draining });
     return send(res, 200, metadata(backend));
   };
 
@@ -362,10 +393,14 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
         get served() {
           return served;
         },
+        get inflight() {
+          return inflight;
+        },
         // Graceful: no new connection is accepted, idle keep-alive connections are closed, requests in flight
         // are answered; what is still open after the grace period (a stuck client) is cut.
         close: (graceMs = 25_000) =>
           new Promise<void>((done) => {
+            draining = true;
             const cut = setTimeout(() => server.closeAllConnections(), graceMs);
             cut.unref();
             server.close(() => {
