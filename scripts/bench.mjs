@@ -8,7 +8,9 @@
 //   summary     — summarizeFile on a 100 MB model beside reading and hashing the same file (test/bench/summary.bench.ts).
 //   quantize    — Modelyard's quantizer beside onnxruntime.quantization and onnxconverter-common on the same models
 //                 and samples (test/bench/quantize.bench.ts): MB/s, sizes, fidelity, latency, and the issue's goals.
-//   V2 server   — throughput of `modelyard serve` beside in-process runs (test/bench/serve.bench.ts), when it exists.
+//   V2 server   — throughput of `modelyard serve` beside in-process runs (test/bench/serve.bench.ts), and beside KServe's
+//                 Python model server and MLServer on the same CPU budget, with a 10-minute soak
+//                 (test/bench/serve-peers.bench.ts; MODELYARD_BENCH_SOAK_SECONDS sets the soak, 0 skips it).
 //   deployment  — deploy to the smoke test on the test cluster, by phase; a re-deploy; beside kubectl apply + rollout status.
 // The test/bench/*.bench.ts scripts run bundled by esbuild (CommonJS, Node 20), as dist/ bundles the core, by plain
 // Node. MODELYARD_BENCH_GTO=0 skips the GTO peer (about two minutes); MODELYARD_BENCH_SECONDS sets the inference
@@ -169,20 +171,31 @@ const quant = spawnSync(process.execPath, [await benchBundle('quantize.bench'), 
 if (quant.status !== 0) console.log(`  (quantize.bench exited with ${quant.status ?? quant.signal})`);
 
 // ---- V2 server throughput ---------------------------------------------------------------------------------------
-// test/bench/serve.bench.ts is written beside this bench (the serve milestone); it runs here when it exists and
-// bundles. Its figures are its own (requests/s of `modelyard serve` against in-process runs); nothing is added here.
+// test/bench/serve.bench.ts: requests/s of `modelyard serve` against in-process runs and a null HTTP server.
 console.log('\nV2 server throughput (test/bench/serve.bench.ts)');
-if (!fs.existsSync(path.join(REPO, 'test', 'bench', 'serve.bench.ts'))) {
-  console.log('  skipped: test/bench/serve.bench.ts does not exist yet');
-} else {
-  let serveBundle;
-  try {
-    serveBundle = await benchBundle('serve.bench');
-  } catch (e) {
-    console.log(`  skipped: it does not bundle yet (${String(e.message ?? e).split('\n')[0]})`);
-  }
-  if (serveBundle) {
-    const serve = spawnSync(process.execPath, [serveBundle], { cwd: REPO, stdio: 'inherit' });
-    if (serve.status !== 0) console.log(`  (serve.bench exited with ${serve.status ?? serve.signal})`);
+const serve = spawnSync(process.execPath, [await benchBundle('serve.bench')], { cwd: REPO, stdio: 'inherit' });
+if (serve.status !== 0) console.log(`  (serve.bench exited with ${serve.status ?? serve.signal})`);
+
+// ---- The V2 server beside its peers ----------------------------------------------------------------------------
+// test/bench/serve-peers.bench.ts: modelyard, KServe's Python model server and MLServer on the same models, each
+// pinned to one CPU, wrk on the other; then the long soak (MODELYARD_BENCH_SOAK_SECONDS, default 600; 0 skips it).
+// The peers' venvs come from PyPI on first use (about 2 minutes), wrk from apt.
+console.log('\nThe V2 server beside KServe and MLServer (test/bench/serve-peers.bench.ts)');
+let wrkReady = true;
+try {
+  (await import('./testenv.mjs')).ensureAptPackages(['wrk']);
+} catch (e) {
+  wrkReady = false;
+  console.log(`  skipped: ${e.message ?? e}`);
+}
+if (wrkReady) {
+  const peersBundle = await benchBundle('serve-peers.bench');
+  const env = { ...process.env, MODELYARD_NODE24: node24 };
+  const peers = spawnSync(process.execPath, [peersBundle], { cwd: REPO, stdio: 'inherit', env });
+  if (peers.status !== 0) console.log(`  (serve-peers.bench exited with ${peers.status ?? peers.signal})`);
+  const soakSeconds = process.env.MODELYARD_BENCH_SOAK_SECONDS ?? '600';
+  if (Number(soakSeconds) > 0) {
+    const soak = spawnSync(process.execPath, [peersBundle, '--soak', soakSeconds], { cwd: REPO, stdio: 'inherit', env });
+    if (soak.status !== 0) console.log(`  (the soak exited with ${soak.status ?? soak.signal})`);
   }
 }

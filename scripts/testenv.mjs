@@ -90,8 +90,11 @@ const APT = {
   git: '/usr/bin/git',
   'git-lfs': '/usr/bin/git-lfs',
   xauth: '/usr/bin/xauth',
+  // The load generator of the serving benchmark (test/bench/serve-peers.bench.ts) only.
+  wrk: '/usr/bin/wrk',
 };
-export const APT_PACKAGES = Object.keys(APT);
+/** What the tests need (the benchmark's wrk is asked for by the benchmark). */
+export const APT_PACKAGES = Object.keys(APT).filter((n) => n !== 'wrk');
 
 /** Installs the missing packages with apt when root; otherwise throws a message that names them. */
 export function ensureAptPackages(names = APT_PACKAGES) {

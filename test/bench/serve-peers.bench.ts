@@ -2,6 +2,7 @@
 //
 //   npx tsx test/bench/serve-peers.bench.ts [--seconds 5] [--models a.onnx,b.onnx] [--concurrency 1,8,32]
 //                                           [--servers modelyard,kserve,mlserver]
+//   npx tsx test/bench/serve-peers.bench.ts --soak 600      the long soak: modelyard alone, concurrency 32
 //
 //   modelyard   `modelyard serve MODEL --threads 1` (the CLI bundle: its HTTP process and its inference worker)
 //   kserve      KServe 0.21.0's Python model server, one worker, a kserve.Model running onnxruntime
@@ -372,11 +373,60 @@ function report(name: string, rows: Row[], base: Map<number, number>): string[] 
   return misses;
 }
 
+/**
+ * The long soak: `modelyard serve` on hello_deepa at concurrency 32 for `seconds` (wrk, JSON), the process tree's RSS
+ * sampled every 10 s. Prints the requests, errors, p99, and the RSS each minute with its change after the first.
+ */
+async function soak(seconds: number): Promise<void> {
+  const file = fixture('hello_deepa.onnx');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-soak-'));
+  const bodyFile = path.join(work, 'body.json');
+  const probe = (await import('onnxruntime-node')).InferenceSession;
+  const session = await probe.create(file);
+  const m = session.inputMetadata[0] as unknown as { shape: (number | string)[] };
+  const infos: TensorInfo[] = [{ name: session.inputNames[0]!, dtype: 'float32', shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : null)), kind: 'tensor' }];
+  await session.release();
+  fs.writeFileSync(bodyFile, jsonBody((await makeFeeds(infos, { seed: 7 })).feeds));
+  fs.writeFileSync(path.join(work, 'post.lua'), LUA);
+  const s = await startServer('modelyard', file);
+  try {
+    const samples: number[] = [];
+    const [c, a] = pinned(LOAD_CPU, 'wrk', ['-t1', '-c32', `-d${seconds}s`, '--latency', '-s', path.join(work, 'post.lua'), `${s.url}/v2/models/m/infer`]);
+    const w = spawn(c, a, { env: { ...process.env, BENCH_BODY: bodyFile, BENCH_TYPE: 'application/json', BENCH_HEADER_LENGTH: '' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    w.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setInterval(() => samples.push(treeRssMb(s.child.pid!)), 10_000);
+    await new Promise((r) => w.once('exit', r));
+    clearInterval(timer);
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+    const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+    const p99 = wrkMs(/ 99%\s+(\S+)/.exec(out)?.[1] ?? '');
+    const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const errors = non2xx + (sock ? sock.slice(1).reduce((x, y) => x + Number(y), 0) : 0);
+    // Each minute when the soak lasts two or more (the first minute is the warm-up), else every 10 s.
+    const long = samples.length >= 12;
+    const shown = long ? samples.filter((_, i) => (i + 1) % 6 === 0) : samples;
+    const first = shown[0] ?? NaN;
+    const last = samples.at(-1) ?? NaN;
+    console.log(`\nsoak: modelyard serve hello_deepa.onnx, ${seconds} s at concurrency 32 (JSON), pinned as above`);
+    console.log(`  ${total} requests, ${fmtRps(rps)} req/s, p99 ${fmtMs(p99)} ms, errors ${errors}`);
+    console.log(
+      `  RSS ${long ? 'each minute' : 'every 10 s'}: ${shown.map((x) => x.toFixed(0)).join(' ')} MB; from the ${long ? 'first minute' : 'first sample'} to the end ${last >= first ? '+' : ''}${(last - first).toFixed(0)} MB (${(((last - first) / first) * 100).toFixed(1)}%)`,
+    );
+  } finally {
+    await s.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) {
     console.log('  skipped: wrk is not installed (Debian package wrk)');
     return;
   }
+  const soakSeconds = Number(arg('soak', '0'));
+  if (soakSeconds > 0) return soak(soakSeconds);
   const ort: typeof Ort = await import('onnxruntime-node');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-peers-'));
   console.log(
