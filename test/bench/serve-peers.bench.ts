@@ -32,6 +32,7 @@ import type { Tensor, TensorInfo } from '../../src/core/inference/tensor';
 import { ensurePeerServer } from '../../scripts/pyrefs.mjs';
 import { cliPath } from '../support/cli';
 import { fixture } from '../support/fixtures';
+import { inProcessRate } from './inprocess';
 import { treeRssMb } from '../support/proc';
 
 function arg(name: string, fallback: string): string {
@@ -232,29 +233,6 @@ function wrk(url: string, connections: number, seconds: number, bodyFile: string
 // ---------------------------------------------------------------------------------------------------------------
 // The baseline and the check
 
-async function inProcess(ort: typeof Ort, file: string, feeds: Record<string, Ort.Tensor>, inFlight: number): Promise<number> {
-  const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
-  const loop = async (ms: number) => {
-    const end = performance.now() + ms;
-    let n = 0;
-    await Promise.all(
-      Array.from({ length: inFlight }, async () => {
-        while (performance.now() < end) {
-          await session.run(feeds);
-          n++;
-        }
-      }),
-    );
-    return n;
-  };
-  await loop(500);
-  const t0 = performance.now();
-  const n = await loop(SECONDS * 1000);
-  const rate = n / ((performance.now() - t0) / 1000);
-  await session.release();
-  return rate;
-}
-
 /** The first output of a server's answer (JSON or binary) against in-process: the largest absolute difference. */
 async function check(url: string, body: Buffer | string, headers: Record<string, string>, expected: Float32Array): Promise<number> {
   const r = await fetch(`${url}/v2/models/m/infer`, { method: 'POST', body, headers });
@@ -296,7 +274,7 @@ async function benchModel(ort: typeof Ort, name: string, work: string): Promise<
     `\n${name}: ${Object.entries(feeds).map(([k, t]) => `${k} ${t.dtype} [${t.shape}]`).join(', ')}${guessed.length ? ` (open dims: ${guessed.map((g) => `${g.input}[${g.index}]=${g.value}`).join(', ')})` : ''}; body ${(json.length / 1024).toFixed(1)} KB JSON, ${(bin.body.length / 1024).toFixed(1)} KB binary`,
   );
   const base = new Map<number, number>();
-  for (const c of CONCURRENCY) base.set(c, await inProcess(ort, file, ortFeeds, c));
+  for (const c of CONCURRENCY) base.set(c, await inProcessRate(ort, file, ortFeeds, { inFlight: c, seconds: SECONDS, warmupMs: 500, sessionOptions: { intraOpNumThreads: 1, interOpNumThreads: 1 } }));
   console.log(`  in-process session.run (1 thread): ${CONCURRENCY.map((c) => `${fmtRps(base.get(c)!)} runs/s at ${c} in flight`).join(', ')}`);
 
   const rows: Row[] = [];

@@ -24,6 +24,7 @@ import type * as Ort from 'onnxruntime-node';
 import { elementCount } from '../../src/core/inference/tensor';
 import { spawnModelyard, waitForLine } from '../support/cli';
 import { fixture } from '../support/fixtures';
+import { inProcessRate } from './inprocess';
 import { pseudoRandom } from '../support/inference';
 
 function arg(name: string, fallback: string): string {
@@ -34,29 +35,6 @@ function arg(name: string, fallback: string): string {
 const SECONDS = Number(arg('seconds', '5'));
 const CONNECTIONS = Number(arg('connections', '8'));
 const MODEL = arg('model', 'hello_deepa.onnx');
-
-async function inProcess(ort: typeof Ort, file: string, feeds: Record<string, Ort.Tensor>): Promise<number> {
-  const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], logSeverityLevel: 3 });
-  const loop = async (ms: number) => {
-    const end = performance.now() + ms;
-    let n = 0;
-    await Promise.all(
-      Array.from({ length: CONNECTIONS }, async () => {
-        while (performance.now() < end) {
-          await session.run(feeds);
-          n++;
-        }
-      }),
-    );
-    return n;
-  };
-  await loop(1000);
-  const t0 = performance.now();
-  const n = await loop(SECONDS * 1000);
-  const rate = n / ((performance.now() - t0) / 1000);
-  await session.release();
-  return rate;
-}
 
 async function cannon(url: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
   const opts = { url, method: 'POST' as const, body, headers, connections: CONNECTIONS };
@@ -141,7 +119,7 @@ async function main(): Promise<void> {
 
   console.log(`${MODEL}: inputs ${inputs.map((x) => `${x.name} [${x.shape}]`).join(', ')}; request body ${(body.length / 1024).toFixed(1)} KB`);
   console.log(`onnxruntime-node ${ort.env.versions.node}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), load ${os.loadavg()[0]!.toFixed(2)}; ${CONNECTIONS} in flight, ${SECONDS} s each`);
-  const base = await inProcess(ort, file, feeds);
+  const base = await inProcessRate(ort, file, feeds, { inFlight: CONNECTIONS, seconds: SECONDS, warmupMs: 1000 });
   console.log(`in-process session.run      ${base.toFixed(0).padStart(7)} runs/s   (baseline)`);
   const ceiling = await nullServer(body, 'null');
   console.log(`null HTTP server            ${ceiling.rps.toFixed(0).padStart(7)} req/s    ${((ceiling.rps / base) * 100).toFixed(1).padStart(5)}% of baseline   p50 ${ceiling.p50} ms  p99 ${ceiling.p99} ms  errors ${ceiling.errors}`);
