@@ -49,7 +49,8 @@ const targets = [
   {
     ...common,
     // cli-cloud: the deployment and delivery verbs (the Kubernetes client, the AWS SDK), loaded by cli.js on use.
-    entryPoints: { cli: 'src/cli/main.ts', 'cli-cloud': 'src/cli/cloud.ts' },
+    // grpc-js: @grpc/grpc-js, loaded by `serve --grpc-port` (src/cli/grpc-js.ts).
+    entryPoints: { cli: 'src/cli/main.ts', 'cli-cloud': 'src/cli/cloud.ts', 'grpc-js': 'src/cli/grpc-js.ts' },
     outdir: 'dist',
     platform: 'node',
     format: 'cjs',

@@ -7,11 +7,14 @@
  *   {"event":"request","status":200,"ms":1.23,"count":N}   at most once a second per status: N requests, mean ms
  *   {"event":"stopped",…}                                   after SIGTERM/SIGINT, before exit 0
  */
+import path from 'node:path';
 import v8 from 'node:v8';
+import type * as GrpcJs from '@grpc/grpc-js';
 import type { Logger } from '../core/log';
 import { UserError } from '../core/errors';
 import { createHostBackend } from '../core/serve/backend';
-import { startV2Server } from '../core/serve/v2';
+import { Admission, startV2Server } from '../core/serve/v2';
+import { startGrpcServer, type GrpcServer } from '../core/serve/grpc';
 import { cliEvents } from './events';
 import { parse } from './inference';
 import { resolveModel } from '../core/registry/modelRef';
@@ -23,7 +26,7 @@ declare const MODELYARD_VERSION: string;
 type Out = (s: string) => void;
 
 const USAGE =
-  'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--max-inflight N] [--max-body-mb N] [--log text|json] [--repo DIR] [--json]';
+  'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--grpc-port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--max-inflight N] [--max-body-mb N] [--log text|json] [--repo DIR] [--json]';
 
 /**
  * The server's log on stderr, from level info: `[info] [serve] …` lines (--log text), or one JSON object a line
@@ -59,6 +62,7 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     args,
     {
       port: { type: 'string' },
+      'grpc-port': { type: 'string' },
       host: { type: 'string' },
       name: { type: 'string' },
       threads: { type: 'string' },
@@ -70,9 +74,13 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     [1, 1],
     USAGE,
   );
-  const portText = (values.port as string | undefined) ?? '8080';
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) throw new UserError(`--port takes a number from 0 to 65535 (0 picks a free port), not '${portText}'.`);
+  const portOf = (flag: 'port' | 'grpc-port', text: string): number => {
+    if (!/^\d+$/.test(text) || Number(text) > 65535) throw new UserError(`--${flag} takes a number from 0 to 65535 (0 picks a free port), not '${text}'.`);
+    return Number(text);
+  };
+  const port = portOf('port', (values.port as string | undefined) ?? '8080');
+  const grpcPort = values['grpc-port'] === undefined ? undefined : portOf('grpc-port', values['grpc-port'] as string);
+  if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port) throw new UserError(`--grpc-port ${grpcPort} is the REST port too.`, 'Give gRPC a port of its own (KServe uses 8081 beside 8080).');
   const threadsText = values.threads as string | undefined;
   const threads = threadsText === undefined ? undefined : Number(threadsText);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UserError(`--threads takes a whole number from 1, not '${threadsText}'.`);
@@ -112,26 +120,51 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
       pending.clear();
     };
     const timer = events.active ? setInterval(flush, 1000) : undefined;
+    const listenHost = (values.host as string | undefined) ?? '127.0.0.1';
+    // One gate for both protocols: the limit on requests in flight is the process's, and so is draining.
+    const admission = new Admission(maxInflight ?? 1024);
+    const onRequest = events.active
+      ? (e: { status: number; ms: number }) => {
+          const a = pending.get(e.status) ?? { count: 0, ms: 0 };
+          a.count++;
+          a.ms += e.ms;
+          pending.set(e.status, a);
+        }
+      : undefined;
+    let grpcServer: GrpcServer | undefined;
     const server = await startV2Server(backend, {
-      host: (values.host as string | undefined) ?? '127.0.0.1',
+      host: listenHost,
       port,
       log,
       serverVersion: MODELYARD_VERSION,
-      ...(maxInflight ? { maxInflight } : {}),
+      admission,
       ...(maxBodyMb ? { maxBodyBytes: maxBodyMb * 2 ** 20 } : {}),
-      onRequest: events.active
-        ? (e) => {
-            const a = pending.get(e.status) ?? { count: 0, ms: 0 };
-            a.count++;
-            a.ms += e.ms;
-            pending.set(e.status, a);
-          }
-        : undefined,
-    }).catch(async (e: unknown) => {
-      clearInterval(timer);
-      await backend.close();
-      throw e;
-    });
+      onRequest,
+    })
+      .then(async (rest) => {
+        if (grpcPort === undefined) return rest;
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- a bundle beside this one, loaded only for gRPC
+        const grpc = require(path.join(__dirname, 'grpc-js.js')) as typeof GrpcJs;
+        grpcServer = await startGrpcServer(backend, {
+          grpc,
+          host: listenHost,
+          port: grpcPort,
+          log,
+          serverVersion: MODELYARD_VERSION,
+          admission,
+          ...(maxBodyMb ? { maxMessageBytes: maxBodyMb * 2 ** 20 } : {}),
+          onRequest,
+        }).catch(async (e: unknown) => {
+          await rest.close(0);
+          throw e;
+        });
+        return rest;
+      })
+      .catch(async (e: unknown) => {
+        clearInterval(timer);
+        await backend.close();
+        throw e;
+      });
     // Signals are caught before the first line is printed: a client that stops us as soon as it reads it must find
     // the handlers in place. A second signal during the shutdown changes nothing.
     let stopped!: () => void;
@@ -140,7 +173,7 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const modelUrl = `${server.url}/v2/models/${encodeURIComponent(backend.name)}`;
-    events.emit({ event: 'listening', url: server.url, model: backend.name, version: backend.version });
+    events.emit({ event: 'listening', url: server.url, model: backend.name, version: backend.version, ...(grpcServer ? { grpc: grpcServer.address } : {}) });
     if (!json) {
       const first = backend.inputs[0];
       const example = first
@@ -150,16 +183,18 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
         `Serving ${model.label} as '${backend.name}' (version ${backend.version}) at ${server.url}\n` +
           `  metadata: curl ${modelUrl}\n` +
           `  infer:    curl -X POST ${modelUrl}/infer -H 'content-type: application/json' -d '${example}'\n` +
+          (grpcServer ? `  gRPC:     ${grpcServer.address} (inference.GRPCInferenceService, KServe's and Triton's clients)\n` : '') +
           `  batching: ${backend.batching.enabled ? 'on' : 'off'} (${backend.batching.reason})\n` +
           'Press Ctrl-C to stop.\n',
       );
     }
     await stopping;
     clearInterval(timer);
-    await server.close();
+    await Promise.all([server.close(), grpcServer?.close()]);
     flush();
-    events.emit({ event: 'stopped', served: server.served, runs: backend.stats.runs, batching: backend.batching.enabled });
-    if (!json) out(`Stopped after ${server.served} request${server.served === 1 ? '' : 's'}.\n`);
+    events.emit({ event: 'stopped', served: server.served + (grpcServer?.served ?? 0), runs: backend.stats.runs, batching: backend.batching.enabled });
+    const total = server.served + (grpcServer?.served ?? 0);
+    if (!json) out(`Stopped after ${total} request${total === 1 ? '' : 's'}.\n`);
     await backend.close();
     return 0;
   });

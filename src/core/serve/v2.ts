@@ -53,6 +53,8 @@ export interface V2ServerOptions {
   maxBodyBytes?: number;
   /** Most inference requests in flight (read, queued or running) at once; more get 503 (default 1024). */
   maxInflight?: number;
+  /** The gate shared with the gRPC server of the same process (else one of its own, of `maxInflight`). */
+  admission?: Admission;
   /** Modelyard's version, for GET /v2. */
   serverVersion?: string;
   /** Called when each response has been sent (for `modelyard serve --json` and the editor's status). */
@@ -70,18 +72,86 @@ export interface V2Server {
   close(graceMs?: number): Promise<void>;
 }
 
-const SERVER_NAME = 'modelyard';
+export const SERVER_NAME = 'modelyard';
 
 /** Failures of the inference worker rather than of the request. */
 const WORKER_DOWN: ReadonlySet<InferenceFailure> = new Set(['worker-exit', 'worker-start', 'timeout', 'disposed']);
 
-class HttpError extends Error {
+/**
+ * A request answered with an error: the HTTP status it maps to (the gRPC server maps it to its codes, grpc.ts), and
+ * whether the client should try again in a moment (Retry-After; gRPC's UNAVAILABLE).
+ */
+export class ServeError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly retry = false,
   ) {
     super(message);
   }
+}
+
+/**
+ * The gate both protocols pass through: inference requests in flight (read, queued or run) against the limit, and
+ * whether the server drains. One per `modelyard serve`, shared by its REST and gRPC servers, so that the limit is
+ * the process's and readiness says the same on both ports.
+ */
+export class Admission {
+  inflight = 0;
+  draining = false;
+  constructor(readonly max = 1024) {}
+
+  /** Takes a place, or throws the 503 that says the server is full. Give it back with leave(). */
+  enter(): void {
+    if (this.inflight >= this.max) throw new ServeError(503, `the server has ${this.inflight} inference requests in flight, its limit (--max-inflight); try again in a moment`, true);
+    this.inflight++;
+  }
+
+  leave(): void {
+    this.inflight--;
+  }
+}
+
+/**
+ * Checks one input of a request against the model, as both protocols name it: its declared name, shape and V2
+ * datatype. Returns them checked; a ServeError 400 says what does not fit. `given` holds the inputs already read.
+ */
+export function checkInput(b: V2Backend, name: unknown, shape: unknown, datatype: unknown, given: Record<string, unknown>, where: string): { name: string; shape: number[]; dtype: DType } {
+  if (typeof name !== 'string') throw new ServeError(400, `${where} has no "name"`);
+  const info = b.inputs.find((x) => x.name === name);
+  if (!info) throw new ServeError(400, `unexpected input '${name}': the model's inputs are ${b.inputs.map((x) => x.name).join(', ')}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new ServeError(400, `input '${name}' needs a "shape" of non-negative integers`);
+  if (typeof datatype !== 'string' || !datatype) throw new ServeError(400, `input '${name}' needs a "datatype"`);
+  const dtype = dtypeFromV2(datatype);
+  if (!dtype) throw new ServeError(400, `input '${name}': unknown datatype '${datatype}'`);
+  if (info.dtype && dtype !== info.dtype) throw new ServeError(400, `input '${name}' is ${datatype} but the model expects ${v2Datatype(info.dtype)}`);
+  if (given[name]) throw new ServeError(400, `input '${name}' is given twice`);
+  return { name, shape: shape as number[], dtype };
+}
+
+/** Checks the outputs a request asks for by name (ServeError 400 for one the model does not have). */
+export function checkOutputs(b: V2Backend, names: unknown[]): string[] {
+  return names.map((n, i) => {
+    if (typeof n !== 'string') throw new ServeError(400, `outputs[${i}] has no "name"`);
+    if (!b.outputs.some((x) => x.name === n)) throw new ServeError(400, `unknown output '${n}': the model's outputs are ${b.outputs.map((x) => x.name).join(', ')}`);
+    return n;
+  });
+}
+
+/**
+ * What a failed run of the model answers. An input the model refuses is the client's to fix (400). The inference
+ * worker gone (killed, out of memory, a run past its time) is this server's, and passing: 503 with a retry, and a
+ * fresh worker answers the next request. Anything else is ours (500).
+ */
+export function inferFailure(e: unknown): ServeError {
+  if (e instanceof InferenceError && WORKER_DOWN.has(e.reason)) return new ServeError(503, describeError(e), true);
+  return new ServeError(isUserError(e) ? 400 : 500, describeError(e));
+}
+
+interface TensorMeta {
+  name: string;
+  datatype: string;
+  shape: number[];
 }
 
 /** V2's datatype for a dtype; BYTES for strings. */
@@ -93,7 +163,8 @@ function v2Shape(shape: TensorInfo['shape']): number[] {
   return (shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
 }
 
-function metadata(b: V2Backend): unknown {
+/** The model's metadata as both protocols answer it: -1 for dynamic dims. */
+export function modelMetadata(b: V2Backend): { name: string; versions: string[]; platform: string; inputs: TensorMeta[]; outputs: TensorMeta[] } {
   const io = (t: TensorInfo) => ({ name: t.name, datatype: v2Datatype(t.dtype), shape: v2Shape(t.shape) });
   return { name: b.name, versions: [b.version], platform: 'onnxruntime_onnx', inputs: b.inputs.map(io), outputs: b.outputs.map(io) };
 }
@@ -115,46 +186,81 @@ interface ParsedRequest {
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
-/** A tensor from raw little-endian bytes (the binary tensor data extension), copied into an aligned typed array. */
-function tensorFromBytes(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor {
-  const Ctor = arrayTypeOf(dtype);
-  if (!Ctor) throw new HttpError(400, `input '${name}': binary data for ${v2Datatype(dtype)} is not supported here; send it as JSON "data"`);
+/**
+ * A tensor from raw bytes (the binary tensor data extension, gRPC's raw contents), copied into an aligned typed
+ * array: numbers little-endian, BYTES as a 4-byte little-endian length before each string.
+ */
+export function tensorFromBytes(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor {
   const count = elementCount(shape);
+  if (dtype === 'string') return { dtype, shape, data: stringsFromBytes(name, bytes, count) };
+  const Ctor = arrayTypeOf(dtype);
+  if (!Ctor) throw new ServeError(400, `input '${name}': binary data for ${v2Datatype(dtype)} is not supported here`);
   if (bytes.length !== count * Ctor.BYTES_PER_ELEMENT) {
-    throw new HttpError(400, `input '${name}' has ${bytes.length} bytes of binary data but its shape ${formatShape(shape)} of ${v2Datatype(dtype)} needs ${count * Ctor.BYTES_PER_ELEMENT}`);
+    throw new ServeError(400, `input '${name}' has ${bytes.length} bytes of binary data but its shape ${formatShape(shape)} of ${v2Datatype(dtype)} needs ${count * Ctor.BYTES_PER_ELEMENT}`);
   }
   const data = new Ctor(count);
   new Uint8Array(data.buffer).set(bytes);
   return { dtype, shape, data: data as Tensor['data'] };
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function stringsFromBytes(name: string, bytes: Uint8Array, count: number): string[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: string[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    if (at + 4 > bytes.length) throw new ServeError(400, `input '${name}': the BYTES data ends inside the length of element ${out.length}`);
+    const n = view.getUint32(at, true);
+    if (at + 4 + n > bytes.length) throw new ServeError(400, `input '${name}': element ${out.length} is ${n} bytes long but only ${bytes.length - at - 4} are left`);
+    try {
+      out.push(utf8.decode(bytes.subarray(at + 4, at + 4 + n)));
+    } catch {
+      throw new ServeError(400, `input '${name}': element ${out.length} is not UTF-8 text, which onnxruntime's strings need`);
+    }
+    if (out.length > count) break;
+    at += 4 + n;
+  }
+  if (out.length !== count) throw new ServeError(400, `input '${name}' has ${out.length > count ? 'more than ' + count : out.length} BYTES elements but its shape ${formatShape([count])} needs ${count}`);
+  return out;
+}
+
+/** A tensor's raw bytes, as tensorFromBytes reads them: a view of a numeric tensor's memory, strings encoded. */
+export function tensorBytes(t: Tensor): Uint8Array {
+  const d = t.data;
+  if (!Array.isArray(d)) return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  const parts = d.map((s) => new TextEncoder().encode(s));
+  const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const p of parts) {
+    view.setUint32(at, p.length, true);
+    out.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
 function parseRequest(body: unknown, b: V2Backend, binary?: Uint8Array): ParsedRequest {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the request body must be a JSON object with "inputs"');
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ServeError(400, 'the request body must be a JSON object with "inputs"');
   const r = body as Partial<InferRequest>;
-  if ((r.inputs as unknown) instanceof NumberRun || !Array.isArray(r.inputs) || r.inputs.length === 0) throw new HttpError(400, 'the request has no "inputs" array of objects');
-  if (r.id !== undefined && typeof r.id !== 'string') throw new HttpError(400, '"id" must be a string');
-  if (r.outputs !== undefined && !Array.isArray(r.outputs) && !((r.outputs as unknown) instanceof NumberRun)) throw new HttpError(400, '"outputs" must be an array of {"name"}');
+  if ((r.inputs as unknown) instanceof NumberRun || !Array.isArray(r.inputs) || r.inputs.length === 0) throw new ServeError(400, 'the request has no "inputs" array of objects');
+  if (r.id !== undefined && typeof r.id !== 'string') throw new ServeError(400, '"id" must be a string');
+  if (r.outputs !== undefined && !Array.isArray(r.outputs) && !((r.outputs as unknown) instanceof NumberRun)) throw new ServeError(400, '"outputs" must be an array of {"name"}');
   const feeds: Record<string, Tensor> = {};
   let binaryAt = 0;
   for (const [i, input] of r.inputs.entries()) {
-    if (!input || typeof input !== 'object' || (input as unknown) instanceof NumberRun) throw new HttpError(400, `inputs[${i}] is not an object`);
+    if (!input || typeof input !== 'object' || (input as unknown) instanceof NumberRun) throw new ServeError(400, `inputs[${i}] is not an object`);
     // Only "data" may stay a NumberRun (decoded below, once the dtype is known); the rest as JSON.parse gives it.
-    const { name, shape, datatype, parameters } = materialize({ ...input, data: undefined }) as Partial<InferRequest['inputs'][number]>;
+    const given = materialize({ ...input, data: undefined }) as Partial<InferRequest['inputs'][number]>;
     const data = input.data;
-    if (typeof name !== 'string') throw new HttpError(400, `inputs[${i}] has no "name"`);
-    const info = b.inputs.find((x) => x.name === name);
-    if (!info) throw new HttpError(400, `unexpected input '${name}': the model's inputs are ${b.inputs.map((x) => x.name).join(', ')}`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new HttpError(400, `input '${name}' needs a "shape" of non-negative integers`);
-    if (typeof datatype !== 'string') throw new HttpError(400, `input '${name}' needs a "datatype"`);
-    const dtype = dtypeFromV2(datatype);
-    if (!dtype) throw new HttpError(400, `input '${name}': unknown datatype '${datatype}'`);
-    if (info.dtype && dtype !== info.dtype) throw new HttpError(400, `input '${name}' is ${datatype} but the model expects ${v2Datatype(info.dtype)}`);
-    if (feeds[name]) throw new HttpError(400, `input '${name}' is given twice`);
+    const { name, shape, dtype } = checkInput(b, given.name, given.shape, given.datatype, feeds, `inputs[${i}]`);
+    const parameters = given.parameters;
     const binarySize = isObject(parameters) ? parameters.binary_data_size : undefined;
     if (binarySize !== undefined) {
-      if (!binary) throw new HttpError(400, `input '${name}' has "binary_data_size" but the request has no Inference-Header-Content-Length header`);
+      if (!binary) throw new ServeError(400, `input '${name}' has "binary_data_size" but the request has no Inference-Header-Content-Length header`);
       if (!Number.isInteger(binarySize) || (binarySize as number) < 0 || binaryAt + (binarySize as number) > binary.length) {
-        throw new HttpError(400, `input '${name}': "binary_data_size" ${JSON.stringify(binarySize)} does not fit the ${binary.length - binaryAt} bytes left after the JSON header`);
+        throw new ServeError(400, `input '${name}': "binary_data_size" ${JSON.stringify(binarySize)} does not fit the ${binary.length - binaryAt} bytes left after the JSON header`);
       }
       feeds[name] = tensorFromBytes(name, dtype, shape, binary.subarray(binaryAt, binaryAt + (binarySize as number)));
       binaryAt += binarySize as number;
@@ -173,10 +279,10 @@ function parseRequest(body: unknown, b: V2Backend, binary?: Uint8Array): ParsedR
     try {
       feeds[name] = tensorFromJson({ dtype, shape, data: materialize(data) }, { name, dtype, shape });
     } catch (e) {
-      throw new HttpError(400, describeError(e));
+      throw new ServeError(400, describeError(e));
     }
   }
-  if (binary && binaryAt !== binary.length) throw new HttpError(400, `the request carries ${binary.length} bytes of binary data but its inputs name ${binaryAt}`);
+  if (binary && binaryAt !== binary.length) throw new ServeError(400, `the request carries ${binary.length} bytes of binary data but its inputs name ${binaryAt}`);
   let outputs: string[] | undefined;
   if ((r.outputs as unknown) instanceof NumberRun) r.outputs = materialize(r.outputs) as InferRequest['outputs'];
   const params = materialize(r.parameters);
@@ -191,12 +297,11 @@ function parseRequest(body: unknown, b: V2Backend, binary?: Uint8Array): ParsedR
     }
   }
   if (r.outputs !== undefined) {
-    if (!Array.isArray(r.outputs)) throw new HttpError(400, '"outputs" must be an array of {"name"}');
-    outputs = r.outputs.map((o, i) => {
-      if (!o || typeof o.name !== 'string') throw new HttpError(400, `outputs[${i}] has no "name"`);
-      if (!b.outputs.some((x) => x.name === o.name)) throw new HttpError(400, `unknown output '${o.name}': the model's outputs are ${b.outputs.map((x) => x.name).join(', ')}`);
-      return o.name;
-    });
+    if (!Array.isArray(r.outputs)) throw new ServeError(400, '"outputs" must be an array of {"name"}');
+    outputs = checkOutputs(
+      b,
+      r.outputs.map((o) => (o as { name?: unknown } | null)?.name),
+    );
   }
   return { ...(r.id !== undefined ? { id: r.id } : {}), feeds, ...(outputs ? { outputs } : {}), binaryOutputs };
 }
@@ -205,7 +310,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
-      reject(new HttpError(413, `the request body is ${declared} bytes, more than the ${limit} this server accepts`));
+      reject(new ServeError(413, `the request body is ${declared} bytes, more than the ${limit} this server accepts`));
       req.resume();
       return;
     }
@@ -214,7 +319,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        reject(new HttpError(413, `the request body is more than the ${limit} bytes this server accepts`));
+        reject(new ServeError(413, `the request body is more than the ${limit} bytes this server accepts`));
         req.destroy();
         return;
       }
@@ -229,7 +334,7 @@ function decode(part: string): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw new HttpError(400, `'${part}' is not a valid URL path segment`);
+    throw new ServeError(400, `'${part}' is not a valid URL path segment`);
   }
 }
 
@@ -243,11 +348,9 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): Promise<V2Server> {
   const host = opts.host ?? '127.0.0.1';
   const limit = opts.maxBodyBytes ?? 64 * 2 ** 20;
-  const maxInflight = Math.max(1, opts.maxInflight ?? 1024);
+  const admission = opts.admission ?? new Admission(Math.max(1, opts.maxInflight ?? 1024));
   const port = opts.port ?? 8080;
   let served = 0;
-  let inflight = 0;
-  let draining = false;
   const metrics = backend.metrics ?? new ServeMetrics(backend.name, backend.version);
   const modelPath = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?\/?$/;
 
@@ -256,7 +359,7 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
     const url = new URL(req.url ?? '/', 'http://localhost');
     const p = url.pathname;
     if (req.method === 'GET' && p === '/v2/health/live') return send(res, 200, { live: true });
-    if (req.method === 'GET' && p === '/v2/health/ready') return send(res, draining ? 503 : 200, { ready: !draining });
+    if (req.method === 'GET' && p === '/v2/health/ready') return send(res, admission.draining ? 503 : 200, { ready: !admission.draining });
     if (req.method === 'GET' && (p === '/v2' || p === '/v2/')) return send(res, 200, { name: SERVER_NAME, version: opts.serverVersion ?? '0', extensions: [] });
     if (req.method === 'GET' && p === '/metrics') {
       const text = metrics.render();
@@ -265,20 +368,20 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
       return;
     }
     const m = modelPath.exec(p);
-    if (!m) throw new HttpError(404, `no such endpoint: ${req.method} ${p}`);
+    if (!m) throw new ServeError(404, `no such endpoint: ${req.method} ${p}`);
     const [, rawName, rawVersion, action] = m;
     const name = decode(rawName!);
     const version = rawVersion === undefined ? undefined : decode(rawVersion);
-    if (name !== backend.name) throw new HttpError(404, `unknown model '${name}': this server serves '${backend.name}'`);
-    if (version !== undefined && version !== backend.version) throw new HttpError(404, `unknown version '${version}' of '${backend.name}': it has ${backend.version}`);
+    if (name !== backend.name) throw new ServeError(404, `unknown model '${name}': this server serves '${backend.name}'`);
+    if (version !== undefined && version !== backend.version) throw new ServeError(404, `unknown version '${version}' of '${backend.name}': it has ${backend.version}`);
     if (action === '/infer') {
-      if (req.method !== 'POST') throw new HttpError(405, 'infer takes POST');
-      if (inflight >= maxInflight) {
+      if (req.method !== 'POST') throw new ServeError(405, 'infer takes POST');
+      try {
+        admission.enter();
+      } catch (e) {
         metrics.requestFailed();
-        res.setHeader('retry-after', '1');
-        throw new HttpError(503, `the server has ${inflight} inference requests in flight, its limit (--max-inflight); try again in a moment`);
+        throw e;
       }
-      inflight++;
       // Counted as this model's: a failure is any error answer (4xx or 5xx) from here on.
       try {
         const body = await readBody(req, limit);
@@ -288,7 +391,7 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
         let raw = body;
         if (headerLength !== undefined) {
           const n = Number(headerLength);
-          if (!/^\d+$/.test(String(headerLength)) || n > body.length) throw new HttpError(400, `Inference-Header-Content-Length ${String(headerLength)} is not a length within the ${body.length}-byte body`);
+          if (!/^\d+$/.test(String(headerLength)) || n > body.length) throw new ServeError(400, `Inference-Header-Content-Length ${String(headerLength)} is not a length within the ${body.length}-byte body`);
           raw = body.subarray(0, n);
           binary = body.subarray(n);
         }
@@ -307,7 +410,7 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
           try {
             json = JSON.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'));
           } catch (e) {
-            throw new HttpError(400, `the request body is not JSON: ${describeError(e)}`);
+            throw new ServeError(400, `the request body is not JSON: ${describeError(e)}`);
           }
           r = parseRequest(json, backend, binary);
         }
@@ -315,14 +418,7 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
         try {
           outputs = await backend.infer(r.feeds, r.outputs);
         } catch (e) {
-          // An input the model refuses is the client's to fix. The inference worker gone (killed, out of memory,
-          // a run past its time) is this server's, and passing: 503, and a fresh worker answers the next request.
-          // Anything else is ours.
-          if (e instanceof InferenceError && WORKER_DOWN.has(e.reason)) {
-            res.setHeader('retry-after', '1');
-            throw new HttpError(503, describeError(e));
-          }
-          throw new HttpError(isUserError(e) ? 400 : 500, describeError(e));
+          throw inferFailure(e);
         }
         served++;
         const wantsBinary = r.binaryOutputs;
@@ -332,10 +428,10 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
           model_version: backend.version,
           ...(r.id !== undefined ? { id: r.id } : {}),
           outputs: Object.entries(outputs).map(([n, t]) => {
-            if (wantsBinary && (wantsBinary === 'all' || wantsBinary.has(n)) && !Array.isArray(t.data)) {
-              const d = t.data;
-              raws.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-              return { name: n, datatype: v2Datatype(t.dtype), shape: t.shape, parameters: { binary_data_size: d.byteLength } };
+            if (wantsBinary && (wantsBinary === 'all' || wantsBinary.has(n))) {
+              const bytes = tensorBytes(t);
+              raws.push(bytes);
+              return { name: n, datatype: v2Datatype(t.dtype), shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
             }
             const j = tensorToJson(t);
             return { name: n, datatype: v2Datatype(t.dtype), shape: j.shape, data: j.data };
@@ -352,14 +448,14 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
         metrics.requestFailed();
         throw e;
       } finally {
-        inflight--;
+        admission.leave();
       }
       metrics.requestSucceeded((performance.now() - t0) / 1000);
       return;
     }
-    if (req.method !== 'GET') throw new HttpError(405, `${req.method} is not allowed here`);
-    if (action === '/ready') return send(res, draining ? 503 : 200, { name: backend.name, ready: !draining });
-    return send(res, 200, metadata(backend));
+    if (req.method !== 'GET') throw new ServeError(405, `${req.method} is not allowed here`);
+    if (action === '/ready') return send(res, admission.draining ? 503 : 200, { name: backend.name, ready: !admission.draining });
+    return send(res, 200, modelMetadata(backend));
   };
 
   const server = http.createServer((req, res) => {
@@ -368,9 +464,12 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
       res.once('finish', () => opts.onRequest!({ method: req.method ?? '', path: req.url ?? '', status: res.statusCode, ms: performance.now() - t0 }));
     }
     handle(req, res).catch((e: unknown) => {
-      const status = e instanceof HttpError ? e.status : 500;
+      const status = e instanceof ServeError ? e.status : 500;
       if (status >= 500) opts.log?.error(`[serve] ${req.method} ${req.url}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      if (!res.headersSent) send(res, status, { error: e instanceof Error ? e.message : String(e) });
+      if (!res.headersSent) {
+        if (e instanceof ServeError && e.retry) res.setHeader('retry-after', '1');
+        send(res, status, { error: e instanceof Error ? e.message : String(e) });
+      }
       else res.destroy();
     });
   });
@@ -394,13 +493,13 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
           return served;
         },
         get inflight() {
-          return inflight;
+          return admission.inflight;
         },
         // Graceful: no new connection is accepted, idle keep-alive connections are closed, requests in flight
         // are answered; what is still open after the grace period (a stuck client) is cut.
         close: (graceMs = 25_000) =>
           new Promise<void>((done) => {
-            draining = true;
+            admission.draining = true;
             const cut = setTimeout(() => server.closeAllConnections(), graceMs);
             cut.unref();
             server.close(() => {

@@ -61,8 +61,8 @@ export type MetricsEvent = z.infer<typeof metricsEventSchema>;
 export const cliEventSchema = z.discriminatedUnion('event', [
   /** Work under way: a message and, when known, how far along (0..1). */
   z.object({ event: z.literal('progress'), message: text, fraction: z.optional(z.number().check(z.minimum(0), z.maximum(1))) }),
-  /** `serve`: the model is loaded and the server listens. */
-  z.object({ event: z.literal('listening'), url: text, model: text, version: text }),
+  /** `serve`: the model is loaded and the server listens (grpc: host:port of the gRPC server, with --grpc-port). */
+  z.object({ event: z.literal('listening'), url: text, model: text, version: text, grpc: z.optional(text) }),
   /** `serve`: requests answered since the last such event, per status, with their mean time. */
   z.object({ event: z.literal('request'), status: z.int(), ms: count, count: z.int().check(z.minimum(1)) }),
   /** `serve`: stopped after a signal, before exit 0. */
