@@ -6,8 +6,9 @@
 //   onnx-ir, sympy        undeclared imports of onnxruntime.quantization: its MatMulNBits quantizer imports onnx_ir,
 //                         quant_pre_process's symbolic shape inference imports sympy
 // Idempotent: a finished install leaves a `.ok` marker naming the pinned versions; anything else is redone.
-//   node scripts/pyrefs.mjs [kserve|mlserver]   installs if needed and prints the venv's python (the references', or
-//                                               a peer model server's: see PEER_SERVERS)
+//   node scripts/pyrefs.mjs [kserve|mlserver|triton-client]
+//                                   installs if needed and prints the venv's python (the references', a peer model
+//                                   server's: see PEER_SERVERS, or Triton's client: see TRITON_CLIENT)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -36,6 +37,17 @@ export const PEER_SERVERS = {
 /** The python of a peer server's venv ('kserve' or 'mlserver'), installed if needed. */
 export function ensurePeerServer(which) {
   return ensureVenv(`py-${which}`, PEER_SERVERS[which]);
+}
+
+/**
+ * NVIDIA Triton's Python client with its gRPC stack (grpcio, the C core), the client many users call a V2 server with:
+ * test/unit/serve-grpc.test.ts speaks to Modelyard's gRPC server through it. A venv of its own: it pins protobuf 6,
+ * the references have 7.
+ */
+export const TRITON_CLIENT = { 'tritonclient[grpc]': '2.73.0' };
+
+export function ensureTritonClient() {
+  return ensureVenv('py-triton-client', TRITON_CLIENT);
 }
 
 /** A venv under the test cache named `name` with `pins` ({package: version}) installed; returns its python. */
@@ -67,5 +79,5 @@ function ensureVenv(name, pins) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const which = process.argv[2];
-  console.log(which && which in PEER_SERVERS ? ensurePeerServer(which) : ensurePythonRefs());
+  console.log(which === 'triton-client' ? ensureTritonClient() : which && which in PEER_SERVERS ? ensurePeerServer(which) : ensurePythonRefs());
 }

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
 import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
-import { ensurePythonRefs } from './pyrefs.mjs';
+import { ensurePythonRefs, ensureTritonClient } from './pyrefs.mjs';
 import { cacheRoot, ensureChromium, ensureCodeServer, ensureNode24 } from './testenv.mjs';
 import { makeTestWorkspace, makeTestWorkspaceWithTests } from './workspace.mjs';
 
@@ -88,6 +88,7 @@ async function unit() {
   // Once, before the test files start: several of them need the Python references, and node --test may run them
   // in parallel processes, which must not all build the same virtual environment at once. The same for the cluster.
   ensurePythonRefs();
+  ensureTritonClient();
   try {
     await ensureCluster();
   } catch (e) {

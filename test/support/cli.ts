@@ -26,7 +26,7 @@ export function cliPath(): string {
     logLevel: 'warning',
     define: { MODELYARD_VERSION: '"0.1.0"', 'process.env.MODELYARD_RELEASE': '""' },
   };
-  esbuild.buildSync({ ...common, entryPoints: { cli: path.join(root, 'src', 'cli', 'main.ts'), 'cli-cloud': path.join(root, 'src', 'cli', 'cloud.ts') }, banner: { js: '#!/usr/bin/env node' } });
+  esbuild.buildSync({ ...common, entryPoints: { cli: path.join(root, 'src', 'cli', 'main.ts'), 'cli-cloud': path.join(root, 'src', 'cli', 'cloud.ts'), 'grpc-js': path.join(root, 'src', 'cli', 'grpc-js.ts') }, banner: { js: '#!/usr/bin/env node' } });
   esbuild.buildSync({ ...common, entryPoints: { 'inference-worker': path.join(root, 'src', 'core', 'inference', 'worker.ts') } });
   fs.chmodSync(path.join(dir, 'cli.js'), 0o755);
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));

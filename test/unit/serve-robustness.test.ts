@@ -7,46 +7,16 @@
 //   - the limits: more requests than --max-inflight get 503 with Retry-After, a body over --max-body-mb gets 413;
 //   - a soak at concurrency 32 (autocannon): no error, and the process tree's memory flat once warm.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import autocannon from 'autocannon';
 import fc from 'fast-check';
-import { spawnModelyard, waitForLine } from '../support/cli';
-import { fixture } from '../support/fixtures';
 import { pseudoRandom } from '../support/inference';
 import { descendants, treeRssMb } from '../support/proc';
-
-interface Served {
-  child: ChildProcess;
-  url: string;
-  infer: string;
-  stop(): Promise<number | null>;
-}
-
-async function serve(model: string, extra: string[] = []): Promise<Served> {
-  const child = spawnModelyard(['serve', fixture(model), '--port', '0', '--json', '--name', 'm', '--threads', '1', ...extra]);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const { url } = JSON.parse(await waitForLine(child, (l) => l.includes('"listening"'))) as { url: string };
-  child.stdout!.resume();
-  return {
-    child,
-    url,
-    infer: `${url}/v2/models/m/infer`,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
+import { post, serve, type Served } from '../support/serve';
 
 const HELLO_INPUT = 'onnx::Flatten_0';
 const helloData = Array.from(pseudoRandom(2400, 3));
 const helloBody = () => JSON.stringify({ inputs: [{ name: HELLO_INPUT, shape: [1, 25, 96], datatype: 'FP32', data: helloData }] });
-
-async function post(url: string, body: string | Uint8Array, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<{ status: number; text: string; headers: Headers }> {
-  const r = await fetch(url, { method: 'POST', body, headers });
-  return { status: r.status, text: await r.text(), headers: r.headers };
-}
 
 describe('serve under malformed requests (fuzz)', () => {
   let s: Served;
