@@ -36,12 +36,13 @@ ARG MODELYARD_VERSION=0.1.0
 ARG ONNXRUNTIME_VERSION=1.30.0
 WORKDIR /opt/modelyard
 COPY package.json ./
-COPY dist/cli.js dist/cli-cloud.js dist/inference-worker.js ./dist/
+COPY dist/cli.js dist/cli-cloud.js dist/inference-worker.js dist/grpc-js.js ./dist/
 COPY --from=onnxruntime /out/node_modules ./node_modules
 LABEL org.opencontainers.image.title="modelyard-server" \
       org.opencontainers.image.version="$MODELYARD_VERSION" \
       dev.modelyard.onnxruntime="$ONNXRUNTIME_VERSION"
-EXPOSE 8080
+# REST (Open Inference Protocol) on 8080, its gRPC service on 8081; the log as JSON lines on stderr.
+EXPOSE 8080 8081
 # KServe's storage initializer (or a volume) puts the model at /mnt/models.
 ENTRYPOINT ["node", "/opt/modelyard/dist/cli.js"]
-CMD ["serve", "/mnt/models", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["serve", "/mnt/models", "--host", "0.0.0.0", "--port", "8080", "--grpc-port", "8081", "--log", "json"]

@@ -174,7 +174,9 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     process.on('SIGTERM', onSignal);
     const modelUrl = `${server.url}/v2/models/${encodeURIComponent(backend.name)}`;
     events.emit({ event: 'listening', url: server.url, model: backend.name, version: backend.version, ...(grpcServer ? { grpc: grpcServer.address } : {}) });
-    if (!json) {
+    // With --log json (the container's default) the log lines say all this, and stdout stays quiet: a log
+    // collector reads one JSON object a line.
+    if (!json && logFormat !== 'json') {
       const first = backend.inputs[0];
       const example = first
         ? `{"inputs":[{"name":"${first.name}","shape":[${(first.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1)).join(',')}],"datatype":"…","data":[…]}]}`
@@ -189,12 +191,14 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
       );
     }
     await stopping;
+    log.info(`[serve] stopping: not ready any more, answering the ${admission.inflight} inference requests in flight`);
     clearInterval(timer);
     await Promise.all([server.close(), grpcServer?.close()]);
     flush();
-    events.emit({ event: 'stopped', served: server.served + (grpcServer?.served ?? 0), runs: backend.stats.runs, batching: backend.batching.enabled });
     const total = server.served + (grpcServer?.served ?? 0);
-    if (!json) out(`Stopped after ${total} request${total === 1 ? '' : 's'}.\n`);
+    events.emit({ event: 'stopped', served: total, runs: backend.stats.runs, batching: backend.batching.enabled });
+    log.info(`[serve] stopped after ${total} request${total === 1 ? '' : 's'}`);
+    if (!json && logFormat !== 'json') out(`Stopped after ${total} request${total === 1 ? '' : 's'}.\n`);
     await backend.close();
     return 0;
   });

@@ -441,9 +441,9 @@ describe('the serving image on a real registry (crane registry serve)', { timeou
     assert.equal(config.architecture, 'amd64');
     assert.equal(config.os, 'linux');
     assert.deepEqual(config.config!.Entrypoint, ['node', '/opt/modelyard/dist/cli.js']);
-    assert.deepEqual(config.config!.Cmd, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080']);
+    assert.deepEqual(config.config!.Cmd, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--log', 'json']);
     assert.equal(config.config!.WorkingDir, '/opt/modelyard');
-    assert.deepEqual(config.config!.ExposedPorts, { '8080/tcp': {} });
+    assert.deepEqual(config.config!.ExposedPorts, { '8080/tcp': {}, '8081/tcp': {} });
     assert.ok(config.config!.Env!.some((e) => e.startsWith('PATH=') && e.includes('/usr/local/bin')), 'the base’s PATH kept');
     assert.equal(config.config!.Labels!['org.opencontainers.image.title'], 'modelyard-server');
     assert.equal(config.config!.Labels!['org.opencontainers.image.version'], JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
@@ -455,7 +455,7 @@ describe('the serving image on a real registry (crane registry serve)', { timeou
     const layerFile = path.join(tmp, 'app-amd64.tar.gz');
     fs.writeFileSync(layerFile, await c.getBlob(registry, 'modelyard/server', amd64.appLayer.digest));
     const names = (await listLayer(layerFile)).map((e) => e.path);
-    for (const p of ['opt/modelyard/package.json', 'opt/modelyard/dist/cli.js', 'opt/modelyard/dist/inference-worker.js', 'opt/modelyard/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'opt/modelyard/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1', 'opt/modelyard/node_modules/onnxruntime-common/package.json']) {
+    for (const p of ['opt/modelyard/package.json', 'opt/modelyard/dist/cli.js', 'opt/modelyard/dist/inference-worker.js', 'opt/modelyard/dist/grpc-js.js', 'opt/modelyard/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node', 'opt/modelyard/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1', 'opt/modelyard/node_modules/onnxruntime-common/package.json']) {
       assert.ok(names.includes(p), `the app layer has ${p}`);
     }
     const natives = names.filter((n) => /\.(node|so(\.\d+)*|dylib|dll)$/.test(n));
@@ -762,6 +762,11 @@ describe('the serving image as a pod on the test cluster', { timeout: 600_000 },
       const outputs = infer.json.outputs as { shape: number[]; data: number[] }[];
       assert.deepEqual(outputs[0]!.shape, [1, 1]);
       assert.ok(Number.isFinite(outputs[0]!.data[0]));
+      // The default command's log: one JSON object a line, the gRPC server among what started.
+      const logs = await kube.request('GET', `/api/v1/namespaces/${ns}/pods/modelyard-server/log`);
+      const lines = logs.text.trim().split('\n').map((l) => JSON.parse(l) as { time: string; level: string; component: string; msg: string });
+      assert.ok(lines.some((l) => l.component === 'serve' && l.msg === 'models 1 over gRPC at 0.0.0.0:8081 (inference.GRPCInferenceService)'), logs.text);
+      assert.ok(lines.every((l) => l.level && l.time), logs.text);
       t.diagnostic(`pod Ready ${readyMs} ms after creation (${image.reference}); through the service proxy: ${JSON.stringify(outputs[0]!.data)}`);
     } finally {
       await kube.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);

@@ -44,14 +44,17 @@ describe('deploy manifests', () => {
     assert.equal(dep!.spec.replicas, 2);
     const pod = dep!.spec.template.spec;
     const server = pod.containers[0];
-    assert.deepEqual(server.args, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--name', 'wake']);
+    assert.deepEqual(server.args, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--name', 'wake', '--log', 'json']);
     assert.equal(server.readinessProbe.httpGet.path, '/v2/models/wake/ready');
     assert.deepEqual(server.resources, { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '1Gi' } });
     const init = pod.initContainers[0];
     assert.deepEqual(init.args, ['fetch-model', SPEC.storageUri, '/mnt/models']);
     assert.deepEqual(init.env.map((e: { name: string }) => e.name), ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'S3_ENDPOINT']);
     assert.equal(JSON.stringify(objectsOf(SPEC)).includes('secretAccessKey'), false);
-    assert.deepEqual(svc!.spec.ports, [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }]);
+    assert.deepEqual(svc!.spec.ports, [
+      { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' },
+      { name: 'grpc', port: 8081, targetPort: 8081, protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' },
+    ]);
     assert.deepEqual(serviceOf(SPEC), { name: 'wake', port: 80 });
   });
 

@@ -18,6 +18,9 @@ import { descendants } from '../support/proc';
 import { post, serve, type Served } from '../support/serve';
 import { grpc, V2GrpcClient } from '../support/grpc';
 import { ensureTritonClient } from '../../scripts/pyrefs.mjs';
+import { CMD } from '../../src/core/deploy/image/build';
+import { spawnModelyard } from '../support/cli';
+import { fixture } from '../support/fixtures';
 
 const HELLO_INPUT = 'onnx::Flatten_0';
 const helloData = Array.from(pseudoRandom(2400, 3));
@@ -307,5 +310,36 @@ describe('serve over gRPC under faults and limits', () => {
       c.close();
       await s.stop();
     }
+  });
+});
+
+describe("the serving image's command", () => {
+  it('serves REST and gRPC with the log as JSON lines on stderr and nothing else on stdout, and says when it stops', async () => {
+    // The image's CMD (src/core/deploy/image/build.ts) with free ports instead of 8080 and 8081.
+    const args = CMD.map((a, i) => (CMD[i - 1] === '--port' || CMD[i - 1] === '--grpc-port' ? '0' : a === '/mnt/models' ? fixture('hello_deepa.onnx') : a)).map((a) => (a === '0.0.0.0' ? '127.0.0.1' : a));
+    const child = spawnModelyard(args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    const lines = () => stderr.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { time: string; level: string; component: string; msg: string });
+    for (let i = 0; i < 600 && !lines().some((l) => l.msg.includes('over gRPC')); i++) await new Promise((r) => setTimeout(r, 100));
+    const rest = lines().find((l) => / at http:\/\/127\.0\.0\.1:\d+\/v2\/models\/hello_deepa$/.test(l.msg));
+    assert.ok(rest, stderr);
+    const c = new V2GrpcClient(/over gRPC at (\S+)/.exec(lines().find((l) => l.msg.includes('over gRPC'))!.msg)![1]!);
+    try {
+      const r = await c.call('modelInfer', { modelName: 'hello_deepa', inputs: [{ name: HELLO_INPUT, datatype: 'FP32', shape: [1n, 25n, 96n] }], rawInputContents: [f32bytes(helloData)] });
+      assert.equal(r.code, grpc.status.OK, r.details);
+    } finally {
+      c.close();
+    }
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+    assert.equal(stdout, '', 'stdout stays quiet');
+    const all = lines();
+    assert.ok(all.every((l) => !Number.isNaN(Date.parse(l.time)) && ['info', 'warn', 'error'].includes(l.level)), stderr);
+    const serveLines = all.filter((l) => l.component === 'serve').map((l) => l.msg);
+    assert.deepEqual(serveLines.slice(-2), ['stopping: not ready any more, answering the 0 inference requests in flight', 'stopped after 1 request'], stderr);
   });
 });

@@ -23,6 +23,8 @@ export const ANNOTATION = {
 
 /** The port every Modelyard server listens on inside its container. */
 export const SERVER_PORT = 8080;
+/** The server's gRPC port (the Open Inference Protocol's GRPCInferenceService), as KServe's runtimes use. */
+export const GRPC_PORT = 8081;
 
 export interface ModelIdentity {
   /** The registry name ("audio:wake"). */
@@ -110,8 +112,9 @@ function resources(spec: DeploySpec): Record<string, unknown> | undefined {
   };
 }
 
+/** REST and gRPC, and the log as JSON lines (what cluster log collectors parse). */
 function serverArgs(source: string, name: string): string[] {
-  return ['serve', source, '--host', '0.0.0.0', '--port', String(SERVER_PORT), '--name', name];
+  return ['serve', source, '--host', '0.0.0.0', '--port', String(SERVER_PORT), '--grpc-port', String(GRPC_PORT), '--name', name, '--log', 'json'];
 }
 
 /** pvc://claim/sub/path → the claim and the path inside it. */
@@ -139,6 +142,7 @@ export function servingRuntime(spec: Pick<DeploySpec, 'namespace' | 'image' | 'o
           name: 'kserve-container',
           image: spec.image,
           args: serverArgs('/mnt/models', '{{.Name}}'),
+          // KServe routes one port of a predictor (REST here); gRPC listens too, for port-forwards and in-pod clients.
           ports: [{ containerPort: SERVER_PORT, protocol: 'TCP' }],
         },
       ],
@@ -216,7 +220,10 @@ export function plainObjects(spec: DeploySpec): KubeObject[] {
               name: 'server',
               image: spec.image,
               args: serverArgs('/mnt/models', spec.name),
-              ports: [{ name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' }],
+              ports: [
+                { name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' },
+                { name: 'grpc', containerPort: GRPC_PORT, protocol: 'TCP' },
+              ],
               readinessProbe: probe(`/v2/models/${spec.name}/ready`, { periodSeconds: 2, failureThreshold: 3 }),
               livenessProbe: probe('/v2/health/live', { periodSeconds: 10, failureThreshold: 3 }),
               startupProbe: probe('/v2/health/live', { periodSeconds: 2, failureThreshold: 60 }),
@@ -234,7 +241,14 @@ export function plainObjects(spec: DeploySpec): KubeObject[] {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: meta(spec.name),
-    spec: { selector: { [DEPLOYMENT_LABEL]: spec.name }, ports: [{ name: 'http', port: 80, targetPort: SERVER_PORT, protocol: 'TCP' }] },
+    spec: {
+      selector: { [DEPLOYMENT_LABEL]: spec.name },
+      ports: [
+        { name: 'http', port: 80, targetPort: SERVER_PORT, protocol: 'TCP' },
+        // Cleartext HTTP/2 (gRPC without TLS), so that meshes and ingresses that read appProtocol route it as such.
+        { name: 'grpc', port: GRPC_PORT, targetPort: GRPC_PORT, protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' },
+      ],
+    },
   };
   const objects = [deployment, service];
   if (spec.autoscale) {

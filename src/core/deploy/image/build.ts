@@ -5,7 +5,7 @@
  * The base image's manifest and config are read for the platform; its layers are never downloaded — the pushed
  * manifest lists them by digest, and they are mounted (same registry) or copied blob by blob only when the target
  * repository lacks them. ONE layer is added under /opt/modelyard: package.json, dist/cli.js, dist/cli-cloud.js,
- * dist/inference-worker.js, and onnxruntime-node + onnxruntime-common with only the target's Linux natives.
+ * dist/inference-worker.js, dist/grpc-js.js, and onnxruntime-node + onnxruntime-common with only the target's Linux natives.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,9 +31,13 @@ export { DEFAULT_BASE } from './defaults';
 import { DEFAULT_BASE } from './defaults';
 export const APP_DIR = '/opt/modelyard';
 export const ENTRYPOINT = ['node', `${APP_DIR}/dist/cli.js`];
-/** The bundles of dist/ the image runs: the CLI, its cloud verbs (fetch-model, serve from s3://), the inference worker. */
-export const APP_FILES = ['cli.js', 'cli-cloud.js', 'inference-worker.js'] as const;
-export const CMD = ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080'];
+/**
+ * The bundles of dist/ the image runs: the CLI, its cloud verbs (fetch-model, serve from s3://), the inference worker,
+ * the gRPC transport.
+ */
+export const APP_FILES = ['cli.js', 'cli-cloud.js', 'inference-worker.js', 'grpc-js.js'] as const;
+/** REST on 8080 and gRPC on 8081, as KServe's runtimes listen; the log as JSON lines, what cluster log collectors parse. */
+export const CMD = ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--log', 'json'];
 /** The label the deploy pre-flight reads to know which onnxruntime serves the model. */
 export const ONNXRUNTIME_LABEL = 'dev.modelyard.onnxruntime';
 
@@ -162,8 +166,7 @@ export function appEntries(src: AppSources, arch: string): LayerEntry[] {
   return [
     { path: `${dir}/package.json`, type: 'file', data: JSON.stringify(pkg, null, 2) + '\n' },
     { path: `${dir}/dist/cli.js`, type: 'file', source: path.join(dist, 'cli.js'), mode: 0o755 },
-    { path: `${dir}/dist/cli-cloud.js`, type: 'file', source: path.join(dist, 'cli-cloud.js'), mode: 0o644 },
-    { path: `${dir}/dist/inference-worker.js`, type: 'file', source: path.join(dist, 'inference-worker.js'), mode: 0o644 },
+    ...APP_FILES.filter((f) => f !== 'cli.js').map((f) => ({ path: `${dir}/dist/${f}`, type: 'file' as const, source: path.join(dist, f), mode: 0o644 })),
     ...treeEntries(src.ortDir, `${dir}/node_modules/onnxruntime-node`, (rel, isDir) => {
       if (rel === 'package.json') return false; // written below, without the install hook
       if (rel === 'script' || rel === 'lib' || rel === 'node_modules') return false;
@@ -191,7 +194,7 @@ function isoDate(seconds: number): string {
 /** The new image's config: the base's, with the app's entrypoint, command, port, labels, layer and history. */
 export function imageConfig(base: ImageConfigJson, layer: Pick<Layer, 'diffId'>, labels: Record<string, string>, created: string): ImageConfigJson {
   const baseCfg = base.config ?? {};
-  const exposed = { ...((baseCfg.ExposedPorts as Record<string, object> | undefined) ?? {}), '8080/tcp': {} };
+  const exposed = { ...((baseCfg.ExposedPorts as Record<string, object> | undefined) ?? {}), '8080/tcp': {}, '8081/tcp': {} };
   const config = {
     ...baseCfg,
     Env: baseCfg.Env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
