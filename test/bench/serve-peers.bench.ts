@@ -13,8 +13,10 @@
 // Every server gets the same CPU budget: its whole process tree pinned to CPU 0 (`taskset`), onnxruntime with one
 // intra-op thread; the load generator, wrk (C, Debian's), runs pinned to CPU 1, on loopback. Each model is served by
 // each server in turn, at concurrency 1, 8 and 32, with V2 JSON bodies (numbers as Python's json writes float32
-// values: 17 significant digits) and with the binary tensor data extension where the server takes it. Each cell:
-// requests/s, p50 and p99 (wrk's), and the server tree's RSS after the load. Every server's first answer is checked
+// values: 17 significant digits) and with the binary tensor data extension where the server takes it; and over gRPC
+// (the protocol's GRPCInferenceService, raw_input_contents as Triton's clients send them) with ghz (Go, built from the
+// module proxy into the test cache on first use, one connection as gRPC clients keep, pinned to CPU 1). Each cell:
+// requests/s, p50 and p99 (wrk's or ghz's), and the server tree's RSS after the load. Every server's first answer is checked
 // against onnxruntime-node in-process; a run with any non-2xx answer or socket error is marked.
 //
 // The baseline, measured in the same run: onnxruntime-node in this process (one intra-op thread) with the same number
@@ -22,6 +24,7 @@
 // best peer's, at every concurrency, on every model. Prints the table, the ratios and where the goal is not met;
 // asserts nothing.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { create, toBinary } from '@bufbuild/protobuf';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -34,6 +37,9 @@ import { cliPath } from '../support/cli';
 import { fixture } from '../support/fixtures';
 import { inProcessRate } from './inprocess';
 import { treeRssMb } from '../support/proc';
+import { grpc as grpcJs, V2GrpcClient, v2Protoset } from '../support/grpc';
+import { ModelInferRequestSchema, type ModelInferResponse } from '../../src/core/serve/gen/grpc_predict_v2_pb';
+import { cacheRoot } from '../../scripts/testenv.mjs';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -52,7 +58,7 @@ const SERVER_CPU = '0';
 const LOAD_CPU = CPUS > 1 ? '1' : '0';
 
 type ServerKind = 'modelyard' | 'kserve' | 'mlserver';
-type Encoding = 'json' | 'binary';
+type Encoding = 'json' | 'binary' | 'grpc';
 
 interface Cell {
   rps: number;
@@ -117,6 +123,8 @@ async function freePort(): Promise<number> {
 interface Started {
   child: ChildProcess;
   url: string;
+  /** host:port of its gRPC server. */
+  grpc: string;
   stop(): Promise<void>;
 }
 
@@ -144,7 +152,7 @@ async function startServer(kind: ServerKind, model: string): Promise<Started> {
   const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: '1', PYTHONUNBUFFERED: '1' };
   if (kind === 'modelyard') {
     cmd = NODE;
-    args = [cliPath(), 'serve', model, '--port', String(port), '--name', 'm', '--threads', '1'];
+    args = [cliPath(), 'serve', model, '--port', String(port), '--grpc-port', String(grpc), '--name', 'm', '--threads', '1'];
   } else if (kind === 'kserve') {
     cmd = ensurePeerServer('kserve') as string;
     args = [path.join(PEERS_DIR, 'kserve_onnx.py'), model, '--name', 'm', '--threads', '1', '--http_port', String(port), '--grpc_port', String(grpc), '--workers', '1'];
@@ -189,7 +197,7 @@ async function startServer(kind: ServerKind, model: string): Promise<Started> {
     await stop();
     throw e;
   }
-  return { child, url, stop };
+  return { child, url, grpc: `127.0.0.1:${grpc}`, stop };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -230,8 +238,92 @@ function wrk(url: string, connections: number, seconds: number, bodyFile: string
   return { rps, p50, p99, errors };
 }
 
+const GHZ_VERSION = 'v0.120.0';
+
+/** ghz, built with `go install` into the test cache (Go from the module proxy, as the test cluster's binaries). */
+function ensureGhz(): string | { missing: string } {
+  const dir = path.join(cacheRoot(), `ghz-${GHZ_VERSION}`);
+  const bin = path.join(dir, 'ghz');
+  if (fs.existsSync(bin)) return bin;
+  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (go.status !== 0) return { missing: 'go is not on PATH (ghz, the gRPC load generator, is built with it)' };
+  const goCache = path.join(cacheRoot(), 'go');
+  console.log(`building ghz ${GHZ_VERSION} (go install, once)…`);
+  const r = spawnSync('go', ['install', `github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION}`], {
+    encoding: 'utf8',
+    env: { ...process.env, GOBIN: dir, GOMODCACHE: path.join(goCache, 'mod'), GOCACHE: path.join(goCache, 'build'), GOFLAGS: '-mod=mod' },
+    timeout: 900_000,
+  });
+  if (r.status !== 0 || !fs.existsSync(bin)) return { missing: `go install ghz failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ')}` };
+  return bin;
+}
+
+/** The ModelInferRequest for the feeds, every input's bytes in raw_input_contents. */
+function grpcRequest(feeds: Record<string, Tensor>): Uint8Array {
+  const entries = Object.entries(feeds);
+  return toBinary(
+    ModelInferRequestSchema,
+    create(ModelInferRequestSchema, {
+      modelName: 'm',
+      inputs: entries.map(([name, t]) => ({ name, datatype: V2_TYPES[t.dtype], shape: t.shape.map(BigInt) })),
+      rawInputContents: entries.map(([, t]) => {
+        const v = t.data as ArrayBufferView;
+        return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      }),
+    }),
+  );
+}
+
+function ghz(ghzBin: string, address: string, connections: number, seconds: number, protoset: string, requestFile: string): Cell {
+  const [c, a] = pinned(LOAD_CPU, ghzBin, [
+    '--insecure',
+    '--protoset', protoset,
+    '--call', 'inference.GRPCInferenceService/ModelInfer',
+    '--binary-file', requestFile,
+    '-c', String(connections),
+    '-z', `${seconds}s`,
+    '--cpus', '1',
+    '-O', 'json',
+    address,
+  ]);
+  const r = spawnSync(c, a, { encoding: 'utf8', timeout: (seconds + 60) * 1000, maxBuffer: 64 << 20 });
+  if (r.status !== 0 && !r.stdout.trim().startsWith('{')) throw new Error(`ghz failed: ${(r.stderr || r.stdout).slice(0, 400)}`);
+  const j = JSON.parse(r.stdout) as { rps: number; latencyDistribution?: { percentage: number; latency: number }[]; errorDistribution?: Record<string, number> };
+  const at = (p: number) => (j.latencyDistribution?.find((d) => d.percentage === p)?.latency ?? NaN) / 1e6;
+  // The calls in flight when the duration ends fail as ghz closes its connection under them: not the server's errors.
+  const errors = Object.entries(j.errorDistribution ?? {}).reduce((n, [message, k]) => (/use of closed network connection|context canceled/.test(message) ? n : n + k), 0);
+  if (!(j.rps > 0)) throw new Error(`ghz measured nothing: ${r.stdout.slice(0, 300)}`);
+  return { rps: j.rps, p50: at(50), p99: at(99), errors };
+}
+
+/** The first output of a gRPC answer (raw or typed contents). */
+function firstGrpcOutput(r: ModelInferResponse): Float32Array {
+  const raw = r.rawOutputContents[0];
+  if (raw) return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  return Float32Array.from(r.outputs[0]!.contents!.fp32Contents);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The baseline and the check
+
+function maxDiff(got: Float32Array, expected: Float32Array): number {
+  if (got.length !== expected.length) throw new Error(`answered ${got.length} values for the first output, not ${expected.length}`);
+  let max = 0;
+  for (let i = 0; i < got.length; i++) max = Math.max(max, Math.abs(got[i]! - expected[i]!));
+  return max;
+}
+
+/** The first output of a server's gRPC answer against in-process: the largest absolute difference. */
+async function checkGrpc(address: string, request: Uint8Array, expected: Float32Array): Promise<number> {
+  const c = new V2GrpcClient(address);
+  try {
+    const r = await c.raw('modelInfer', request);
+    if (r.code !== grpcJs.status.OK) throw new Error(`answered ${grpcJs.status[r.code]}: ${r.details.slice(0, 300)}`);
+    return maxDiff(firstGrpcOutput(r.value as ModelInferResponse), expected);
+  } finally {
+    c.close();
+  }
+}
 
 /** The first output of a server's answer (JSON or binary) against in-process: the largest absolute difference. */
 async function check(url: string, body: Buffer | string, headers: Record<string, string>, expected: Float32Array): Promise<number> {
@@ -242,10 +334,7 @@ async function check(url: string, body: Buffer | string, headers: Record<string,
   const head = JSON.parse(buf.toString('utf8', 0, hl ? Number(hl) : buf.length)) as { outputs: { data?: number[]; parameters?: { binary_data_size?: number } }[] };
   const first = head.outputs[0]!;
   const got = first.data ? Float32Array.from(first.data.flat(Infinity as 1) as number[]) : new Float32Array(buf.buffer.slice(buf.byteOffset + Number(hl), buf.byteOffset + Number(hl) + first.parameters!.binary_data_size!));
-  if (got.length !== expected.length) throw new Error(`answered ${got.length} values for the first output, not ${expected.length}`);
-  let max = 0;
-  for (let i = 0; i < got.length; i++) max = Math.max(max, Math.abs(got[i]! - expected[i]!));
-  return max;
+  return maxDiff(got, expected);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -253,7 +342,7 @@ async function check(url: string, body: Buffer | string, headers: Record<string,
 const fmtRps = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const fmtMs = (x: number) => (Number.isFinite(x) ? (x < 10 ? x.toFixed(2) : x.toFixed(1)) : '-');
 
-async function benchModel(ort: typeof Ort, name: string, work: string): Promise<{ rows: Row[]; base: Map<number, number> }> {
+async function benchModel(ort: typeof Ort, name: string, work: string, ghzBin: string | { missing: string }): Promise<{ rows: Row[]; base: Map<number, number> }> {
   const file = fixture(name);
   const probe = await ort.InferenceSession.create(file);
   const infos: TensorInfo[] = probe.inputNames.map((n, i) => {
@@ -270,6 +359,11 @@ async function benchModel(ort: typeof Ort, name: string, work: string): Promise<
   const binFile = path.join(work, `${name}.bin`);
   fs.writeFileSync(jsonFile, json);
   fs.writeFileSync(binFile, bin.body);
+  const grpcMessage = grpcRequest(feeds);
+  const grpcFile = path.join(work, `${name}.grpc.bin`);
+  fs.writeFileSync(grpcFile, grpcMessage);
+  const protoset = path.join(work, 'grpc_predict_v2.protoset');
+  if (!fs.existsSync(protoset)) fs.writeFileSync(protoset, v2Protoset());
   console.log(
     `\n${name}: ${Object.entries(feeds).map(([k, t]) => `${k} ${t.dtype} [${t.shape}]`).join(', ')}${guessed.length ? ` (open dims: ${guessed.map((g) => `${g.input}[${g.index}]=${g.value}`).join(', ')})` : ''}; body ${(json.length / 1024).toFixed(1)} KB JSON, ${(bin.body.length / 1024).toFixed(1)} KB binary`,
   );
@@ -287,8 +381,30 @@ async function benchModel(ort: typeof Ort, name: string, work: string): Promise<
       continue;
     }
     try {
-      for (const encoding of ['json', 'binary'] as Encoding[]) {
+      for (const encoding of ['json', 'binary', 'grpc'] as Encoding[]) {
         const row: Row = { server: kind, encoding, cells: new Map(), rssMb: 0 };
+        if (encoding === 'grpc') {
+          if (typeof ghzBin !== 'string') {
+            row.note = `not measured: ${ghzBin.missing}`;
+            rows.push(row);
+            continue;
+          }
+          try {
+            const diff = await checkGrpc(s.grpc, grpcMessage, expected);
+            if (diff > 1e-3) row.note = `first output differs from in-process by ${diff.toExponential(2)}`;
+          } catch (e) {
+            row.note = `not measured: ${e instanceof Error ? e.message.slice(0, 160) : e}`;
+            rows.push(row);
+            continue;
+          }
+          for (const c of CONCURRENCY) {
+            ghz(ghzBin, s.grpc, c, 1, protoset, grpcFile); // warm-up
+            row.cells.set(c, ghz(ghzBin, s.grpc, c, SECONDS, protoset, grpcFile));
+            row.rssMb = Math.max(row.rssMb, treeRssMb(s.child.pid!));
+          }
+          rows.push(row);
+          continue;
+        }
         const headers: Record<string, string> = encoding === 'json' ? { 'content-type': 'application/json' } : { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(bin.headerLength) };
         try {
           const diff = await check(s.url, encoding === 'json' ? json : bin.body, headers, expected);
@@ -330,7 +446,7 @@ function report(name: string, rows: Row[], base: Map<number, number>): string[] 
     }).join('');
     console.log(`  ${label}${cells}   ${r.rssMb.toFixed(0)} MB${r.note ? `  (${r.note})` : ''}`);
   }
-  for (const encoding of ['json', 'binary'] as Encoding[]) {
+  for (const encoding of ['json', 'binary', 'grpc'] as Encoding[]) {
     const mine = rows.find((r) => r.server === 'modelyard' && r.encoding === encoding && r.cells.size);
     const peers = rows.filter((r) => r.server !== 'modelyard' && r.encoding === encoding && r.cells.size);
     if (!mine) continue;
@@ -408,12 +524,14 @@ async function main(): Promise<void> {
   const ort: typeof Ort = await import('onnxruntime-node');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-peers-'));
   console.log(
-    `servers: ${SERVERS.join(', ')}; each pinned to CPU ${SERVER_CPU} with one onnxruntime thread, wrk on CPU ${LOAD_CPU}; ${SECONDS} s a cell; Node ${spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()} for modelyard; ${CPUS} CPUs (${os.cpus()[0]?.model})`,
+    `servers: ${SERVERS.join(', ')}; each pinned to CPU ${SERVER_CPU} with one onnxruntime thread, wrk and ghz on CPU ${LOAD_CPU}; ${SECONDS} s a cell; Node ${spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim()} for modelyard; ${CPUS} CPUs (${os.cpus()[0]?.model})`,
   );
+  const ghzBin = ensureGhz();
+  if (typeof ghzBin !== 'string') console.log(`gRPC not measured: ${ghzBin.missing}`);
   const misses: string[] = [];
   try {
     for (const m of MODELS) {
-      const { rows, base } = await benchModel(ort, m, work);
+      const { rows, base } = await benchModel(ort, m, work, ghzBin);
       misses.push(...report(m, rows, base));
     }
   } finally {
