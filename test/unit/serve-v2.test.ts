@@ -294,6 +294,51 @@ describe('modelyard serve (the CLI bundle)', () => {
     assert.match(((await short.json()) as { error: string }).error, /does not fit the 100 bytes left/);
   });
 
+  it("inferRemote sends raw tensors where the server takes them, and JSON to one that refuses them", async () => {
+    const feeds = { [HELLO_INPUT]: { dtype: 'float32' as const, shape: [1, 25, 96], data: pseudoRandom(2400, 21) } };
+    const sent: string[] = [];
+    const recording: typeof fetch = (u, init) => {
+      sent.push(new Headers(init?.headers).get('content-type') ?? '');
+      return fetch(u, init);
+    };
+    const bin = await inferRemote(url, 'hello', feeds, { fetch: recording });
+    const json = await inferRemote(url, 'hello', feeds, { fetch: recording, encoding: 'json' });
+    assert.deepEqual(sent, ['application/octet-stream', 'application/json']);
+    assert.deepEqual(bin.outputs['39'], json.outputs['39'], 'the same answer, bit for bit');
+
+    // Two V2 servers without the extension, in front of this one: one answers 400 to a binary body (as Seldon's
+    // Python servers do), one drops the connection (as MLServer 1.7 does). Each is asked once in binary, then in JSON.
+    for (const refuse of ['400', 'close'] as const) {
+      let binaryAsked = 0;
+      const front = http.createServer((req, res) => {
+        if (req.headers['inference-header-content-length'] !== undefined) {
+          binaryAsked++;
+          if (refuse === 'close') return req.socket.destroy();
+          res.writeHead(400, { 'content-type': 'application/json' });
+          return res.end(JSON.stringify({ error: 'unsupported content type' }));
+        }
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          void fetch(`${url}${req.url}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) }).then(async (r) => {
+            res.writeHead(r.status, { 'content-type': 'application/json' });
+            res.end(Buffer.from(await r.arrayBuffer()));
+          });
+        });
+      });
+      await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+      const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+      try {
+        for (let i = 0; i < 3; i++) assert.deepEqual((await inferRemote(frontUrl, 'hello', feeds)).outputs['39'], json.outputs['39'], refuse);
+        assert.equal(binaryAsked, 1, `${refuse}: binary tried once, then JSON for this endpoint`);
+        await assert.rejects(inferRemote(frontUrl, 'nope', feeds), /answered 404/, 'a JSON error still reads as one');
+      } finally {
+        front.closeAllConnections();
+        await new Promise((r) => front.close(r));
+      }
+    }
+  });
+
   it('answers concurrent requests each with its own output', async () => {
     const s = await host.load({ path: fixture('hello_deepa.onnx') });
     const inputs = Array.from({ length: 40 }, (_, k): Tensor => ({ dtype: 'float32', shape: [1, 25, 96], data: pseudoRandom(2400, 100 + k) }));

@@ -60,7 +60,7 @@ export async function smokeTest(
   opts: { sources?: Record<string, InputSource>; tolerances?: Tolerances; signal?: AbortSignal; seed?: number } = {},
 ): Promise<SmokeResult> {
   const base = proxyBase(kube, spec);
-  const viaProxy = (url: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) =>
+  const viaProxy = (url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal }) =>
     kube.fetch(url.slice(kube.server.replace(/\/+$/, '').length), { method: init.method ?? 'GET', ...(init.headers ? { headers: init.headers } : {}), ...(init.body !== undefined ? { body: init.body } : {}), ...(init.signal ? { signal: init.signal } : {}) });
   const get = async (path: string) => {
     const r = await viaProxy(`${base}${path}`, { ...(opts.signal ? { signal: opts.signal } : {}) });

@@ -190,13 +190,14 @@ const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v =
  * A tensor from raw bytes (the binary tensor data extension, gRPC's raw contents), copied into an aligned typed
  * array: numbers little-endian, BYTES as a 4-byte little-endian length before each string.
  */
-export function tensorFromBytes(name: string, dtype: DType, shape: number[], bytes: Uint8Array): Tensor {
+export function tensorFromBytes(name: string, dtype: DType, shape: number[], bytes: Uint8Array, role: 'input' | 'output' = 'input'): Tensor {
+  const what = `${role} '${name}'`;
   const count = elementCount(shape);
-  if (dtype === 'string') return { dtype, shape, data: stringsFromBytes(name, bytes, count) };
+  if (dtype === 'string') return { dtype, shape, data: stringsFromBytes(what, bytes, count) };
   const Ctor = arrayTypeOf(dtype);
-  if (!Ctor) throw new ServeError(400, `input '${name}': binary data for ${v2Datatype(dtype)} is not supported here`);
+  if (!Ctor) throw new ServeError(400, `${what}: binary data for ${v2Datatype(dtype)} is not supported here`);
   if (bytes.length !== count * Ctor.BYTES_PER_ELEMENT) {
-    throw new ServeError(400, `input '${name}' has ${bytes.length} bytes of binary data but its shape ${formatShape(shape)} of ${v2Datatype(dtype)} needs ${count * Ctor.BYTES_PER_ELEMENT}`);
+    throw new ServeError(400, `${what} has ${bytes.length} bytes of binary data but its shape ${formatShape(shape)} of ${v2Datatype(dtype)} needs ${count * Ctor.BYTES_PER_ELEMENT}`);
   }
   const data = new Ctor(count);
   new Uint8Array(data.buffer).set(bytes);
@@ -205,23 +206,23 @@ export function tensorFromBytes(name: string, dtype: DType, shape: number[], byt
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function stringsFromBytes(name: string, bytes: Uint8Array, count: number): string[] {
+function stringsFromBytes(what: string, bytes: Uint8Array, count: number): string[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: string[] = [];
   let at = 0;
   while (at < bytes.length) {
-    if (at + 4 > bytes.length) throw new ServeError(400, `input '${name}': the BYTES data ends inside the length of element ${out.length}`);
+    if (at + 4 > bytes.length) throw new ServeError(400, `${what}: the BYTES data ends inside the length of element ${out.length}`);
     const n = view.getUint32(at, true);
-    if (at + 4 + n > bytes.length) throw new ServeError(400, `input '${name}': element ${out.length} is ${n} bytes long but only ${bytes.length - at - 4} are left`);
+    if (at + 4 + n > bytes.length) throw new ServeError(400, `${what}: element ${out.length} is ${n} bytes long but only ${bytes.length - at - 4} are left`);
     try {
       out.push(utf8.decode(bytes.subarray(at + 4, at + 4 + n)));
     } catch {
-      throw new ServeError(400, `input '${name}': element ${out.length} is not UTF-8 text, which onnxruntime's strings need`);
+      throw new ServeError(400, `${what}: element ${out.length} is not UTF-8 text, which onnxruntime's strings need`);
     }
     if (out.length > count) break;
     at += 4 + n;
   }
-  if (out.length !== count) throw new ServeError(400, `input '${name}' has ${out.length > count ? 'more than ' + count : out.length} BYTES elements but its shape ${formatShape([count])} needs ${count}`);
+  if (out.length !== count) throw new ServeError(400, `${what} has ${out.length > count ? 'more than ' + count : out.length} BYTES elements but its shape ${formatShape([count])} needs ${count}`);
   return out;
 }
 
