@@ -41,8 +41,9 @@ COPY --from=onnxruntime /out/node_modules ./node_modules
 LABEL org.opencontainers.image.title="modelyard-server" \
       org.opencontainers.image.version="$MODELYARD_VERSION" \
       dev.modelyard.onnxruntime="$ONNXRUNTIME_VERSION"
-# REST (Open Inference Protocol) on 8080, its gRPC service on 8081; the log as JSON lines on stderr.
+# REST (Open Inference Protocol) on 8080, its gRPC service on 8081; as many server processes as the container's CPU
+# quota (docker run --cpus N); the log as JSON lines on stderr.
 EXPOSE 8080 8081
 # KServe's storage initializer (or a volume) puts the model at /mnt/models.
 ENTRYPOINT ["node", "/opt/modelyard/dist/cli.js"]
-CMD ["serve", "/mnt/models", "--host", "0.0.0.0", "--port", "8080", "--grpc-port", "8081", "--log", "json"]
+CMD ["serve", "/mnt/models", "--host", "0.0.0.0", "--port", "8080", "--grpc-port", "8081", "--processes", "auto", "--log", "json"]

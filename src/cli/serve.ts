@@ -7,6 +7,7 @@
  *   {"event":"request","status":200,"ms":1.23,"count":N}   at most once a second per status: N requests, mean ms
  *   {"event":"stopped",…}                                   after SIGTERM/SIGINT, before exit 0
  */
+import cluster from 'node:cluster';
 import path from 'node:path';
 import v8 from 'node:v8';
 import type * as GrpcJs from '@grpc/grpc-js';
@@ -20,13 +21,15 @@ import { parse } from './inference';
 import { resolveModel } from '../core/registry/modelRef';
 import { isLayoutSource, resolveServingSource } from '../core/deploy/storage/layout';
 import { withHost } from './model';
+import { cpuBudget } from '../core/serve/cpus';
+import { isServerProcess, runPrimary, serverProcessChannel } from './serveCluster';
 
 declare const MODELYARD_VERSION: string;
 
 type Out = (s: string) => void;
 
 const USAGE =
-  'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--grpc-port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--max-inflight N] [--max-body-mb N] [--log text|json] [--repo DIR] [--json]';
+  'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--grpc-port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--max-inflight N] [--max-body-mb N] [--processes N|auto] [--log text|json] [--repo DIR] [--json]';
 
 /**
  * The server's log on stderr, from level info: `[info] [serve] …` lines (--log text), or one JSON object a line
@@ -57,6 +60,16 @@ export function serverLogger(format: 'text' | 'json', fallback: Logger, write: (
 export const SERVER_V8_FLAGS = ['--heap-growing-percent=400'];
 
 export async function serveCommand(args: string[], out: Out, log: Logger): Promise<number> {
+  try {
+    return await serve(args, out, log);
+  } finally {
+    // A server process of --processes that ends (served, or failed to start): its channel to the primary closes, so
+    // that the process exits once its error is written.
+    if (isServerProcess() && cluster.worker?.isConnected()) cluster.worker.disconnect();
+  }
+}
+
+async function serve(args: string[], out: Out, log: Logger): Promise<number> {
   if (process.env.MODELYARD_SERVE_V8_FLAGS !== '0') for (const f of SERVER_V8_FLAGS) v8.setFlagsFromString(f);
   const { values, positionals } = parse(
     args,
@@ -70,6 +83,7 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
       'max-inflight': { type: 'string' },
       'max-body-mb': { type: 'string' },
       log: { type: 'string' },
+      processes: { type: 'string' },
     },
     [1, 1],
     USAGE,
@@ -98,12 +112,36 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
   if (logFormat) log = serverLogger(logFormat, log);
   const name = (values.name as string | undefined) ?? undefined;
   if (name !== undefined && !/^[\w.-]{1,128}$/.test(name)) throw new UserError(`--name '${name}' is not a model name: use letters, digits, '.', '_' and '-'.`);
+  const processesText = values.processes as string | undefined;
+  if (processesText !== undefined && processesText !== 'auto' && !(/^\d+$/.test(processesText) && Number(processesText) >= 1 && Number(processesText) <= 256)) {
+    throw new UserError(`--processes takes a whole number from 1 to 256, or auto (the CPU quota of the container), not '${processesText}'.`);
+  }
+  const budget = processesText === 'auto' ? cpuBudget() : undefined;
+  const processes = budget ? budget.cpus : Number(processesText ?? 1);
+  const inServerProcess = isServerProcess();
   const json = !!values.json;
-  const events = cliEvents(json ? { stdout: out } : {});
+  // A server process of --processes says what it does to the primary, which tells the user.
+  const events = inServerProcess ? { active: false, emit: () => undefined } : cliEvents(json ? { stdout: out } : {});
+  const human = !json && logFormat !== 'json' && !inServerProcess;
   // A folder in the runtime layout (<name>/1/model.onnx) or an s3:// URI (downloaded with the environment's
   // credentials, as KServe passes them) becomes a model file and a default name first.
   const served = isLayoutSource(positionals[0]!) ? await resolveServingSource(positionals[0]!, { log, ...(name ? { name } : {}) }) : undefined;
   const model = await resolveModel(served?.file ?? positionals[0]!, { repo: values.repo as string | undefined, log });
+  if (processes > 1 && !inServerProcess) {
+    // The primary resolved the source (an s3:// download happens once); each process serves that file by name.
+    const rest = args.filter((a, i) => a !== positionals[0] && a !== '--processes' && args[i - 1] !== '--processes' && !a.startsWith('--processes='));
+    const modelName = name ?? served?.name ?? model.name;
+    return runPrimary({
+      processes,
+      why: budget ? budget.from : '--processes',
+      workerArgs: ['serve', served?.file ?? positionals[0]!, ...rest.filter((a, i) => a !== '--json' && a !== '--name' && rest[i - 1] !== '--name' && !a.startsWith('--name=')), '--name', modelName],
+      model: { name: modelName, version: model.version ?? '1', label: model.label },
+      events,
+      out,
+      human,
+      log,
+    });
+  }
 
   return withHost(log, async (host) => {
     const backend = await createHostBackend(host, model.source, {
@@ -123,6 +161,7 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     const listenHost = (values.host as string | undefined) ?? '127.0.0.1';
     // One gate for both protocols: the limit on requests in flight is the process's, and so is draining.
     const admission = new Admission(maxInflight ?? 1024);
+    const channel = inServerProcess ? serverProcessChannel(backend.metrics, backend) : undefined;
     const onRequest = events.active
       ? (e: { status: number; ms: number }) => {
           const a = pending.get(e.status) ?? { count: 0, ms: 0 };
@@ -140,6 +179,7 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
       admission,
       ...(maxBodyMb ? { maxBodyBytes: maxBodyMb * 2 ** 20 } : {}),
       onRequest,
+      ...(channel ? { renderMetrics: channel.renderMetrics } : {}),
     })
       .then(async (rest) => {
         if (grpcPort === undefined) return rest;
@@ -174,9 +214,10 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     process.on('SIGTERM', onSignal);
     const modelUrl = `${server.url}/v2/models/${encodeURIComponent(backend.name)}`;
     events.emit({ event: 'listening', url: server.url, model: backend.name, version: backend.version, ...(grpcServer ? { grpc: grpcServer.address } : {}) });
+    channel?.listening(server.url, grpcServer?.address);
     // With --log json (the container's default) the log lines say all this, and stdout stays quiet: a log
     // collector reads one JSON object a line.
-    if (!json && logFormat !== 'json') {
+    if (human) {
       const first = backend.inputs[0];
       const example = first
         ? `{"inputs":[{"name":"${first.name}","shape":[${(first.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1)).join(',')}],"datatype":"…","data":[…]}]}`
@@ -198,8 +239,9 @@ export async function serveCommand(args: string[], out: Out, log: Logger): Promi
     const total = server.served + (grpcServer?.served ?? 0);
     events.emit({ event: 'stopped', served: total, runs: backend.stats.runs, batching: backend.batching.enabled });
     log.info(`[serve] stopped after ${total} request${total === 1 ? '' : 's'}`);
-    if (!json && logFormat !== 'json') out(`Stopped after ${total} request${total === 1 ? '' : 's'}.\n`);
+    if (human) out(`Stopped after ${total} request${total === 1 ? '' : 's'}.\n`);
     await backend.close();
+    await channel?.done(total, backend.stats.runs, backend.batching.enabled);
     return 0;
   });
 }

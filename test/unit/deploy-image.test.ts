@@ -441,7 +441,7 @@ describe('the serving image on a real registry (crane registry serve)', { timeou
     assert.equal(config.architecture, 'amd64');
     assert.equal(config.os, 'linux');
     assert.deepEqual(config.config!.Entrypoint, ['node', '/opt/modelyard/dist/cli.js']);
-    assert.deepEqual(config.config!.Cmd, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--log', 'json']);
+    assert.deepEqual(config.config!.Cmd, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--processes', 'auto', '--log', 'json']);
     assert.equal(config.config!.WorkingDir, '/opt/modelyard');
     assert.deepEqual(config.config!.ExposedPorts, { '8080/tcp': {}, '8081/tcp': {} });
     assert.ok(config.config!.Env!.some((e) => e.startsWith('PATH=') && e.includes('/usr/local/bin')), 'the base’s PATH kept');

@@ -3,7 +3,7 @@
 // settings of the plain path, KServe's InferenceService with Modelyard's runtime. The cluster tests apply them for real.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ANNOTATION, dnsName, labelValue, objectsOf, parsePvcUri, serviceOf, type DeploySpec } from '../../src/core/deploy/manifests';
+import { ANNOTATION, dnsName, labelValue, objectsOf, parsePvcUri, plainProcesses, serviceOf, type DeploySpec } from '../../src/core/deploy/manifests';
 
 const SPEC: DeploySpec = {
   name: 'wake',
@@ -44,7 +44,9 @@ describe('deploy manifests', () => {
     assert.equal(dep!.spec.replicas, 2);
     const pod = dep!.spec.template.spec;
     const server = pod.containers[0];
-    assert.deepEqual(server.args, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--name', 'wake', '--log', 'json']);
+    // 500m requested: one server process.
+    assert.deepEqual(server.args, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--name', 'wake', '--processes', '1', '--log', 'json']);
+    assert.deepEqual(['500m', '1', '1500m', '2', '2.5', undefined, 'x'].map(plainProcesses), [1, 1, 2, 2, 3, 1, 1]);
     assert.equal(server.readinessProbe.httpGet.path, '/v2/models/wake/ready');
     assert.deepEqual(server.resources, { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '1Gi' } });
     const init = pod.initContainers[0];
@@ -85,6 +87,8 @@ describe('deploy manifests', () => {
     assert.equal(rt!.kind, 'ServingRuntime');
     assert.deepEqual(rt!.spec.supportedModelFormats, [{ name: 'onnx', version: '1', autoSelect: true, priority: 2 }]);
     assert.deepEqual(rt!.spec.protocolVersions, ['v2']);
+    // KServe gives the predictor a CPU limit (1 by default): the server reads it.
+    assert.deepEqual(rt!.spec.containers[0].args, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--name', '{{.Name}}', '--processes', 'auto', '--log', 'json']);
     assert.equal(rt!.metadata.annotations['modelyard.dev/onnxruntime'], '1.30.0');
     assert.equal(isvc!.kind, 'InferenceService');
     assert.deepEqual(isvc!.spec.predictor.model, { modelFormat: { name: 'onnx' }, protocolVersion: 'v2', runtime: 'modelyard', storageUri: SPEC.storageUri, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '1Gi' } } });

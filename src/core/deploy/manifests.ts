@@ -112,9 +112,20 @@ function resources(spec: DeploySpec): Record<string, unknown> | undefined {
   };
 }
 
-/** REST and gRPC, and the log as JSON lines (what cluster log collectors parse). */
-function serverArgs(source: string, name: string): string[] {
-  return ['serve', source, '--host', '0.0.0.0', '--port', String(SERVER_PORT), '--grpc-port', String(GRPC_PORT), '--name', name, '--log', 'json'];
+/** REST and gRPC, `processes` server processes, and the log as JSON lines (what cluster log collectors parse). */
+function serverArgs(source: string, name: string, processes: string): string[] {
+  return ['serve', source, '--host', '0.0.0.0', '--port', String(SERVER_PORT), '--grpc-port', String(GRPC_PORT), '--name', name, '--processes', processes, '--log', 'json'];
+}
+
+/**
+ * Server processes for the plain Deployment: the CPUs it requests, rounded up (500m → 1, 2 → 2, 1500m → 2), else 1.
+ * Not `auto`: the Deployment sets no CPU limit (a burst is not throttled), so the container has no quota to read and
+ * would see every CPU of the node, each process with its own copy of the model within one memory limit.
+ */
+export function plainProcesses(cpu: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)(m?)$/.exec(cpu ?? '');
+  if (!m) return 1;
+  return Math.max(1, Math.min(64, Math.ceil(Number(m[1]) / (m[2] ? 1000 : 1) - 1e-9)));
 }
 
 /** pvc://claim/sub/path → the claim and the path inside it. */
@@ -141,7 +152,8 @@ export function servingRuntime(spec: Pick<DeploySpec, 'namespace' | 'image' | 'o
         {
           name: 'kserve-container',
           image: spec.image,
-          args: serverArgs('/mnt/models', '{{.Name}}'),
+          // KServe gives a predictor a CPU limit (1 CPU by default): `auto` reads it from the container's cgroup.
+          args: serverArgs('/mnt/models', '{{.Name}}', 'auto'),
           // KServe routes one port of a predictor (REST here); gRPC listens too, for port-forwards and in-pod clients.
           ports: [{ containerPort: SERVER_PORT, protocol: 'TCP' }],
         },
@@ -219,7 +231,7 @@ export function plainObjects(spec: DeploySpec): KubeObject[] {
             {
               name: 'server',
               image: spec.image,
-              args: serverArgs('/mnt/models', spec.name),
+              args: serverArgs('/mnt/models', spec.name, String(plainProcesses(spec.resources?.cpu))),
               ports: [
                 { name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' },
                 { name: 'grpc', containerPort: GRPC_PORT, protocol: 'TCP' },

@@ -19,7 +19,19 @@
  * Every figure is a number kept in this object; a request adds to them without allocating (Histogram.observe). The
  * text is made when /metrics is asked for.
  */
-import { BATCH_BUCKETS, DURATION_BUCKETS, Histogram, escapeHelp, labelText } from './prometheus';
+import { BATCH_BUCKETS, DURATION_BUCKETS, Histogram, escapeHelp, labelText, type HistogramSnapshot } from './prometheus';
+
+/** A ServeMetrics' figures, plain: what each server process sends when `--processes` adds them up. */
+export interface MetricsSnapshot {
+  success: number;
+  failure: number;
+  runs: number;
+  rows: number;
+  requestDuration: HistogramSnapshot;
+  inferenceDuration: HistogramSnapshot;
+  queueDuration: HistogramSnapshot;
+  batchSize: HistogramSnapshot;
+}
 
 export class ServeMetrics {
   success = 0;
@@ -35,6 +47,31 @@ export class ServeMetrics {
 
   constructor(model: string, version: string) {
     this.labels = labelText({ model, version });
+  }
+
+  snapshot(): MetricsSnapshot {
+    return {
+      success: this.success,
+      failure: this.failure,
+      runs: this.runs,
+      rows: this.rows,
+      requestDuration: this.requestDuration.snapshot(),
+      inferenceDuration: this.inferenceDuration.snapshot(),
+      queueDuration: this.queueDuration.snapshot(),
+      batchSize: this.batchSize.snapshot(),
+    };
+  }
+
+  /** Adds another process's figures to these. */
+  add(s: MetricsSnapshot): void {
+    this.success += s.success;
+    this.failure += s.failure;
+    this.runs += s.runs;
+    this.rows += s.rows;
+    this.requestDuration.add(s.requestDuration);
+    this.inferenceDuration.add(s.inferenceDuration);
+    this.queueDuration.add(s.queueDuration);
+    this.batchSize.add(s.batchSize);
   }
 
   /** A successful inference request, answered `seconds` after it arrived. */

@@ -28,6 +28,12 @@ export const DURATION_BUCKETS: readonly number[] = (() => {
 /** Bucket bounds for batch sizes (rows per run of the model). */
 export const BATCH_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
+export interface HistogramSnapshot {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
 /**
  * A histogram kept for exposition: one count per bucket (not cumulative: cumulated when written), the sum and the
  * count. `observe` allocates nothing: a binary search over the bounds and three additions.
@@ -57,6 +63,19 @@ export class Histogram {
     this.counts[lo]!++;
     this.sum += v;
     this.count++;
+  }
+
+  /** Its figures, plain (for another process to add them up: `modelyard serve --processes`). */
+  snapshot(): HistogramSnapshot {
+    return { counts: Array.from(this.counts), sum: this.sum, count: this.count };
+  }
+
+  /** Adds another histogram's figures (the same bounds) to this one. */
+  add(s: HistogramSnapshot): void {
+    if (s.counts.length !== this.counts.length) throw new Error('histograms with different bounds');
+    for (let i = 0; i < s.counts.length; i++) this.counts[i]! += s.counts[i]!;
+    this.sum += s.sum;
+    this.count += s.count;
   }
 
   /** The sample lines of the histogram `name` with the label text `labels` ('model="m",version="1"', or ''). */

@@ -57,6 +57,8 @@ export interface V2ServerOptions {
   admission?: Admission;
   /** Modelyard's version, for GET /v2. */
   serverVersion?: string;
+  /** The text of GET /metrics, when it is more than this process's figures (`serve --processes`: all of them). */
+  renderMetrics?: () => Promise<string>;
   /** Called when each response has been sent (for `modelyard serve --json` and the editor's status). */
   onRequest?: (e: { method: string; path: string; status: number; ms: number }) => void;
 }
@@ -363,7 +365,7 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
     if (req.method === 'GET' && p === '/v2/health/ready') return send(res, admission.draining ? 503 : 200, { ready: !admission.draining });
     if (req.method === 'GET' && (p === '/v2' || p === '/v2/')) return send(res, 200, { name: SERVER_NAME, version: opts.serverVersion ?? '0', extensions: [] });
     if (req.method === 'GET' && p === '/metrics') {
-      const text = metrics.render();
+      const text = opts.renderMetrics ? await opts.renderMetrics() : metrics.render();
       res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
       res.end(text);
       return;

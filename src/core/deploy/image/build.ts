@@ -36,8 +36,11 @@ export const ENTRYPOINT = ['node', `${APP_DIR}/dist/cli.js`];
  * the gRPC transport.
  */
 export const APP_FILES = ['cli.js', 'cli-cloud.js', 'inference-worker.js', 'grpc-js.js'] as const;
-/** REST on 8080 and gRPC on 8081, as KServe's runtimes listen; the log as JSON lines, what cluster log collectors parse. */
-export const CMD = ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--log', 'json'];
+/**
+ * REST on 8080 and gRPC on 8081, as KServe's runtimes listen; as many server processes as the container's CPU quota
+ * (`docker run --cpus 2`: 2); the log as JSON lines, what cluster log collectors parse.
+ */
+export const CMD = ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--processes', 'auto', '--log', 'json'];
 /** The label the deploy pre-flight reads to know which onnxruntime serves the model. */
 export const ONNXRUNTIME_LABEL = 'dev.modelyard.onnxruntime';
 
