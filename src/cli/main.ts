@@ -56,7 +56,7 @@ read from the git repository of the current folder or --repo DIR without a check
                                        folder); exit 1 on a failure. --update writes the current outputs as
                                        the expected .npy/.json files the tests name.
   serve MODEL [--port N] [--grpc-port N] [--host H] [--name NAME] [--threads N] [--no-batching]
-        [--max-inflight N] [--max-body-mb N] [--log text|json]
+        [--max-inflight N] [--max-body-mb N] [--processes N|auto] [--log text|json]
                                        Serve over the Open Inference Protocol (KServe V2 REST) at
                                        http://H:N/v2 (default 127.0.0.1:8080; --port 0 picks a free port).
                                        --grpc-port N: also its gRPC service (inference.GRPCInferenceService,
@@ -64,8 +64,10 @@ read from the git repository of the current folder or --repo DIR without a check
                                        MODEL may also be a folder in the runtime layout (<name>/1/model.onnx,
                                        or model.onnx; served as <name>) or an s3:// URI (see fetch-model).
                                        Limits: --max-inflight (1024 requests; more get 503 and Retry-After),
-                                       --max-body-mb (64; larger bodies get 413). --log: the server's log on
-                                       stderr as text or JSON lines. GET /metrics: Prometheus figures.
+                                       --max-body-mb (64; larger bodies get 413). --processes: server
+                                       processes on the same ports, each with its own inference worker (auto:
+                                       the container's CPU quota). --log: the server's log on stderr as text
+                                       or JSON lines. GET /metrics: Prometheus figures (of every process).
                                        With --json: JSON lines on stdout (listening, request, stopped).
                                        Ctrl-C or SIGTERM stops it: /v2/health/ready answers 503, requests in
                                        flight are answered, then it exits 0.
