@@ -56,13 +56,16 @@ read from the git repository of the current folder or --repo DIR without a check
                                        folder); exit 1 on a failure. --update writes the current outputs as
                                        the expected .npy/.json files the tests name.
   serve MODEL [--port N] [--grpc-port N] [--host H] [--name NAME] [--threads N] [--no-batching]
-        [--max-inflight N] [--max-body-mb N] [--processes N|auto] [--log text|json]
+        [--max-batch N] [--max-inflight N] [--max-body-mb N] [--processes N|auto] [--log text|json]
                                        Serve over the Open Inference Protocol (KServe V2 REST) at
                                        http://H:N/v2 (default 127.0.0.1:8080; --port 0 picks a free port).
                                        --grpc-port N: also its gRPC service (inference.GRPCInferenceService,
                                        KServe's and Triton's clients) on port N (KServe uses 8081).
                                        MODEL may also be a folder in the runtime layout (<name>/1/model.onnx,
                                        or model.onnx; served as <name>) or an s3:// URI (see fetch-model).
+                                       Concurrent requests are batched along dim 0 where the model allows:
+                                       a request waits at most for the run in flight, with no timer; a run
+                                       takes up to --max-batch rows (64), which bounds its time.
                                        Limits: --max-inflight (1024 requests; more get 503 and Retry-After),
                                        --max-body-mb (64; larger bodies get 413). --processes: server
                                        processes on the same ports, each with its own inference worker (auto:

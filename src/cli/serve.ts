@@ -29,7 +29,7 @@ declare const MODELYARD_VERSION: string;
 type Out = (s: string) => void;
 
 const USAGE =
-  'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--grpc-port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--max-inflight N] [--max-body-mb N] [--processes N|auto] [--log text|json] [--repo DIR] [--json]';
+  'modelyard serve MODEL|DIR|s3://BUCKET/PREFIX [--port N] [--grpc-port N] [--host H] [--name NAME] [--threads N] [--no-batching] [--max-batch N] [--max-inflight N] [--max-body-mb N] [--processes N|auto] [--log text|json] [--repo DIR] [--json]';
 
 /**
  * The server's log on stderr, from level info: `[info] [serve] …` lines (--log text), or one JSON object a line
@@ -84,6 +84,7 @@ async function serve(args: string[], out: Out, log: Logger): Promise<number> {
       'max-body-mb': { type: 'string' },
       log: { type: 'string' },
       processes: { type: 'string' },
+      'max-batch': { type: 'string' },
     },
     [1, 1],
     USAGE,
@@ -98,7 +99,7 @@ async function serve(args: string[], out: Out, log: Logger): Promise<number> {
   const threadsText = values.threads as string | undefined;
   const threads = threadsText === undefined ? undefined : Number(threadsText);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UserError(`--threads takes a whole number from 1, not '${threadsText}'.`);
-  const whole = (flag: 'max-inflight' | 'max-body-mb', min: number, max: number): number | undefined => {
+  const whole = (flag: 'max-inflight' | 'max-body-mb' | 'max-batch', min: number, max: number): number | undefined => {
     const text = values[flag];
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -107,6 +108,7 @@ async function serve(args: string[], out: Out, log: Logger): Promise<number> {
   };
   const maxInflight = whole('max-inflight', 1, 1_000_000);
   const maxBodyMb = whole('max-body-mb', 1, 4096);
+  const maxBatch = whole('max-batch', 1, 1024);
   const logFormat = values.log as string | undefined;
   if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') throw new UserError(`--log takes text or json, not '${logFormat}'.`);
   if (logFormat) log = serverLogger(logFormat, log);
@@ -149,6 +151,7 @@ async function serve(args: string[], out: Out, log: Logger): Promise<number> {
       version: model.version ?? '1',
       sessionOptions: threads ? { intraOpThreads: threads } : {},
       batching: !values['no-batching'],
+      ...(maxBatch ? { maxBatch } : {}),
       log,
     });
     // Request events, gathered per status and written at most once a second.

@@ -7,12 +7,15 @@
 //   - the limits: more requests than --max-inflight get 503 with Retry-After, a body over --max-body-mb gets 413;
 //   - a soak at concurrency 32 (autocannon): no error, and the process tree's memory flat once warm.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import autocannon from 'autocannon';
 import fc from 'fast-check';
 import { pseudoRandom } from '../support/inference';
 import { descendants, treeRssMb } from '../support/proc';
 import { post, serve, type Served } from '../support/serve';
+import { cliPath } from '../support/cli';
+import { fixture } from '../support/fixtures';
 
 const HELLO_INPUT = 'onnx::Flatten_0';
 const helloData = Array.from(pseudoRandom(2400, 3));
@@ -153,6 +156,26 @@ describe('serve limits', () => {
     } finally {
       assert.equal(await s.stop(), 0);
     }
+  });
+});
+
+describe('serve batching bound', () => {
+  it('--max-batch caps the rows of each run, under load that would batch more', async () => {
+    const s = await serve('hello_deepa.onnx', ['--max-batch', '4']);
+    try {
+      const r = await autocannon({ url: s.infer, method: 'POST', body: helloBody(), headers: { 'content-type': 'application/json' }, connections: 32, duration: 3 });
+      assert.equal(r.errors + r.non2xx, 0);
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      const bucket = (le: string) => Number(new RegExp(`modelyard_batch_size_bucket\\{model="m",version="1",le="${le}"\\} (\\d+)`).exec(text)?.[1]);
+      const runs = Number(/modelyard_batch_size_count\{model="m",version="1"\} (\d+)/.exec(text)?.[1]);
+      assert.ok(runs > 0 && bucket('4') === runs, `every run within 4 rows: ${bucket('4')} of ${runs}`);
+      assert.ok(bucket('2') < runs, `and batches were made (${runs - bucket('2')} runs of 3–4 rows)`);
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+    const bad = spawnSync(process.execPath, [cliPath(), 'serve', fixture('hello_deepa.onnx'), '--max-batch', '0'], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--max-batch takes a whole number from 1 to 1024, not '0'/);
   });
 });
 
