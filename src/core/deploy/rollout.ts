@@ -114,6 +114,7 @@ export async function followRollout(
   let clusterEvents: ClusterEvent[] = [];
   let unreachableSince: number | undefined;
   let unschedulableSince: number | undefined;
+  let previousSince: number | undefined;
   const emit = (phase: RolloutPhase, message: string) => {
     const key = `${phase}|${message}|${JSON.stringify(pods)}|${JSON.stringify(clusterEvents)}`;
     if (key === last) return;
@@ -187,13 +188,20 @@ export async function followRollout(
         const want = dep?.spec?.replicas ?? 1;
         const rolledOut = !!dep && (s?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) && (s?.updatedReplicas ?? 0) >= want && (s?.availableReplicas ?? 0) >= want && (s?.replicas ?? 0) <= (s?.updatedReplicas ?? 0);
         // Ready also means the Service sends requests to the new pods only: the old ones leave its endpoints a moment
-        // after they start terminating, and until then the service proxy may still reach the version before.
-        if (rolledOut && (await servesNewPodsOnly(kube, spec, names)) && (await modelReady(kube, spec, opts.signal))) {
+        // after they start terminating, and until then the service proxy may still reach the version before. Its
+        // view of the endpoints may lag the object's, and a terminating pod still answers on a connection it has:
+        // so ready waits until the previous version's pods are gone (they drain and exit within a second or two), for
+        // up to the grace period and a margin (a pod stuck terminating on a lost node must not fail the rollout).
+        const previous = (podList.items as { metadata?: { name?: string } }[]).filter((p) => !names.has(p.metadata?.name)).length;
+        if (rolledOut && previous > 0) previousSince ??= Date.now();
+        const previousGone = previous === 0 || Date.now() - (previousSince ?? Date.now()) > PREVIOUS_PODS_WAIT_MS;
+        if (rolledOut && previousGone && (await servesNewPodsOnly(kube, spec, names)) && (await modelReady(kube, spec, opts.signal))) {
           emit('ready', `${want} of ${want} replicas ready, and the model answers ready`);
           return { ready: true, ms: performance.now() - t0, pods };
         }
         const phase = dep ? phaseOf(pods, events) : 'waiting';
-        emit(phase, dep ? describePhase(phase, pods, want) : `waiting for ${spec.mode === 'kserve' ? 'KServe to create' : 'the Deployment'} ${deployment}`);
+        const message = dep ? describePhase(phase, pods, want) : `waiting for ${spec.mode === 'kserve' ? 'KServe to create' : 'the Deployment'} ${deployment}`;
+        emit(phase, rolledOut && !previousGone ? `${message}; waiting for the ${previous} pod${previous === 1 ? '' : 's'} of the previous version to stop` : message);
       } catch (e) {
         if (e instanceof CancelledError || opts.signal?.aborted) throw new CancelledError();
         if (!(e instanceof UserError)) throw e;
@@ -209,6 +217,9 @@ export async function followRollout(
     watchAbort.abort();
   }
 }
+
+/** How long a finished rollout waits for the previous version's pods to exit: the grace period (30 s) and a margin. */
+const PREVIOUS_PODS_WAIT_MS = 45_000;
 
 /**
  * Whether the Service's endpoints (what the API server's service proxy picks from) are the rollout's pods only. When
