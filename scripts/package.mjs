@@ -209,7 +209,7 @@ function verifyVsix(vsix, target) {
   const entries = r.stdout.split('\n').filter(Boolean);
   const [plat, arch] = TARGETS[target];
   const bin = `extension/node_modules/onnxruntime-node/bin/napi-v6/${plat}/${arch}/`;
-  const need = ['extension/package.json', 'extension/dist/extension.js', 'extension/dist/heavy.js', 'extension/dist/inference-worker.js', 'extension/dist/cli.js', 'extension/dist/cli-cloud.js', 'extension/dist/webview/playground.js', 'extension/dist/webview/card.js', 'extension/node_modules/onnxruntime-common/package.json', `${bin}onnxruntime_binding.node`];
+  const need = ['extension/package.json', 'extension/dist/extension.js', 'extension/dist/heavy.js', 'extension/dist/inference-worker.js', 'extension/dist/cli.js', 'extension/dist/cli-cloud.js', 'extension/dist/grpc-js.js', 'extension/dist/webview/playground.js', 'extension/dist/webview/card.js', 'extension/node_modules/onnxruntime-common/package.json', `${bin}onnxruntime_binding.node`];
   const missing = need.filter((e) => !entries.includes(e));
   if (!entries.some((e) => e.startsWith(bin) && /onnxruntime\.(so|dll|.*dylib)|libonnxruntime/.test(e.slice(bin.length)))) missing.push(`${bin}<onnxruntime library>`);
   const foreign = entries.filter((e) => e.startsWith('extension/node_modules/onnxruntime-node/bin/') && !e.startsWith(bin));

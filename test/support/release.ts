@@ -1,4 +1,4 @@
-// The release bundles of the CLI (cli.js, cli-cloud.js) and the inference worker, as `node esbuild.mjs --release` makes
+// The release bundles of the CLI (cli.js, cli-cloud.js, grpc-js.js) and the inference worker, as `node esbuild.mjs --release` makes
 // them, in a folder of this test process (dist/ is rewritten by parallel builds): out/release-test/<pid>/{package.json,
 // dist/…}; onnxruntime-node resolves from the repository's node_modules above it. What the serving image is built from.
 import * as esbuild from 'esbuild';
@@ -28,7 +28,7 @@ export function releaseDist(): string {
     define: { 'process.env.MODELYARD_RELEASE': '"1"', MODELYARD_VERSION: JSON.stringify(pkg.version) },
   };
   const src = (...p: string[]) => path.join(root, 'src', ...p);
-  esbuild.buildSync({ ...common, entryPoints: { cli: src('cli', 'main.ts'), 'cli-cloud': src('cli', 'cloud.ts') }, banner: { js: '#!/usr/bin/env node' } });
+  esbuild.buildSync({ ...common, entryPoints: { cli: src('cli', 'main.ts'), 'cli-cloud': src('cli', 'cloud.ts'), 'grpc-js': src('cli', 'grpc-js.ts') }, banner: { js: '#!/usr/bin/env node' } });
   esbuild.buildSync({ ...common, entryPoints: { 'inference-worker': src('core', 'inference', 'worker.ts') } });
   fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));

@@ -40,7 +40,7 @@ import {
   type ModelInferResponse_InferOutputTensor,
 } from './gen/grpc_predict_v2_pb';
 import { ServeMetrics } from './metrics';
-import { Admission, checkInput, checkOutputs, inferFailure, modelMetadata, ServeError, SERVER_NAME, tensorBytes, tensorFromBytes, v2Datatype, type V2Backend } from './v2';
+import { Admission, checkInput, checkOutputs, closeWithin, inferFailure, modelMetadata, ServeError, SERVER_NAME, tensorBytes, tensorFromBytes, v2Datatype, type V2Backend } from './v2';
 
 export interface GrpcServerOptions {
   /** The @grpc/grpc-js module. */
@@ -345,16 +345,14 @@ export function startGrpcServer(backend: V2Backend, opts: GrpcServerOptions): Pr
         get served() {
           return served;
         },
-        close: (graceMs = 25_000) =>
-          new Promise<void>((done) => {
-            admission.draining = true;
-            const cut = setTimeout(() => server.forceShutdown(), graceMs);
-            cut.unref();
-            server.tryShutdown(() => {
-              clearTimeout(cut);
-              done();
-            });
-          }),
+        close: (graceMs = 25_000) => {
+          admission.draining = true;
+          return closeWithin(
+            graceMs,
+            (done) => server.tryShutdown(() => done()),
+            () => server.forceShutdown(),
+          );
+        },
       });
     });
   });

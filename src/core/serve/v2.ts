@@ -347,6 +347,21 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/**
+ * Stops a server gracefully: `close` stops accepting and calls back once what is in flight is answered; `cut` ends
+ * what is still open after `graceMs` (a stuck client). Resolves when `close` calls back.
+ */
+export function closeWithin(graceMs: number, close: (done: () => void) => void, cut: () => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(cut, graceMs);
+    timer.unref();
+    close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** Starts the server; resolves once it listens. A port in use is a UserError naming the port and the way out. */
 export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): Promise<V2Server> {
   const host = opts.host ?? '127.0.0.1';
@@ -500,17 +515,17 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
         },
         // Graceful: no new connection is accepted, idle keep-alive connections are closed, requests in flight
         // are answered; what is still open after the grace period (a stuck client) is cut.
-        close: (graceMs = 25_000) =>
-          new Promise<void>((done) => {
-            admission.draining = true;
-            const cut = setTimeout(() => server.closeAllConnections(), graceMs);
-            cut.unref();
-            server.close(() => {
-              clearTimeout(cut);
-              done();
-            });
-            server.closeIdleConnections();
-          }),
+        close: (graceMs = 25_000) => {
+          admission.draining = true;
+          return closeWithin(
+            graceMs,
+            (done) => {
+              server.close(() => done());
+              server.closeIdleConnections();
+            },
+            () => server.closeAllConnections(),
+          );
+        },
       });
     });
   });
