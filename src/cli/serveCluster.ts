@@ -126,10 +126,13 @@ export async function runPrimary(o: PrimaryOptions): Promise<number> {
     throw e;
   });
   if (first === 'stopped') {
+    o.log.info(`[serve] stopping ${workers.size} server processes before they all listen`);
     await stopAll();
+    o.log.info('[serve] stopped after 0 requests');
     return 0;
   }
   const any = [...listening.values()][0]!;
+  o.log.info(`[serve] ${o.processes} server processes listen at ${any.url}${any.grpc ? ` and gRPC ${any.grpc}` : ''}`);
   o.events.emit({ event: 'listening', url: any.url, model: o.model.name, version: o.model.version, ...(any.grpc ? { grpc: any.grpc } : {}) });
   if (o.human) {
     o.out(

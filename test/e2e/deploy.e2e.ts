@@ -215,6 +215,17 @@ export function deployToCluster(wb: Workbench): void {
 
     // Roll Back from the view: a confirmation naming both versions, then v1.0.0 again, recorded in the registry.
     await contextMenu(page, dep, 'Roll Back…');
+    // When the view refreshes under the context menu (a watch event from the old pod leaving), VS Code may hand the
+    // command no row: it then asks which deployment, and only this one is offered.
+    const which = page.locator('.quick-input-widget', { hasText: 'Roll back which deployment?' });
+    const seen = (l: ReturnType<Page['locator']>, v: boolean) => l.waitFor({ timeout: 10_000 }).then(() => v, () => new Promise<boolean>(() => undefined));
+    const asked = await Promise.race([seen(which, true), seen(page.locator('.monaco-dialog-box'), false), new Promise<boolean>((r) => setTimeout(() => r(false), 10_500))]);
+    if (asked) {
+      const rows = which.locator('.monaco-list-row');
+      assert.equal(await rows.count(), 1);
+      assert.match(await rows.first().innerText(), /hello-deepa/);
+      await rows.first().click();
+    }
     await confirm(page, /hello_deepa@v1\.1\.0.*hello_deepa@v1\.0\.0/s, 'Roll Back');
     await assertEventually(async () => /hello_deepa@v1\.0\.0 · prod · 1\/1/.test(await desc()), async () => `after the rollback: ${await desc()}`, 180_000);
     // Recorded once the rollout is ready: a moment after the view shows it.

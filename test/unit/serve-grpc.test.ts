@@ -326,7 +326,10 @@ describe("the serving image's command", () => {
     const exited = new Promise<number | null>((r) => child.once('exit', r));
     // Whole lines only: a read may end inside one.
     const lines = () => stderr.slice(0, stderr.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { time: string; level: string; component: string; msg: string });
-    for (let i = 0; i < 600 && !lines().some((l) => l.msg.includes('over gRPC')); i++) await new Promise((r) => setTimeout(r, 100));
+    // Listening: the one process's gRPC line, or the primary's line once every process listens.
+    const n = os.availableParallelism();
+    const listening = () => lines().some((l) => (n > 1 ? / server processes listen at / : /over gRPC/).test(l.msg));
+    for (let i = 0; i < 600 && !listening(); i++) await new Promise((r) => setTimeout(r, 100));
     const rest = lines().find((l) => / at http:\/\/127\.0\.0\.1:\d+\/v2\/models\/hello_deepa$/.test(l.msg));
     assert.ok(rest, stderr);
     const c = new V2GrpcClient(/over gRPC at (\S+)/.exec(lines().find((l) => l.msg.includes('over gRPC'))!.msg)![1]!);
@@ -344,7 +347,6 @@ describe("the serving image's command", () => {
     const serveLines = all.filter((l) => l.component === 'serve').map((l) => l.msg);
     // --processes auto: as many server processes as this machine gives (no CPU quota here), each saying it stops,
     // then the primary with the total.
-    const n = os.availableParallelism();
     if (n > 1) assert.match(serveLines[0]!, new RegExp(`^${n} server processes \\(${n} CPUs \\(no cgroup CPU quota`));
     assert.equal(serveLines.filter((l) => l.startsWith('stopping: not ready any more')).length, n, stderr);
     assert.equal(serveLines.at(-1), 'stopped after 1 request', stderr);
