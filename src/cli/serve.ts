@@ -17,7 +17,7 @@ import { createHostBackend } from '../core/serve/backend';
 import { Admission, startV2Server } from '../core/serve/v2';
 import { startGrpcServer, type GrpcServer } from '../core/serve/grpc';
 import { cliEvents } from './events';
-import { parse } from './inference';
+import { parse, positiveInt } from './inference';
 import { resolveModel } from '../core/registry/modelRef';
 import { isLayoutSource, resolveServingSource } from '../core/deploy/storage/layout';
 import { withHost } from './model';
@@ -96,30 +96,25 @@ async function serve(args: string[], out: Out, log: Logger): Promise<number> {
   const port = portOf('port', (values.port as string | undefined) ?? '8080');
   const grpcPort = values['grpc-port'] === undefined ? undefined : portOf('grpc-port', values['grpc-port'] as string);
   if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port) throw new UserError(`--grpc-port ${grpcPort} is the REST port too.`, 'Give gRPC a port of its own (KServe uses 8081 beside 8080).');
-  const threadsText = values.threads as string | undefined;
-  const threads = threadsText === undefined ? undefined : Number(threadsText);
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UserError(`--threads takes a whole number from 1, not '${threadsText}'.`);
-  const whole = (flag: 'max-inflight' | 'max-body-mb' | 'max-batch', min: number, max: number): number | undefined => {
-    const text = values[flag];
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!/^\d+$/.test(text) || n < min || n > max) throw new UserError(`--${flag} takes a whole number from ${min} to ${max}, not '${text}'.`);
-    return n;
-  };
-  const maxInflight = whole('max-inflight', 1, 1_000_000);
-  const maxBodyMb = whole('max-body-mb', 1, 4096);
-  const maxBatch = whole('max-batch', 1, 1024);
+  const threads = positiveInt(values.threads as string | undefined, '--threads');
+  const maxInflight = positiveInt(values['max-inflight'] as string | undefined, '--max-inflight', 1, 1_000_000);
+  const maxBodyMb = positiveInt(values['max-body-mb'] as string | undefined, '--max-body-mb', 1, 4096);
+  const maxBatch = positiveInt(values['max-batch'] as string | undefined, '--max-batch', 1, 1024);
   const logFormat = values.log as string | undefined;
   if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') throw new UserError(`--log takes text or json, not '${logFormat}'.`);
   if (logFormat) log = serverLogger(logFormat, log);
   const name = (values.name as string | undefined) ?? undefined;
   if (name !== undefined && !/^[\w.-]{1,128}$/.test(name)) throw new UserError(`--name '${name}' is not a model name: use letters, digits, '.', '_' and '-'.`);
   const processesText = values.processes as string | undefined;
-  if (processesText !== undefined && processesText !== 'auto' && !(/^\d+$/.test(processesText) && Number(processesText) >= 1 && Number(processesText) <= 256)) {
-    throw new UserError(`--processes takes a whole number from 1 to 256, or auto (the CPU quota of the container), not '${processesText}'.`);
-  }
   const budget = processesText === 'auto' ? cpuBudget() : undefined;
-  const processes = budget ? budget.cpus : Number(processesText ?? 1);
+  let processes = budget?.cpus ?? 1;
+  if (!budget) {
+    try {
+      processes = positiveInt(processesText, '--processes', 1, 256) ?? 1;
+    } catch (e) {
+      throw new UserError((e as Error).message, 'Or give auto: as many processes as the CPU quota of the container.');
+    }
+  }
   const inServerProcess = isServerProcess();
   const json = !!values.json;
   // A server process of --processes says what it does to the primary, which tells the user.

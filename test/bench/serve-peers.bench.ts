@@ -26,7 +26,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { create, toBinary } from '@bufbuild/protobuf';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
@@ -40,6 +39,7 @@ import { treeRssMb } from '../support/proc';
 import { grpc as grpcJs, V2GrpcClient, v2Protoset } from '../support/grpc';
 import { ModelInferRequestSchema, type ModelInferResponse } from '../../src/core/serve/gen/grpc_predict_v2_pb';
 import { cacheRoot } from '../../scripts/testenv.mjs';
+import { freePort } from '../support/net';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -109,16 +109,6 @@ function pinned(cpu: string, cmd: string, args: string[]): [string, string[]] {
   return CPUS > 1 ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args];
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Started {
   child: ChildProcess;

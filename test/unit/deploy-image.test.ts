@@ -27,6 +27,7 @@ import { ensureTestBaseImage } from '../../scripts/images.mjs';
 import { cacheRoot } from '../../scripts/testenv.mjs';
 import { releaseDist } from '../support/release';
 import { fixture } from '../support/fixtures';
+import { freePort } from '../support/net';
 
 const root = path.resolve(__dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'modelyard-image-test-'));
@@ -35,16 +36,6 @@ process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 const SECRET_PASSWORD = 's3cret-Pa55word';
 const SECRET_TOKEN = 'tok-9f8e7d6c5b4a-SECRET';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function rejects(p: Promise<unknown>): Promise<UserError> {
   try {

@@ -22,8 +22,6 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -40,6 +38,7 @@ import { downloadModel, s3Client, uploadModel, type S3Config } from '../../src/c
 import { collect, modelyard, spawnModelyard, waitForLine } from '../support/cli';
 import { fixture } from '../support/fixtures';
 import { FIXTURE_FEEDS, testHost } from '../support/inference';
+import { freePort } from '../support/net';
 
 const root = path.resolve(__dirname, '..', '..');
 const MiB = 2 ** 20;
@@ -134,13 +133,6 @@ function assertNoSecret(e: unknown, secret: string): void {
 
 const v2Input = (name: string, t: Tensor) => ({ name, shape: t.shape, datatype: 'FP32', data: tensorToJson(t).data });
 
-async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 let host: InferenceHost | undefined;
 const inference = () => (host ??= testHost());

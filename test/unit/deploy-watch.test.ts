@@ -18,6 +18,7 @@ import { contextsResultSchema, KUBE_TOKEN_ENV_NAME, namespacesResultSchema } fro
 import { parseCliEvent } from '../../src/shared/cli/events';
 import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster, deployEnv, deliveryArgs, freshNamespace } from '../support/cluster';
 import { releaseDist } from '../support/release';
+import { freePort } from '../support/net';
 
 const NS = 'view-watch';
 let c: TestCluster;
@@ -78,14 +79,6 @@ function deployArgs(ref: string, ...extra: string[]): string[] {
 }
 
 /** A loopback port nothing listens on (it was free a moment ago). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The admin kubeconfig with its server moved to another address. */
 function kubeconfigAt(file: string, server: string): string {
