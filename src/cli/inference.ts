@@ -23,11 +23,14 @@ export function parse<T extends OptionSpec>(args: string[], options: T, position
   return r;
 }
 
-/** A whole-number option (digits only) from `min` (to `max`); a UserError names the option, the range and the value. */
-export function positiveInt(v: string | undefined, what: string, min = 1, max = Infinity): number | undefined {
+/**
+ * A whole-number option (digits only) from `min` (to `max`); a UserError names the option, the range and the value,
+ * with `hint` as its way out when there is more to say.
+ */
+export function positiveInt(v: string | undefined, what: string, min = 1, max = Infinity, hint?: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new UserError(`${what} takes a whole number from ${min}${max < Infinity ? ` to ${max}` : ''}, not '${v}'.`);
+  if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new UserError(`${what} takes a whole number from ${min}${max < Infinity ? ` to ${max}` : ''}, not '${v}'.`, hint);
   return n;
 }
 

@@ -59,6 +59,11 @@ export function serverLogger(format: 'text' | 'json', fallback: Logger, write: (
  */
 export const SERVER_V8_FLAGS = ['--heap-growing-percent=400'];
 
+/** `args` without the option `flag` and its value (`--flag value` or `--flag=value`). */
+function withoutOption(args: string[], flag: string): string[] {
+  return args.filter((a, i) => a !== flag && args[i - 1] !== flag && !a.startsWith(`${flag}=`));
+}
+
 export async function serveCommand(args: string[], out: Out, log: Logger): Promise<number> {
   try {
     return await serve(args, out, log);
@@ -107,14 +112,7 @@ async function serve(args: string[], out: Out, log: Logger): Promise<number> {
   if (name !== undefined && !/^[\w.-]{1,128}$/.test(name)) throw new UserError(`--name '${name}' is not a model name: use letters, digits, '.', '_' and '-'.`);
   const processesText = values.processes as string | undefined;
   const budget = processesText === 'auto' ? cpuBudget() : undefined;
-  let processes = budget?.cpus ?? 1;
-  if (!budget) {
-    try {
-      processes = positiveInt(processesText, '--processes', 1, 256) ?? 1;
-    } catch (e) {
-      throw new UserError((e as Error).message, 'Or give auto: as many processes as the CPU quota of the container.');
-    }
-  }
+  const processes = budget?.cpus ?? positiveInt(processesText, '--processes', 1, 256, 'Or give auto: as many processes as the CPU quota of the container.') ?? 1;
   const inServerProcess = isServerProcess();
   const json = !!values.json;
   // A server process of --processes says what it does to the primary, which tells the user.
@@ -126,12 +124,12 @@ async function serve(args: string[], out: Out, log: Logger): Promise<number> {
   const model = await resolveModel(served?.file ?? positionals[0]!, { repo: values.repo as string | undefined, log });
   if (processes > 1 && !inServerProcess) {
     // The primary resolved the source (an s3:// download happens once); each process serves that file by name.
-    const rest = args.filter((a, i) => a !== positionals[0] && a !== '--processes' && args[i - 1] !== '--processes' && !a.startsWith('--processes='));
     const modelName = name ?? served?.name ?? model.name;
+    const flags = withoutOption(withoutOption(args, '--processes'), '--name').filter((a) => a !== positionals[0] && a !== '--json');
     return runPrimary({
       processes,
       why: budget ? budget.from : '--processes',
-      workerArgs: ['serve', served?.file ?? positionals[0]!, ...rest.filter((a, i) => a !== '--json' && a !== '--name' && rest[i - 1] !== '--name' && !a.startsWith('--name=')), '--name', modelName],
+      workerArgs: ['serve', served?.file ?? positionals[0]!, ...flags, '--name', modelName],
       model: { name: modelName, version: model.version ?? '1', label: model.label },
       events,
       out,

@@ -40,7 +40,7 @@ import {
   type ModelInferResponse_InferOutputTensor,
 } from './gen/grpc_predict_v2_pb';
 import { ServeMetrics } from './metrics';
-import { Admission, checkInput, checkOutputs, closeWithin, inferFailure, modelMetadata, ServeError, SERVER_NAME, tensorBytes, tensorFromBytes, v2Datatype, type V2Backend } from './v2';
+import { Admission, checkInput, checkModel, checkOutputs, closeWithin, inferFailure, modelMetadata, ServeError, SERVER_NAME, tensorBytes, tensorFromBytes, utf8, utf8Encoder, v2Datatype, type V2Backend } from './v2';
 
 export interface GrpcServerOptions {
   /** The @grpc/grpc-js module. */
@@ -136,8 +136,6 @@ const CONTENTS_FIELD: Partial<Record<DType, ContentsField>> = {
 };
 const ALL_FIELDS = [...new Set(Object.values(CONTENTS_FIELD))];
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /** A tensor from an input's typed contents, checked: the field its datatype names, and as many values as its shape. */
 function tensorFromContents(name: string, dtype: DType, shape: number[], contents: InferTensorContents | undefined): Tensor {
   const field = CONTENTS_FIELD[dtype];
@@ -186,7 +184,7 @@ function contentsOf(t: Tensor): InferTensorContents {
   const c = create(InferTensorContentsSchema);
   if (!field) return c; // float16: answered raw by the caller
   const d = t.data;
-  if (t.dtype === 'string') c.bytesContents = (d as string[]).map((s) => new TextEncoder().encode(s));
+  if (t.dtype === 'string') c.bytesContents = (d as string[]).map((s) => utf8Encoder.encode(s));
   else if (t.dtype === 'bool') c.boolContents = Array.from(d as Uint8Array, (v) => v !== 0);
   else (c[field] as unknown) = Array.from(d as ArrayLike<number | bigint>);
   return c;
@@ -206,15 +204,8 @@ export function startGrpcServer(backend: V2Backend, opts: GrpcServerOptions): Pr
   const metrics = backend.metrics ?? new ServeMetrics(backend.name, backend.version);
   let served = 0;
 
-  const unknownModel = (name: string, version: string) => {
-    if (name !== backend.name) return new ServeError(404, `unknown model '${name}': this server serves '${backend.name}'`);
-    if (version && version !== backend.version) return new ServeError(404, `unknown version '${version}' of '${backend.name}': it has ${backend.version}`);
-    return undefined;
-  };
-
   const infer = async (r: ModelInferRequest) => {
-    const wrong = unknownModel(r.modelName, r.modelVersion);
-    if (wrong) throw wrong;
+    checkModel(backend, r.modelName, r.modelVersion || undefined);
     if (r.inputs.length === 0) throw new ServeError(400, 'the request has no inputs');
     const raw = r.rawInputContents;
     if (raw.length > 0 && raw.length !== r.inputs.length) {
@@ -297,15 +288,13 @@ export function startGrpcServer(backend: V2Backend, opts: GrpcServerOptions): Pr
     [m.serverReady.localName]: unary('ServerReady', () => create(ServerReadyResponseSchema, { ready: !admission.draining })),
     [m.modelReady.localName]: unary('ModelReady', (b) => {
       const r = decode(m.modelReady.input, b);
-      const wrong = unknownModel(r.name, r.version);
-      if (wrong) throw wrong;
+      checkModel(backend, r.name, r.version || undefined);
       return create(ModelReadyResponseSchema, { ready: !admission.draining });
     }),
     [m.serverMetadata.localName]: unary('ServerMetadata', () => create(ServerMetadataResponseSchema, { name: SERVER_NAME, version: opts.serverVersion ?? '0', extensions: [] })),
     [m.modelMetadata.localName]: unary('ModelMetadata', (b) => {
       const r = decode(m.modelMetadata.input, b);
-      const wrong = unknownModel(r.name, r.version);
-      if (wrong) throw wrong;
+      checkModel(backend, r.name, r.version || undefined);
       const tm = (t: (typeof meta.inputs)[number]) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(BigInt) });
       return create(ModelMetadataResponseSchema, { ...meta, inputs: meta.inputs.map(tm), outputs: meta.outputs.map(tm) });
     }),

@@ -131,6 +131,12 @@ export function checkInput(b: V2Backend, name: unknown, shape: unknown, datatype
   return { name, shape: shape as number[], dtype };
 }
 
+/** Checks that a request names the served model (and its version, when it names one): ServeError 404 otherwise. */
+export function checkModel(b: V2Backend, name: string, version: string | undefined): void {
+  if (name !== b.name) throw new ServeError(404, `unknown model '${name}': this server serves '${b.name}'`);
+  if (version !== undefined && version !== b.version) throw new ServeError(404, `unknown version '${version}' of '${b.name}': it has ${b.version}`);
+}
+
 /** Checks the outputs a request asks for by name (ServeError 400 for one the model does not have). */
 export function checkOutputs(b: V2Backend, names: unknown[]): string[] {
   return names.map((n, i) => {
@@ -206,7 +212,9 @@ export function tensorFromBytes(name: string, dtype: DType, shape: number[], byt
   return { dtype, shape, data: data as Tensor['data'] };
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** UTF-8 both ways, for BYTES tensors (the decoder refuses bytes that are not UTF-8). */
+export const utf8 = new TextDecoder('utf-8', { fatal: true });
+export const utf8Encoder = new TextEncoder();
 
 function stringsFromBytes(what: string, bytes: Uint8Array, count: number): string[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -232,7 +240,7 @@ function stringsFromBytes(what: string, bytes: Uint8Array, count: number): strin
 export function tensorBytes(t: Tensor): Uint8Array {
   const d = t.data;
   if (!Array.isArray(d)) return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-  const parts = d.map((s) => new TextEncoder().encode(s));
+  const parts = d.map((s) => utf8Encoder.encode(s));
   const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
   const view = new DataView(out.buffer);
   let at = 0;
@@ -390,8 +398,7 @@ export function startV2Server(backend: V2Backend, opts: V2ServerOptions = {}): P
     const [, rawName, rawVersion, action] = m;
     const name = decode(rawName!);
     const version = rawVersion === undefined ? undefined : decode(rawVersion);
-    if (name !== backend.name) throw new ServeError(404, `unknown model '${name}': this server serves '${backend.name}'`);
-    if (version !== undefined && version !== backend.version) throw new ServeError(404, `unknown version '${version}' of '${backend.name}': it has ${backend.version}`);
+    checkModel(backend, name, version);
     if (action === '/infer') {
       if (req.method !== 'POST') throw new ServeError(405, 'infer takes POST');
       try {
