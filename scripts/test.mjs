@@ -50,6 +50,38 @@ function runNodeTests(tier, files, env = {}) {
   console.log(`${tier}: ${s.passed} passed, ${s.failed} failed${s.skipped ? `, ${s.skipped} skipped` : ''}`);
 }
 
+/**
+ * The failed tests of this run's node --test tiers again, each with its file and error, at the very end of the
+ * output: a CI log that keeps only its tail still says why.
+ */
+function printFailures() {
+  for (const r of results) {
+    const file = path.join(REPO, 'test-results', `${r.tier}.tap`);
+    if (!r.failed || !fs.existsSync(file)) continue;
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const m = /^(\s*)not ok \d+ - (.*)$/.exec(lines[i]);
+      if (!m) continue;
+      const block = [];
+      for (let j = i + 1; j < lines.length && lines[j].trim() !== '...'; j++) block.push(lines[j]);
+      if (block.some((l) => /failureType: 'subtestsFailed'/.test(l))) continue;
+      // The test's own line: the first frame of the stack in a test file (the location is the transpiled one's).
+      const frame = block.find((l) => /\(.*\/test\/.*:\d+:\d+\)/.test(l));
+      const location = frame ? /\((.*)\)/.exec(frame)[1].replace(REPO + path.sep, '') : undefined;
+      const start = block.findIndex((l) => /^\s*error:/.test(l));
+      const error = [];
+      if (start >= 0) {
+        const first = block[start].replace(/^\s*error:\s*(\|-)?\s*/, '');
+        if (first) error.push(first);
+        const indent = /^\s*/.exec(block[start])[0].length;
+        for (let j = start + 1; j < block.length && (/^\s*$/.test(block[j]) || /^\s*/.exec(block[j])[0].length > indent); j++) error.push(block[j].trim());
+      }
+      console.log(`\n[test] ${r.tier} failed: ${m[2]}${location ? ` (${location})` : ''}`);
+      for (const l of error.filter(Boolean).slice(0, 40)) console.log(`  ${l.slice(0, 400)}`);
+    }
+  }
+}
+
 function listTests(dir, suffix) {
   return fs
     .readdirSync(path.join(REPO, dir))
@@ -234,6 +266,7 @@ if (which === 'all') {
   process.exit(1);
 }
 await stopCluster();
+printFailures();
 const total = results.reduce((a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
 if (which === 'all') {
   for (const r of results) console.log(`  ${r.tier.padEnd(12)} ${r.passed} passed, ${r.failed} failed`);

@@ -230,7 +230,7 @@ export function deployToCluster(wb: Workbench): void {
     await assertEventually(async () => /hello_deepa@v1\.0\.0 · prod · 1\/1/.test(await desc()), async () => `after the rollback: ${await desc()}`, 180_000);
     // Recorded once the rollout is ready: a moment after the view shows it.
     const tags = () => execFileSync('git', ['tag', '-l', 'hello_deepa#prod#*', '-n1'], { cwd: folder, encoding: 'utf8' });
-    await assertEventually(async () => /rollback: hello-deepa in e2e-deploy/.test(tags()), async () => `no rollback recorded: ${tags()}`, 30_000);
+    await assertEventually(async () => /rollback: cluster .*, namespace e2e-deploy, (InferenceService|Deployment) hello-deepa from/.test(tags()), async () => `no rollback recorded: ${tags()}`, 30_000);
     await assertEventually(async () => !/→/.test(await desc()), async () => `drift after the rollback was recorded: ${await desc()}`, 30_000);
     await page.mouse.move(900, 700);
     await page.screenshot({ path: path.join(RESULTS, 'e2e-deployments-rollback.png') });

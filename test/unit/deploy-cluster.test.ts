@@ -46,7 +46,7 @@ interface Result {
   name: string;
   mode: string;
   uploadedBytes: number;
-  rollout?: { ready: boolean; failure?: { kind: string; title: string; fix: string; logs?: string[] } };
+  rollout?: { ready: boolean; failure?: { kind: string; title: string; fix: string; logs?: string[] }; pods: { name: string }[] };
   smoke?: { pass: boolean; comparison?: { outputs: { cosine: number; maxAbsError: number; pass: boolean }[] } };
   recorded?: { tag: string };
   diff: string;
@@ -79,11 +79,17 @@ for (const mode of ['plain', 'kserve'] as const) {
         assert.ok(!git('tag', '-n99', '-l', 'wake#*').includes(secret), 'no secret in the registry');
       }
       assert.equal(r.mode, mode);
-      assert.equal(r.smoke?.pass, true, JSON.stringify(r.smoke));
+      assert.equal(r.smoke?.pass, true, JSON.stringify({ rollout: r.rollout, smoke: r.smoke }));
       for (const o of r.smoke!.comparison!.outputs) assert.ok(o.pass && o.maxAbsError === 0, JSON.stringify(o));
       assert.match(r.recorded!.tag, new RegExp(`^wake#${mode}#\\d+$`));
       assert.match(git('tag', '-l', r.recorded!.tag, '-n1'), new RegExp(`deploy: wake@v1\\.0\\.0 to cluster ${c.context} .*namespace ${NS}, ${mode === 'kserve' ? 'InferenceService' : 'Deployment'} ${name}`));
       assert.match(r.diff, new RegExp(`\\+ ${mode === 'kserve' ? 'InferenceService' : 'Deployment'} ${name} \\(new\\)`));
+      // Nothing written after the rollout starts a second one (KServe copies every annotation of the
+      // InferenceService into the pods' template): one revision, its pod still the one the smoke test reached.
+      await new Promise((res) => setTimeout(res, 3000));
+      const selector = mode === 'kserve' ? `serving.kserve.io/inferenceservice=${name}` : `modelyard.dev/deployment=${name}`;
+      assert.equal(kubectl(c.kubeconfig, ['get', 'replicasets', '-n', NS, '-l', selector, '-o', 'name']).trim().split('\n').length, 1, 'one ReplicaSet');
+      assert.deepEqual(kubectl(c.kubeconfig, ['get', 'pods', '-n', NS, '-l', selector, '-o', 'jsonpath={.items[*].metadata.name}']).trim().split(' '), r.rollout!.pods.map((p) => p.name));
     });
 
     it('re-deploys the same version with nothing uploaded and nothing changed', async () => {
@@ -99,11 +105,11 @@ for (const mode of ['plain', 'kserve'] as const) {
       assert.equal(dry.dryRun, true);
       assert.match(dry.diff, /modelyard\.dev\/version: v1\.0\.0 → v1\.1\.0/);
       const r = json<Result>(await run([...deployArgs('wake@v1.1.0', `--${mode}`, '--name', name, '--stage', mode), '--json']));
-      assert.equal(r.smoke?.pass, true, JSON.stringify(r.smoke));
+      assert.equal(r.smoke?.pass, true, JSON.stringify({ rollout: r.rollout, smoke: r.smoke }));
       const status = json<{ model: { version: string } }>(await run(['status', name, ...target(), '--json']));
-      assert.equal(status.model.version, 'v1.1.0');
+      assert.equal(status.model.version, 'v1.1.0', JSON.stringify(status));
       const back = json<{ from: string; to: string; rollout: { ready: boolean }; recorded?: { tag: string } }>(await run(['rollback', name, ...target(), '--json']));
-      assert.deepEqual([back.from, back.to, back.rollout.ready], ['wake@v1.1.0', 'wake@v1.0.0', true]);
+      assert.deepEqual([back.from, back.to, back.rollout.ready], ['wake@v1.1.0', 'wake@v1.0.0', true], JSON.stringify(back));
       assert.match(git('tag', '-l', back.recorded!.tag, '-n1'), /rollback: .* from wake@v1\.1\.0 to wake@v1\.0\.0/);
       const smoke = await run(['smoke', name, ...target()]);
       assert.equal(smoke.code, 0, smoke.stdout + smoke.stderr);
@@ -111,6 +117,7 @@ for (const mode of ['plain', 'kserve'] as const) {
       assert.deepEqual(
         list.deployments.filter((d) => d.name === name).map((d) => [d.version, d.state]),
         [['v1.0.0', 'ready']],
+        JSON.stringify(list.deployments),
       );
     });
 

@@ -22,13 +22,6 @@ import { smokeTest, type SmokeResult } from './smoke';
 
 /** The annotation that keeps the spec deployed before this one: what a rollback re-applies. */
 export const PREVIOUS_SPEC = 'modelyard.dev/previous-spec';
-/** The annotation that says which registry assignment this deployment made ({tag, stage, version}): undeploy's guide. */
-export const RECORDED = 'modelyard.dev/recorded';
-
-/** Notes on the deployed object which stage assignment it made, so that undeploy withdraws only its own. */
-async function noteRecorded(kube: Kube, header: ReturnType<typeof mainHeader>, rec: { tag: string; stage: string; version: string }): Promise<void> {
-  await kube.mergePatch(header, { metadata: { name: header.metadata.name, namespace: header.metadata.namespace, annotations: { [RECORDED]: JSON.stringify(rec) } } });
-}
 
 export type DeployPhase = 'resolve' | 'preflight' | 'upload' | 'diff' | 'apply' | 'record' | 'smoke' | 'done';
 
@@ -202,19 +195,30 @@ async function withLease<T>(kube: Kube, name: string, namespace: string, what: s
  */
 async function recordStage(model: { root?: string; registryName?: string; version?: string }, stage: string | undefined, message: string, log?: Logger): Promise<{ tag: string; stage: string } | undefined> {
   if (!stage || !model.root || !model.registryName || !model.version) return undefined;
-  if ((await stageVersion(model.root, model.registryName, stage, log)) === model.version) return undefined;
+  if ((await stageAssignment(model.root, model.registryName, stage, log))?.version === model.version) return undefined;
   const r = await assign(model.root, model.registryName, stage, { version: model.version, message, ...(log ? { log } : {}) });
   return { tag: r.tag, stage };
 }
 
-/** The version a stage of a registry model names now, if any. */
-async function stageVersion(root: string, name: string, stage: string, log?: Logger): Promise<string | undefined> {
+/** The version a stage of a registry model names now, and the message of the assignment that made it so. */
+async function stageAssignment(root: string, name: string, stage: string, log?: Logger): Promise<{ version: string; message: string } | undefined> {
   const { loadRegistry } = await import('../registry/registry');
-  return (await loadRegistry(root, { ...(log ? { log } : {}) })).models.find((m) => m.name === name)?.state?.stages.get(stage)?.version;
+  const v = (await loadRegistry(root, { ...(log ? { log } : {}) })).models.find((m) => m.name === name)?.state?.stages.get(stage);
+  return v && { version: v.version, message: v.stages.get(stage)?.last.message ?? '' };
 }
 
+/**
+ * Where a deploy went, as the registry's messages say it. The deployment is named by its API server, namespace,
+ * kind and name (the context's name is this kubeconfig's own), so that undeploy, from any machine, knows the stage
+ * assignments its deploys and rollbacks made: the registry keeps that note, not the deployed object, whose every
+ * annotation KServe copies into the pods' template (a note written after the rollout would start a second one).
+ */
 function describeTarget(kube: Kube, namespace: string, kind: string, name: string): string {
-  return `cluster ${kube.context} (${kube.server}), namespace ${namespace}, ${kind} ${name}`;
+  return `cluster ${kube.context} ${deploymentMark(kube, namespace, kind, name)}`;
+}
+
+function deploymentMark(kube: Kube, namespace: string, kind: string, name: string): string {
+  return `(${kube.server}), namespace ${namespace}, ${kind} ${name}`;
 }
 
 /** Pre-flight's refusal as one message: each error with its fix. */
@@ -355,10 +359,7 @@ export async function deploy(req: DeployRequest): Promise<DeployResult> {
         log?.warn(`[deploy] recording ${model.label} in stage ${req.stage} failed: ${describeError(e)}`);
         throw new UserError(`${model.label} is deployed and passed the smoke test, but recording it in the registry failed: ${describeError(e)}`, `Record it by hand: modelyard assign ${spec.model.name} ${req.stage} --version ${model.version} -m "deploy: …".`);
       });
-      if (recorded) {
-        result.recorded = recorded;
-        await noteRecorded(kube, main, { ...recorded, version: model.version });
-      }
+      if (recorded) result.recorded = recorded;
       lap('record');
     }
     emit('done', `${model.label} is live at ${describeTarget(kube, namespace, main.kind, name)}`);
@@ -480,25 +481,14 @@ export async function rollback(kube: Kube, name: string, namespace: string, opts
     if (rollout.ready && prev.stage && prev.model.version) {
       const model = await resolveModel(`${prev.model.name}@${prev.model.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);
       if (model) {
-        const r = await recordStage(model, prev.stage, `rollback: ${name} in ${namespace} on ${kube.context} from ${label(found.current)} to ${label(prev)} (modelyard rollback)`, opts.log);
-        if (r) {
-          result.recorded = r;
-          await noteRecorded(kube, mainHeader(name, namespace, found.mode), { ...r, version: prev.model.version });
-        }
+        const r = await recordStage(model, prev.stage, `rollback: ${describeTarget(kube, namespace, mainHeader(name, namespace, found.mode).kind, name)} from ${label(found.current)} to ${label(prev)} (modelyard rollback)`, opts.log);
+        if (r) result.recorded = r;
       }
     }
     return result;
   });
 }
 
-function parseRecorded(v: string | undefined): { tag: string; stage: string; version: string } | undefined {
-  try {
-    const r = v ? (JSON.parse(v) as { tag?: unknown; stage?: unknown; version?: unknown }) : undefined;
-    return r && typeof r.tag === 'string' && typeof r.stage === 'string' && typeof r.version === 'string' ? { tag: r.tag, stage: r.stage, version: r.version } : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Removes what Modelyard created for `name` (not the shared runtime, not the stored model), and records it. */
 export async function undeploy(kube: Kube, name: string, namespace: string, opts: { repo?: string; log?: Logger } = {}): Promise<{ removed: string[]; recorded?: string }> {
@@ -511,14 +501,15 @@ export async function undeploy(kube: Kube, name: string, namespace: string, opts
       if (o?.metadata.labels?.[MANAGED_BY] !== 'modelyard') continue;
       if (await kube.delete(h)) removed.push(`${h.kind} ${name}`);
     }
-    // The stage is withdrawn only when this deployment made its assignment and the stage still names that version.
+    // The stage is withdrawn only when it still names the deployed version, by an assignment a deploy or rollback
+    // of this deployment made (the registry's message says so).
     const cur = found.current;
     let recorded: string | undefined;
-    const mine = parseRecorded(found.object.metadata.annotations?.[RECORDED]);
-    if (mine && mine.version === cur.model.version) {
-      const model = await resolveModel(`${cur.model.name}@${mine.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);
-      if (model?.root && (await stageVersion(model.root, cur.model.name, mine.stage, opts.log)) === mine.version) {
-        recorded = (await unassign(model.root, cur.model.name, mine.stage, { message: `undeploy: ${name} from namespace ${namespace} on ${kube.context} (modelyard undeploy)`, ...(opts.log ? { log: opts.log } : {}) })).tag;
+    if (cur.stage && cur.model.version) {
+      const model = await resolveModel(`${cur.model.name}@${cur.model.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);
+      const made = model?.root ? await stageAssignment(model.root, cur.model.name, cur.stage, opts.log) : undefined;
+      if (made?.version === cur.model.version && made.message.includes(`${deploymentMark(kube, namespace, mainHeader(name, namespace, found.mode).kind, name)} `)) {
+        recorded = (await unassign(model!.root!, cur.model.name, cur.stage, { message: `undeploy: ${describeTarget(kube, namespace, mainHeader(name, namespace, found.mode).kind, name)} (modelyard undeploy)`, ...(opts.log ? { log: opts.log } : {}) })).tag;
       }
     }
     return { removed, ...(recorded ? { recorded } : {}) };

@@ -8,7 +8,7 @@
 import { CancelledError, UserError, describeError } from '../errors';
 import { explainFailure, type EventLike, type Failure, type InferenceServiceStatusLike, type PodLike } from './explain';
 import type { Kube, KubeObject } from './kube';
-import { DEPLOYMENT_LABEL, serviceOf, type DeploySpec } from './manifests';
+import { ANNOTATION, DEPLOYMENT_LABEL, serviceOf, type DeploySpec } from './manifests';
 import { keepWatching, sleep } from './watch';
 
 export type RolloutPhase = 'waiting' | 'scheduled' | 'pulling' | 'loading' | 'ready' | 'failed' | 'reconnecting';
@@ -52,7 +52,7 @@ export interface RolloutResult {
 
 interface DeploymentObject extends KubeObject {
   metadata: KubeObject['metadata'] & { generation?: number };
-  spec?: { replicas?: number };
+  spec?: { replicas?: number; template?: { metadata?: { annotations?: Record<string, string> } } };
   status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; readyReplicas?: number; availableReplicas?: number; unavailableReplicas?: number };
 }
 
@@ -146,8 +146,13 @@ export async function followRollout(
           emit('waiting', `the API server answers again after ${Math.round((Date.now() - unreachableSince) / 1000)} s; following the rollout again`);
           unreachableSince = undefined;
         }
+        // KServe writes the predictor's Deployment from the InferenceService, its annotations included: until its
+        // controller has caught up with the spec just applied, the Deployment is the version before, fully rolled
+        // out. (A KServe that copied no annotation would leave nothing to compare: its Deployment is then taken as is.)
+        const written = dep?.spec?.template?.metadata?.annotations?.[ANNOTATION.spec];
+        const caughtUp = spec.mode !== 'kserve' || written === undefined || written === isvc?.metadata.annotations?.[ANNOTATION.spec];
         // Only the pods of the Deployment's newest revision tell how this rollout goes: the old ones still run (or fail) beside them.
-        const settling = !!dep && !s0(dep);
+        const settling = !!dep && (!s0(dep) || !caughtUp);
         const hash = dep && !settling ? await currentTemplateHash(kube, ns, dep) : undefined;
         const live = (podList.items as (PodLike & { metadata?: { labels?: Record<string, string> } })[]).filter((p) => !p.metadata?.deletionTimestamp && (!hash || p.metadata?.labels?.['pod-template-hash'] === hash));
         pods = live.map(podState);
@@ -186,7 +191,7 @@ export async function followRollout(
         }
         const s = dep?.status;
         const want = dep?.spec?.replicas ?? 1;
-        const rolledOut = !!dep && (s?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) && (s?.updatedReplicas ?? 0) >= want && (s?.availableReplicas ?? 0) >= want && (s?.replicas ?? 0) <= (s?.updatedReplicas ?? 0);
+        const rolledOut = !!dep && caughtUp && (s?.observedGeneration ?? 0) >= (dep.metadata.generation ?? 0) && (s?.updatedReplicas ?? 0) >= want && (s?.availableReplicas ?? 0) >= want && (s?.replicas ?? 0) <= (s?.updatedReplicas ?? 0);
         // Ready also means the Service sends requests to the new pods only: the old ones leave its endpoints a moment
         // after they start terminating, and until then the service proxy may still reach the version before. Its
         // view of the endpoints may lag the object's, and a terminating pod still answers on a connection it has:
@@ -200,7 +205,7 @@ export async function followRollout(
           return { ready: true, ms: performance.now() - t0, pods };
         }
         const phase = dep ? phaseOf(pods, events) : 'waiting';
-        const message = dep ? describePhase(phase, pods, want) : `waiting for ${spec.mode === 'kserve' ? 'KServe to create' : 'the Deployment'} ${deployment}`;
+        const message = !dep ? `waiting for ${spec.mode === 'kserve' ? 'KServe to create' : 'the Deployment'} ${deployment}` : !caughtUp ? `waiting for KServe to update ${deployment}` : describePhase(phase, pods, want);
         emit(phase, rolledOut && !previousGone ? `${message}; waiting for the ${previous} pod${previous === 1 ? '' : 's'} of the previous version to stop` : message);
       } catch (e) {
         if (e instanceof CancelledError || opts.signal?.aborted) throw new CancelledError();
