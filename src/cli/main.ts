@@ -1,3 +1,4 @@
+import './earlySignals';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildEnvReport, envReportToMarkdown, loadOnnxRuntimeInfo, type EnvReport, type Part } from '../core/env/report';

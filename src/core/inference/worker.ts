@@ -225,6 +225,9 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', die);
   // The parent is gone (crashed, or quit without disposing): nothing will ever ask again.
   process.on('disconnect', () => process.exit(0));
+  // Ctrl-C in a terminal reaches the whole process group: the parent decides (a server drains its requests in flight,
+  // which need this worker), then disconnects or stops it.
+  process.on('SIGINT', () => undefined);
   process.on('message', (r: Request) => void handle(r));
   send({
     kind: 'ready',

@@ -83,6 +83,9 @@ export function s3Client(config: S3Config): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
+    // A store that takes the connection and never answers fails the request instead of holding it for ever: a
+    // minute of silence on the socket (a long transfer that moves goes on), ten seconds to connect.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
   });
 }
 
@@ -102,7 +105,8 @@ interface S3ErrorShape {
 export function s3Failure(e: unknown, ctx: { config: S3Config; bucket: string; key?: string; what: string }): Error {
   if (e instanceof CancelledError) return e;
   const err = (e ?? {}) as S3ErrorShape;
-  const code = err.Code ?? err.name ?? err.code ?? '';
+  // A network failure is a plain Error (name 'Error') with its errno code; the store's own errors have a Code or name.
+  const code = err.Code ?? (err.name && err.name !== 'Error' ? err.name : undefined) ?? err.code ?? '';
   const status = err.$metadata?.httpStatusCode;
   const endpoint = endpointLabel(ctx.config.endpoint);
   const id = ctx.config.accessKeyId;
@@ -462,14 +466,14 @@ function nameOfKey(key: string): string {
 }
 
 /** The model under a storageUri: `<name>/1/model.onnx` below the prefix, else the one .onnx there, else the object itself. */
-async function findModelObject(client: S3Client, loc: S3Location, config: S3Config, name?: string): Promise<{ key: string; name: string; size: number }> {
+async function findModelObject(client: S3Client, loc: S3Location, config: S3Config, name?: string, signal?: AbortSignal): Promise<{ key: string; name: string; size: number }> {
   const base = loc.prefix === '' ? '' : `${loc.prefix}/`;
   const objects: { key: string; size: number }[] = [];
   let token: string | undefined;
   do {
     let page;
     try {
-      page = await client.send(new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: base, ContinuationToken: token }));
+      page = await client.send(new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: base, ContinuationToken: token }), { abortSignal: signal });
     } catch (e) {
       throw s3Failure(e, { config, bucket: loc.bucket, key: loc.prefix, what: 'list' });
     }
@@ -495,7 +499,7 @@ async function findModelObject(client: S3Client, loc: S3Location, config: S3Conf
   if (!objects.length) {
     // Perhaps the URI names the object itself.
     if (loc.prefix.toLowerCase().endsWith('.onnx')) {
-      const h = await head(client, loc.bucket, loc.prefix).catch(async (e) => {
+      const h = await head(client, loc.bucket, loc.prefix, signal).catch(async (e) => {
         throw await explainHeadFailure(client, e, { config, bucket: loc.bucket, key: loc.prefix, what: 'read' });
       });
       if (h) return { key: loc.prefix, size: h.ContentLength ?? 0, name: name ?? nameOfKey(loc.prefix) };
@@ -535,7 +539,7 @@ export async function downloadModel(
   const loc = parseS3Uri(uri);
   const client = s3Client(config);
   try {
-    const obj = await findModelObject(client, loc, config, opts.name);
+    const obj = await findModelObject(client, loc, config, opts.name, opts.signal);
     const name = checkServedName(obj.name);
     const file = path.join(destDir, name, '1', 'model.onnx');
     const ctx = { config, bucket: loc.bucket, key: obj.key, what: 'download' };
