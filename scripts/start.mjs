@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cacheRoot, ensureChromium } from './testenv.mjs';
+import { cacheRoot, ensureChromium, ensureNode24 } from './testenv.mjs';
 import { REPO, launchChromium, startCodeServer, workbenchUrl } from './vscode-host.mjs';
 import { makeDemoRepository } from './workspace.mjs';
 
@@ -71,7 +71,7 @@ if (opts.cluster) {
   // One click to deploy from the demo: Modelyard's serving image built from this checkout and pushed to the cluster's
   // registry, a bucket, and the target's storage in the demo's settings (the keys stay in the environment above).
   say('building the serving image of this checkout for the cluster …');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join('test', 'support', 'cluster-env.ts')], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(path.join(ensureNode24(), 'bin', 'node'), ['--import', 'tsx', path.join('test', 'support', 'cluster-env.ts')], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status === 0) {
     const ce = JSON.parse(r.stdout);
     const file = path.join(demo, '.vscode', 'settings.json');

@@ -141,7 +141,7 @@ async function clusterEnv() {
     console.error(`[test] the test cluster did not start: ${e instanceof Error ? e.message : e}`);
     return {};
   }
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join('test', 'support', 'cluster-env.ts')], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(path.join(ensureNode24(), 'bin', 'node'), ['--import', 'tsx', path.join('test', 'support', 'cluster-env.ts')], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return r.status === 0 ? JSON.parse(r.stdout) : {};
 }
 
