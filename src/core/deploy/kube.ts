@@ -339,13 +339,6 @@ export class Kube {
     ) as Promise<T>;
   }
 
-  /** A JSON merge patch (for a field outside what server-side apply owns, such as a bookkeeping annotation). */
-  async mergePatch(header: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, patch: Record<string, unknown>, manager = `${FIELD_MANAGER}-registry`): Promise<void> {
-    await this.call(`patch ${header.kind} ${header.metadata.name}`, () =>
-      this.objects.patch({ ...header, ...patch } as K8s.KubernetesObject, undefined, undefined, manager, undefined, this.lib.PatchStrategy.MergePatch),
-    );
-  }
-
   /** Reads an object; undefined when it does not exist. */
   async read<T extends KubeObject>(header: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }): Promise<T | undefined> {
     try {
