@@ -489,7 +489,6 @@ export async function rollback(kube: Kube, name: string, namespace: string, opts
   });
 }
 
-
 /** Removes what Modelyard created for `name` (not the shared runtime, not the stored model), and records it. */
 export async function undeploy(kube: Kube, name: string, namespace: string, opts: { repo?: string; log?: Logger } = {}): Promise<{ removed: string[]; recorded?: string }> {
   const found = await findDeployment(kube, name, namespace);
@@ -504,12 +503,13 @@ export async function undeploy(kube: Kube, name: string, namespace: string, opts
     // The stage is withdrawn only when it still names the deployed version, by an assignment a deploy or rollback
     // of this deployment made (the registry's message says so).
     const cur = found.current;
+    const kind = mainHeader(name, namespace, found.mode).kind;
     let recorded: string | undefined;
     if (cur.stage && cur.model.version) {
       const model = await resolveModel(`${cur.model.name}@${cur.model.version}`, { ...(opts.repo ? { repo: opts.repo } : {}), log: opts.log ?? silent }).catch(() => undefined);
       const made = model?.root ? await stageAssignment(model.root, cur.model.name, cur.stage, opts.log) : undefined;
-      if (made?.version === cur.model.version && made.message.includes(`${deploymentMark(kube, namespace, mainHeader(name, namespace, found.mode).kind, name)} `)) {
-        recorded = (await unassign(model!.root!, cur.model.name, cur.stage, { message: `undeploy: ${describeTarget(kube, namespace, mainHeader(name, namespace, found.mode).kind, name)} (modelyard undeploy)`, ...(opts.log ? { log: opts.log } : {}) })).tag;
+      if (model?.root && made?.version === cur.model.version && made.message.includes(`${deploymentMark(kube, namespace, kind, name)} `)) {
+        recorded = (await unassign(model.root, cur.model.name, cur.stage, { message: `undeploy: ${describeTarget(kube, namespace, kind, name)} (modelyard undeploy)`, ...(opts.log ? { log: opts.log } : {}) })).tag;
       }
     }
     return { removed, ...(recorded ? { recorded } : {}) };
