@@ -219,6 +219,20 @@ describe('deploy faults, each with its message and nothing half-made', () => {
     await run(['undeploy', 'twice', ...target()]);
   });
 
+  it('undeploy leaves a stage that someone assigned by hand since the deploy (the registry says who assigned it)', async () => {
+    const first = json<Result>(await run([...deployArgs('wake@v1.0.0', '--plain', '--name', 'handed', '--stage', 'qa', '--no-smoke'), '--json']));
+    assert.match(first.recorded?.tag ?? '', /^wake#qa#\d+$/, JSON.stringify(first));
+    // qa moves on to v1.1.0 and comes back to v1.0.0 by hand: the stage names the deployed version, not by its deploy.
+    for (const v of ['v1.1.0', 'v1.0.0']) {
+      const hand = await run(['assign', 'wake', 'qa', '--version', v, '-m', `qa signed ${v} off`, '--repo', repo]);
+      assert.equal(hand.code, 0, hand.stderr);
+    }
+    const r = json<{ removed: string[]; recorded?: string }>(await run(['undeploy', 'handed', ...target(), '--json']));
+    assert.deepEqual(r.removed, ['Deployment handed', 'Service handed']);
+    assert.equal(r.recorded, undefined, 'the last assignment of qa is not this deployment\'s');
+    assert.equal(git('tag', '-l', 'wake#qa!#*'), '', 'no unassignment');
+  });
+
   it('Ctrl-C during the rollout: exit 130, and the state of the cluster said', async () => {
     let sent = false;
     const r = await run([...deployArgs('wake@v1.0.0', '--plain', '--name', 'interrupted', '--cpu', '1000', '--no-smoke')], {}, (text, kill) => {
