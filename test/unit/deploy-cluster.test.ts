@@ -92,6 +92,29 @@ for (const mode of ['plain', 'kserve'] as const) {
       assert.deepEqual(kubectl(c.kubeconfig, ['get', 'pods', '-n', NS, '-l', selector, '-o', 'jsonpath={.items[*].metadata.name}']).trim().split(' '), r.rollout!.pods.map((p) => p.name));
     });
 
+    it('serves gRPC in the cluster too: the Service has the h2c port, and a client pod gets ModelReady through it', async () => {
+      const svc = mode === 'kserve' ? `${name}-predictor` : name;
+      const ports = JSON.parse(kubectl(c.kubeconfig, ['get', 'service', svc, '-n', NS, '-o', 'jsonpath={.spec.ports}'])) as { port: number; appProtocol?: string }[];
+      assert.ok(ports.some((p) => p.port === 8081 && p.appProtocol === 'kubernetes.io/h2c'), JSON.stringify(ports));
+      const ip = kubectl(c.kubeconfig, ['get', 'service', svc, '-n', NS, '-o', 'jsonpath={.spec.clusterIP}']).trim();
+      // A pod of the serving image as the client: @grpc/grpc-js from its bundle, ModelReady as raw protobuf bytes
+      // (field 1, the name; the answer 08 01 is ready = true).
+      const script = `const g=require('/opt/modelyard/dist/grpc-js.js');const c=new g.Client(process.argv[1],g.credentials.createInsecure());const n=Buffer.from(process.argv[2]);const id=(b)=>b;c.makeUnaryRequest('/inference.GRPCInferenceService/ModelReady',id,id,Buffer.concat([Buffer.from([10,n.length]),n]),(e,r)=>{console.log(e?'error '+e.code+' '+e.details:'ok '+r.toString('hex'));process.exit(0)})`;
+      const pod = `grpc-client-${mode}`;
+      kubectl(c.kubeconfig, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace: NS }, spec: { restartPolicy: 'Never', containers: [{ name: 'client', image: c.image, command: ['node', '-e', script, `${ip}:8081`, name] }] } }));
+      try {
+        let phase = '';
+        for (let i = 0; i < 120 && !/Succeeded|Failed/.test(phase); i++) {
+          await new Promise((res) => setTimeout(res, 500));
+          phase = kubectl(c.kubeconfig, ['get', 'pod', pod, '-n', NS, '-o', 'jsonpath={.status.phase}']);
+        }
+        const out = kubectl(c.kubeconfig, ['logs', pod, '-n', NS]).trim();
+        assert.equal(out, 'ok 0801', `the client pod (${phase}) printed: ${out}`);
+      } finally {
+        kubectl(c.kubeconfig, ['delete', 'pod', pod, '-n', NS, '--ignore-not-found', '--wait=false']);
+      }
+    });
+
     it('re-deploys the same version with nothing uploaded and nothing changed', async () => {
       const r = json<Result>(await run([...deployArgs('wake@v1.0.0', `--${mode}`, '--name', name, '--stage', mode), '--json']));
       assert.equal(r.uploadedBytes, 0);

@@ -90,6 +90,8 @@ describe('deploy manifests', () => {
     // KServe gives the predictor a CPU limit (1 by default): the server reads it.
     assert.deepEqual(rt!.spec.containers[0].args, ['serve', '/mnt/models', '--host', '0.0.0.0', '--port', '8080', '--grpc-port', '8081', '--name', '{{.Name}}', '--processes', 'auto', '--log', 'json']);
     assert.equal(rt!.metadata.annotations['modelyard.dev/onnxruntime'], '1.30.0');
+    // KServe's predictor Service exposes both: the first port as 80, grpc (named so) as h2c.
+    assert.deepEqual(rt!.spec.containers[0].ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]), [['http', 8080], ['grpc', 8081]]);
     assert.equal(isvc!.kind, 'InferenceService');
     assert.deepEqual(isvc!.spec.predictor.model, { modelFormat: { name: 'onnx' }, protocolVersion: 'v2', runtime: 'modelyard', storageUri: SPEC.storageUri, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '1Gi' } } });
     assert.deepEqual([isvc!.spec.predictor.minReplicas, isvc!.spec.predictor.maxReplicas], [2, 2]);

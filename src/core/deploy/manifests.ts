@@ -154,8 +154,12 @@ export function servingRuntime(spec: Pick<DeploySpec, 'namespace' | 'image' | 'o
           image: spec.image,
           // KServe gives a predictor a CPU limit (1 CPU by default): `auto` reads it from the container's cgroup.
           args: serverArgs('/mnt/models', '{{.Name}}', 'auto'),
-          // KServe routes one port of a predictor (REST here); gRPC listens too, for port-forwards and in-pod clients.
-          ports: [{ containerPort: SERVER_PORT, protocol: 'TCP' }],
+          // KServe's predictor Service (raw deployment) exposes each port: the first as port 80 (REST, and its
+          // readiness probe), the others by number, a port named grpc as appProtocol kubernetes.io/h2c.
+          ports: [
+            { name: 'http', containerPort: SERVER_PORT, protocol: 'TCP' },
+            { name: 'grpc', containerPort: GRPC_PORT, protocol: 'TCP' },
+          ],
         },
       ],
     },
