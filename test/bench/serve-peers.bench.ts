@@ -109,7 +109,6 @@ function pinned(cpu: string, cmd: string, args: string[]): [string, string[]] {
   return CPUS > 1 ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args];
 }
 
-
 interface Started {
   child: ChildProcess;
   url: string;

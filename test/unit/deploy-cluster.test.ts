@@ -5,22 +5,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../support/net';
 import { kubectl, makeDeployRepo, modelyardAsync, testCluster, type CliRun, type TestCluster, deployEnv, deliveryArgs, freshNamespace } from '../support/cluster';
 
 const NS = 'deploy-test';
 
-/** A loopback port nothing listens on (it was free a moment ago). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 let c: TestCluster;
 let repo: string;
 let env: NodeJS.ProcessEnv;
@@ -202,7 +193,7 @@ describe('deploy faults, each with its message and nothing half-made', () => {
     const r2 = await run(['deployments', '--context', 'nowhere']);
     assert.match(r2.stderr, /the kubeconfig has no context 'nowhere'\. Its contexts: modelyard-test/);
     const dead = path.join(repo, 'dead-kubeconfig');
-    const closed = await closedPort();
+    const closed = await freePort(); // a loopback port nothing listens on (it was free a moment ago)
     fs.writeFileSync(dead, fs.readFileSync(c.kubeconfig, 'utf8').replace(/https:\/\/127\.0\.0\.1:\d+/, `https://127.0.0.1:${closed}`));
     const r3 = await run(['deployments', '--kubeconfig', dead]);
     assert.equal(r3.code, 1);

@@ -36,7 +36,6 @@ process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 const SECRET_PASSWORD = 's3cret-Pa55word';
 const SECRET_TOKEN = 'tok-9f8e7d6c5b4a-SECRET';
 
-
 async function rejects(p: Promise<unknown>): Promise<UserError> {
   try {
     await p;

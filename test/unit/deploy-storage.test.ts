@@ -133,7 +133,6 @@ function assertNoSecret(e: unknown, secret: string): void {
 
 const v2Input = (name: string, t: Tensor) => ({ name, shape: t.shape, datatype: 'FP32', data: tensorToJson(t).data });
 
-
 let host: InferenceHost | undefined;
 const inference = () => (host ??= testHost());
 after(async () => {

@@ -78,8 +78,6 @@ function deployArgs(ref: string, ...extra: string[]): string[] {
   return ['deploy', ref, '--repo', repo, '--context', c.context, '-n', NS, ...deliveryArgs(c), '--timeout', '120', '--no-smoke', ...extra];
 }
 
-/** A loopback port nothing listens on (it was free a moment ago). */
-
 /** The admin kubeconfig with its server moved to another address. */
 function kubeconfigAt(file: string, server: string): string {
   const f = path.join(tmp, file);
